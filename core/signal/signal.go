@@ -1,0 +1,148 @@
+// Package signal defines the low-level facts a PBX connector reports: legs
+// appearing, ringing, being answered, bridged and hung up. Connectors only
+// translate their PBX's wire events into signals; every call rule lives in the
+// call model that consumes them.
+package signal
+
+import (
+	"context"
+	"time"
+)
+
+// State is the state of one call leg, as PBXs commonly report it.
+type State uint8
+
+// Leg states. The numbering follows Asterisk's ChannelState values so that a
+// connector for Asterisk can convert without a table; others map onto them.
+const (
+	StateDown    State = 0
+	StateRsrvd   State = 1
+	StateOffHook State = 2
+	StateDialing State = 3
+	StateRing    State = 4 // the leg is calling in and waits for an answer
+	StateRinging State = 5 // the leg's device is alerting
+	StateUp      State = 6 // the leg is answered
+	StateBusy    State = 7
+)
+
+func (s State) String() string {
+	switch s {
+	case StateDown:
+		return "Down"
+	case StateRsrvd:
+		return "Rsrvd"
+	case StateOffHook:
+		return "OffHook"
+	case StateDialing:
+		return "Dialing"
+	case StateRing:
+		return "Ring"
+	case StateRinging:
+		return "Ringing"
+	case StateUp:
+		return "Up"
+	case StateBusy:
+		return "Busy"
+	}
+	return "Unknown"
+}
+
+// Leg is one call leg: an Asterisk channel, a FreeSWITCH channel, a 3CX
+// participant. Fields a connector cannot know stay empty.
+type Leg struct {
+	ID            string // the PBX's id of the leg (Asterisk Uniqueid)
+	ChainID       string // shared by every leg of one call (Asterisk Linkedid)
+	Name          string // the PBX's name of the leg, e.g. "PJSIP/101-00000001"
+	Endpoint      string // the device or trunk the leg belongs to, e.g. "101", "trunk"
+	CallerNum     string
+	CallerName    string
+	ConnectedNum  string
+	ConnectedName string
+	Context       string // dialplan context the leg runs in
+	Exten         string // number the leg is at in the dialplan (the DID on an inbound trunk leg)
+	State         State
+}
+
+// Kind says what a Signal reports.
+type Kind uint8
+
+// Signal kinds.
+const (
+	// Connected: the connector (re)established its session with the PBX.
+	// Legs seen before may have changed while it was away.
+	Connected Kind = iota + 1
+	// Disconnected: the session with the PBX was lost.
+	Disconnected
+	// LegCreated: a new leg appeared (Asterisk Newchannel).
+	LegCreated
+	// StateChanged: Leg.State changed (Asterisk Newstate).
+	StateChanged
+	// DialBegin: Leg started dialling Peer (Asterisk DialBegin).
+	DialBegin
+	// DialState: progress of Leg's dial towards Peer; DialStatus says which.
+	DialState
+	// DialEnd: Leg's dial to Peer ended with DialStatus (ANSWER, NOANSWER,
+	// BUSY, CANCEL, CONGESTION, CHANUNAVAIL).
+	DialEnd
+	// BridgeEnter: Leg entered bridge BridgeID.
+	BridgeEnter
+	// BridgeLeave: Leg left bridge BridgeID.
+	BridgeLeave
+	// Hangup: Leg is gone; Cause is the Q.850 cause code.
+	Hangup
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Connected:
+		return "Connected"
+	case Disconnected:
+		return "Disconnected"
+	case LegCreated:
+		return "LegCreated"
+	case StateChanged:
+		return "StateChanged"
+	case DialBegin:
+		return "DialBegin"
+	case DialState:
+		return "DialState"
+	case DialEnd:
+		return "DialEnd"
+	case BridgeEnter:
+		return "BridgeEnter"
+	case BridgeLeave:
+		return "BridgeLeave"
+	case Hangup:
+		return "Hangup"
+	}
+	return "Unknown"
+}
+
+// Signal is one fact reported by a connector.
+type Signal struct {
+	Kind Kind
+	// Time is when the PBX says the fact happened (Asterisk's Timestamp
+	// header), or when the connector received it if the PBX gives no time.
+	Time       time.Time
+	Leg        Leg
+	Peer       Leg    // DialBegin/DialState/DialEnd: the leg being dialled
+	DialStatus string // DialState/DialEnd
+	BridgeID   string // BridgeEnter/BridgeLeave
+	Cause      int    // Hangup: Q.850 cause code
+	CauseText  string // Hangup
+	// Err says why the session was lost (Disconnected).
+	Err error
+}
+
+// Handler consumes signals in the order the PBX reported them. A connector
+// calls HandleSignal for one signal at a time and treats the signal as
+// handled only when it returns nil.
+type Handler interface {
+	HandleSignal(ctx context.Context, s Signal) error
+}
+
+// HandlerFunc adapts a function to a Handler.
+type HandlerFunc func(ctx context.Context, s Signal) error
+
+// HandleSignal calls f(ctx, s).
+func (f HandlerFunc) HandleSignal(ctx context.Context, s Signal) error { return f(ctx, s) }
