@@ -1,0 +1,188 @@
+// Package ami serves the Asterisk Manager Interface for pbxsim: the same
+// banner, actions and event framing a real Asterisk 22 gives, so that the
+// engine's production AMI connector talks to the simulator unchanged.
+package ami
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callhook/callhook/pbxsim/pbx"
+)
+
+// Field is one "Key: Value" line of a message.
+type Field struct {
+	Key, Value string
+}
+
+// Message is one AMI packet: an action, a response or an event. Fields keep
+// their order and may repeat, as AMI allows (e.g. Variable, ChanVariable).
+type Message []Field
+
+// Get returns the first value of key (case-insensitive), or "".
+func (m Message) Get(key string) string {
+	for _, f := range m {
+		if strings.EqualFold(f.Key, key) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// Has reports whether key is present (case-insensitive).
+func (m Message) Has(key string) bool {
+	for _, f := range m {
+		if strings.EqualFold(f.Key, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// Bytes is the wire form: CRLF-terminated lines and a blank line.
+func (m Message) Bytes() []byte {
+	var b strings.Builder
+	for _, f := range m {
+		b.WriteString(f.Key)
+		b.WriteString(": ")
+		b.WriteString(f.Value)
+		b.WriteString("\r\n")
+	}
+	b.WriteString("\r\n")
+	return []byte(b.String())
+}
+
+// ErrMalformed is returned for a line that is not "Key: Value".
+var ErrMalformed = errors.New("ami: malformed line")
+
+// ReadMessage reads one message, skipping blank lines before it. Lines may
+// end in CRLF or LF. It returns io.EOF only when no line of a message was
+// read.
+func ReadMessage(r *bufio.Reader) (Message, error) {
+	var m Message
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+			if errors.Is(err, io.EOF) && len(m) > 0 {
+				return m, io.ErrUnexpectedEOF
+			}
+			return m, err
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "" {
+			if len(m) == 0 {
+				if err != nil {
+					return nil, io.EOF
+				}
+				continue
+			}
+			return m, nil
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			return m, fmt.Errorf("%w: %q", ErrMalformed, line)
+		}
+		m = append(m, Field{Key: strings.TrimSpace(k), Value: strings.TrimPrefix(v, " ")})
+		if err != nil {
+			return m, io.ErrUnexpectedEOF
+		}
+	}
+}
+
+// privilege is the Privilege header Asterisk 22 gives each event, as seen in
+// real captures; events not listed get "call,all".
+var privilege = map[string]string{
+	"FullyBooted":        "system,all",
+	"SuccessfulAuth":     "security,all",
+	"VarSet":             "dialplan,all",
+	"Newexten":           "dialplan,all",
+	"Cdr":                "cdr,all",
+	"QueueMemberStatus":  "agent,all",
+	"QueueMemberAdded":   "agent,all",
+	"QueueMemberRemoved": "agent,all",
+	"QueueMemberPause":   "agent,all",
+	"QueueCallerJoin":    "agent,all",
+	"QueueCallerLeave":   "agent,all",
+	"QueueCallerAbandon": "agent,all",
+	"AgentCalled":        "agent,all",
+	"AgentConnect":       "agent,all",
+	"AgentComplete":      "agent,all",
+	"AgentRingNoAnswer":  "agent,all",
+}
+
+// Timestamp renders t as Asterisk's timestampevents do: epoch seconds with
+// microseconds.
+func Timestamp(t time.Time) string {
+	return fmt.Sprintf("%d.%06d", t.Unix(), t.Nanosecond()/1000)
+}
+
+// Render turns a PBX event into the AMI message Asterisk 22 would send, with
+// a Timestamp header when timestamps is true (manager.conf timestampevents).
+func Render(e pbx.Event, timestamps bool) Message {
+	priv, ok := privilege[e.Name]
+	if !ok {
+		priv = "call,all"
+	}
+	m := Message{{"Event", e.Name}, {"Privilege", priv}}
+	if timestamps {
+		m = append(m, Field{"Timestamp", Timestamp(e.Time)})
+	}
+	if b := e.Bridge; b != nil {
+		m = append(m,
+			Field{"BridgeUniqueid", b.Uniqueid},
+			Field{"BridgeType", b.Type},
+			Field{"BridgeTechnology", b.Technology},
+			Field{"BridgeCreator", unknown(b.Creator)},
+			Field{"BridgeName", unknown(b.Name)},
+			Field{"BridgeNumChannels", strconv.Itoa(b.NumChannels)},
+			Field{"BridgeVideoSourceMode", orDefault(b.VideoSource, "none")},
+		)
+	}
+	if c := e.Channel; c != nil {
+		m = appendChannel(m, "", c)
+	}
+	if c := e.Dest; c != nil {
+		m = appendChannel(m, "Dest", c)
+	}
+	for _, f := range e.Fields {
+		m = append(m, Field{f.Key, f.Value})
+	}
+	return m
+}
+
+func appendChannel(m Message, prefix string, c *pbx.Channel) Message {
+	name := "Channel"
+	if prefix != "" {
+		name = prefix + "Channel"
+	}
+	return append(m,
+		Field{name, c.Name},
+		Field{prefix + "ChannelState", strconv.Itoa(int(c.State))},
+		Field{prefix + "ChannelStateDesc", c.State.Desc()},
+		Field{prefix + "CallerIDNum", unknown(c.CallerIDNum)},
+		Field{prefix + "CallerIDName", unknown(c.CallerIDName)},
+		Field{prefix + "ConnectedLineNum", unknown(c.ConnectedLineNum)},
+		Field{prefix + "ConnectedLineName", unknown(c.ConnectedLineName)},
+		Field{prefix + "Language", orDefault(c.Language, "en")},
+		Field{prefix + "AccountCode", c.AccountCode},
+		Field{prefix + "Context", c.Context},
+		Field{prefix + "Exten", c.Exten},
+		Field{prefix + "Priority", strconv.Itoa(max(c.Priority, 1))},
+		Field{prefix + "Uniqueid", c.Uniqueid},
+		Field{prefix + "Linkedid", c.Linkedid},
+	)
+}
+
+func unknown(s string) string { return orDefault(s, "<unknown>") }
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
