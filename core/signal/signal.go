@@ -90,6 +90,9 @@ const (
 	BridgeLeave
 	// Hangup: Leg is gone; Cause is the Q.850 cause code.
 	Hangup
+	// UserEvent: a named event raised on the PBX by its dialplan or by a
+	// management client (Asterisk UserEvent); Name and Data carry it.
+	UserEvent
 )
 
 func (k Kind) String() string {
@@ -114,6 +117,8 @@ func (k Kind) String() string {
 		return "BridgeLeave"
 	case Hangup:
 		return "Hangup"
+	case UserEvent:
+		return "UserEvent"
 	}
 	return "Unknown"
 }
@@ -127,9 +132,13 @@ type Signal struct {
 	Leg        Leg
 	Peer       Leg    // DialBegin/DialState/DialEnd: the leg being dialled
 	DialStatus string // DialState/DialEnd
+	DialString string // DialBegin: what was dialled, e.g. "12125550199@trunk"
 	BridgeID   string // BridgeEnter/BridgeLeave
 	Cause      int    // Hangup: Q.850 cause code
 	CauseText  string // Hangup
+	// Name and Data: UserEvent's name and its other headers.
+	Name string
+	Data map[string]string
 	// Err says why the session was lost (Disconnected).
 	Err error
 }
