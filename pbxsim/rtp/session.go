@@ -1,0 +1,145 @@
+// Package rtp is pbxsim's media: PCMU RTP senders and receivers on
+// loopback UDP, and a small lenient SDP reader and writer. Phones use a
+// Session to send a 20 ms PCMU stream and count what arrives; the PBX relays
+// packets between its own sockets.
+package rtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pionrtp "github.com/pion/rtp"
+)
+
+// Ptime is the packetisation interval pbxsim sends at.
+const Ptime = 20 * time.Millisecond
+
+// Session is one RTP endpoint: a UDP socket, a receiver that counts valid
+// RTP packets, and an optional sender. It is safe for concurrent use.
+type Session struct {
+	conn     *net.UDPConn
+	remote   atomic.Pointer[net.UDPAddr]
+	received atomic.Int64
+	sent     atomic.Int64
+	onPacket atomic.Pointer[func(*pionrtp.Packet)]
+
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
+}
+
+// Listen opens a session on addr ("127.0.0.1:0" for any free port) and
+// starts receiving.
+func Listen(addr string) (*Session, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("resolve rtp address %q: %w", addr, err)
+	}
+	c, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("listen rtp %q: %w", addr, err)
+	}
+	s := &Session{conn: c, stop: make(chan struct{})}
+	s.wg.Add(1)
+	go s.readLoop()
+	return s, nil
+}
+
+// LocalAddr is the address the session receives on; put it in the SDP.
+func (s *Session) LocalAddr() *net.UDPAddr { return s.conn.LocalAddr().(*net.UDPAddr) }
+
+// SetRemote sets where the sender sends (the far end's SDP address).
+func (s *Session) SetRemote(a *net.UDPAddr) { s.remote.Store(a) }
+
+// Remote is the far end's address, or nil before SetRemote.
+func (s *Session) Remote() *net.UDPAddr { return s.remote.Load() }
+
+// OnPacket registers f to see every received RTP packet (tests, recorders).
+// f runs on the receive goroutine and must not block.
+func (s *Session) OnPacket(f func(*pionrtp.Packet)) { s.onPacket.Store(&f) }
+
+// Received is the number of valid RTP packets received so far.
+func (s *Session) Received() int { return int(s.received.Load()) }
+
+// Sent is the number of RTP packets sent so far.
+func (s *Session) Sent() int { return int(s.sent.Load()) }
+
+func (s *Session) readLoop() {
+	defer s.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := s.conn.ReadFromUDP(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		var p pionrtp.Packet
+		if p.Unmarshal(buf[:n]) != nil || p.Version != 2 {
+			continue
+		}
+		s.received.Add(1)
+		if f := s.onPacket.Load(); f != nil {
+			(*f)(&p)
+		}
+	}
+}
+
+// Send starts sending src as PCMU every Ptime to the remote address until
+// ctx ends or the session is closed. Frames before SetRemote are skipped.
+func (s *Session) Send(ctx context.Context, src Source) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		hdr := pionrtp.Header{
+			Version:        2,
+			PayloadType:    PayloadTypePCMU,
+			SequenceNumber: uint16(rand.Uint32()),
+			Timestamp:      rand.Uint32(),
+			SSRC:           rand.Uint32(),
+			Marker:         true,
+		}
+		frame := make([]byte, FrameSamples)
+		t := time.NewTicker(Ptime)
+		defer t.Stop()
+		for {
+			if dst := s.remote.Load(); dst != nil {
+				src.Frame(frame)
+				pkt := pionrtp.Packet{Header: hdr, Payload: frame}
+				if b, err := pkt.Marshal(); err == nil {
+					if _, err := s.conn.WriteToUDP(b, dst); err == nil {
+						s.sent.Add(1)
+					}
+				}
+				hdr.Marker = false
+				hdr.SequenceNumber++
+				hdr.Timestamp += FrameSamples
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// Close stops the sender and the receiver and closes the socket.
+func (s *Session) Close() error {
+	var err error
+	s.stopOnce.Do(func() {
+		close(s.stop)
+		err = s.conn.Close()
+		s.wg.Wait()
+	})
+	return err
+}
