@@ -1,0 +1,180 @@
+// Package config reads the .ini file the engine runs from: one [pbx] section
+// naming the live PBX interface to connect to, and one [webhook.NAME] section
+// per receiver.
+//
+// A file is checked completely before Load or Parse fails, and every problem
+// is reported with its file and line (see Error), because an operator editing
+// a service's config should fix it in one pass rather than one restart per
+// mistake.
+//
+// The minimal file the engine accepts:
+//
+//	[pbx]
+//	type     = ami
+//	address  = 127.0.0.1:5038
+//	username = admin
+//	secret   = secret
+//
+//	[webhook.crm]
+//	url     = http://127.0.0.1:9000/hook
+//	dialect = 3cx
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// DefaultWebhookTimeout bounds one delivery attempt when a webhook sets no timeout.
+const DefaultWebhookTimeout = 10 * time.Second
+
+// Config is a checked configuration file.
+type Config struct {
+	File     string // the name the file was read under, as used in problems
+	PBX      PBX
+	Webhooks []Webhook // in file order
+}
+
+// PBX says which live PBX interface the engine connects to.
+type PBX struct {
+	Type     string // connector: ami or pbxsim (3cx and esl are planned)
+	Address  string // host:port of the live interface
+	Username string
+	Secret   Secret
+	// Timezone is the PBX's wall clock, used where a dialect prints local
+	// time (the 3CX call id's yyMMddHHmmss). Key timezone; default Local.
+	Timezone *time.Location
+	Line     int // line of the [pbx] header
+}
+
+// Webhook is one receiver and how it wants its webhooks.
+type Webhook struct {
+	Name    string   // NAME of [webhook.NAME]
+	URL     *url.URL // absolute http or https URL
+	Dialect string   // 3cx, bulutfon or voipex
+	Profile string   // dialect profile (see the dialect), "" for its default
+	Method  string   // upper-case HTTP method, "" for the dialect's default
+	Events  []string // event subset, nil for the dialect's default
+	Format  string   // json or form, "" for the dialect's default
+
+	Username      string // HTTP basic auth, with Password
+	Password      Secret
+	SigningSecret Secret // signs each request (Standard Webhooks HMAC)
+	PBXNumber     string // the PBX number a bulutfon webhook is bound to
+
+	Timeout time.Duration     // per attempt; DefaultWebhookTimeout when unset
+	Headers map[string]string // extra request headers (keys header.NAME), canonical names
+	Line    int               // line of the section header
+}
+
+// Secret is a password or key from the config. Its String, GoString,
+// MarshalText and LogValue redact it, so printing a Config or logging a
+// Webhook never leaks credentials; Reveal gives the value to the code that
+// uses it.
+type Secret string
+
+const redacted = "[REDACTED]"
+
+// Reveal returns the secret itself.
+func (s Secret) Reveal() string { return string(s) }
+
+// String redacts a non-empty secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString redacts the secret for %#v.
+func (s Secret) GoString() string { return fmt.Sprintf("%q", s.String()) }
+
+// LogValue redacts the secret in slog output.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText redacts the secret in JSON, YAML and similar encodings.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+var _ slog.LogValuer = Secret("")
+
+// Load reads and checks the file at path. Problems in the content come back
+// as *Error (matching ErrInvalid), each naming path and line.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	defer f.Close()
+	return Parse(path, f)
+}
+
+// Parse reads and checks a configuration; name is used as the file name in
+// problems. It returns an *Error listing every problem found, or the Config.
+func Parse(name string, r io.Reader) (*Config, error) {
+	ini, err := parseINI(name, r)
+	if err != nil {
+		return nil, fmt.Errorf("parse config: %w", err)
+	}
+	ps := &problems{file: name, list: ini.problems}
+	cfg := &Config{File: name}
+
+	var pbxSeen bool
+	webhookLines := map[string]int{}
+	var pbxLine int
+	for _, sec := range ini.sections {
+		lower := strings.ToLower(sec.name)
+		switch {
+		case lower == "pbx":
+			if pbxSeen {
+				ps.add(sec.line, sec.name, "", "duplicate section (first defined on line %d)", pbxLine)
+				continue
+			}
+			pbxSeen, pbxLine = true, sec.line
+			cfg.PBX = checkPBX(sec, ps)
+		case strings.HasPrefix(lower, webhookPrefix):
+			name := sec.name[len(webhookPrefix):]
+			if first, dup := webhookLines[name]; dup {
+				ps.add(sec.line, sec.name, "", "duplicate section (first defined on line %d)", first)
+				continue
+			}
+			webhookLines[name] = sec.line
+			if err := checkWebhookName(name); err != nil {
+				ps.add(sec.line, sec.name, "", "%v", err)
+				continue
+			}
+			cfg.Webhooks = append(cfg.Webhooks, checkWebhook(name, sec, ps))
+		default:
+			ps.add(sec.line, sec.name, "", "unknown section (want [pbx] or [webhook.NAME])")
+		}
+	}
+	if !pbxSeen {
+		ps.add(0, "pbx", "", "missing section: the engine needs a PBX to connect to")
+	}
+	if len(webhookLines) == 0 {
+		ps.add(0, "", "", "no [webhook.NAME] section: at least one receiver is needed")
+	}
+	if err := ps.err(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+const webhookPrefix = "webhook."
+
+// checkWebhookName keeps names printable and usable as labels and file names.
+func checkWebhookName(name string) error {
+	if name == "" {
+		return fmt.Errorf("missing webhook name (want [webhook.NAME])")
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("webhook name %q: only letters, digits, '-', '_' and '.' are allowed", name)
+		}
+	}
+	return nil
+}

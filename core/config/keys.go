@@ -1,0 +1,243 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Each section's keys are a table from key to a parse function, so adding a
+// key is one table entry. A key ending in ".*" matches every key with that
+// prefix (header.X-Token = ...).
+
+// field is one known key of a section whose values land in a T.
+type field[T any] struct {
+	required bool
+	set      func(dst *T, key, value string) error
+}
+
+// Connector types the engine can run today, and those that are planned and
+// rejected with a clear message until they land.
+var (
+	Connectors        = []string{"ami", "pbxsim"}
+	plannedConnectors = []string{"3cx", "esl"}
+)
+
+// Dialects are the payload formats a webhook can ask for (SPEC §2).
+var Dialects = []string{"3cx", "bulutfon", "voipex"}
+
+// Formats are the body encodings a webhook can ask for.
+var Formats = []string{"json", "form"}
+
+// Methods are the HTTP methods a webhook can be sent with.
+var Methods = []string{"GET", "POST", "PUT", "PATCH"}
+
+var pbxFields = map[string]field[PBX]{
+	"type": {required: true, set: func(p *PBX, _, v string) error {
+		v = strings.ToLower(v)
+		switch {
+		case slices.Contains(Connectors, v):
+			p.Type = v
+			return nil
+		case slices.Contains(plannedConnectors, v):
+			return fmt.Errorf("connector not yet available: %q (available: %s)", v, strings.Join(Connectors, ", "))
+		}
+		return fmt.Errorf("unknown connector %q (want %s)", v, strings.Join(Connectors, ", "))
+	}},
+	"address": {required: true, set: func(p *PBX, _, v string) error {
+		if err := checkHostPort(v); err != nil {
+			return err
+		}
+		p.Address = v
+		return nil
+	}},
+	"username": {set: func(p *PBX, _, v string) error { p.Username = v; return nil }},
+	"secret":   {set: func(p *PBX, _, v string) error { p.Secret = Secret(v); return nil }},
+	"timezone": {set: func(p *PBX, _, v string) error {
+		loc, err := time.LoadLocation(v)
+		if err != nil {
+			return fmt.Errorf("unknown time zone %q (want an IANA name such as Europe/Istanbul, or Local)", v)
+		}
+		p.Timezone = loc
+		return nil
+	}},
+}
+
+var webhookFields = map[string]field[Webhook]{
+	"url": {required: true, set: func(w *Webhook, _, v string) error {
+		u, err := url.Parse(v)
+		if err != nil {
+			return fmt.Errorf("invalid URL %q: %v", v, errors.Unwrap(err))
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return fmt.Errorf("URL %q: want an absolute http:// or https:// URL", v)
+		}
+		if u.Host == "" || u.Hostname() == "" {
+			return fmt.Errorf("URL %q has no host", v)
+		}
+		w.URL = u
+		return nil
+	}},
+	"dialect": {required: true, set: func(w *Webhook, _, v string) error {
+		v2, err := oneOf("dialect", v, Dialects)
+		w.Dialect = v2
+		return err
+	}},
+	"profile": {set: func(w *Webhook, _, v string) error { w.Profile = v; return nil }},
+	"method": {set: func(w *Webhook, _, v string) error {
+		v2, err := oneOf("method", strings.ToUpper(v), Methods)
+		w.Method = v2
+		return err
+	}},
+	"events": {set: func(w *Webhook, _, v string) error {
+		for e := range strings.SplitSeq(v, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				w.Events = append(w.Events, e)
+			}
+		}
+		return nil
+	}},
+	"format": {set: func(w *Webhook, _, v string) error {
+		v2, err := oneOf("format", v, Formats)
+		w.Format = v2
+		return err
+	}},
+	"username":       {set: func(w *Webhook, _, v string) error { w.Username = v; return nil }},
+	"password":       {set: func(w *Webhook, _, v string) error { w.Password = Secret(v); return nil }},
+	"signing_secret": {set: func(w *Webhook, _, v string) error { w.SigningSecret = Secret(v); return nil }},
+	"pbx_number":     {set: func(w *Webhook, _, v string) error { w.PBXNumber = v; return nil }},
+	"timeout": {set: func(w *Webhook, _, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q (want e.g. 10s, 1500ms)", v)
+		}
+		if d <= 0 {
+			return fmt.Errorf("timeout %s must be positive", v)
+		}
+		w.Timeout = d
+		return nil
+	}},
+	"header.*": {set: func(w *Webhook, key, v string) error {
+		name := key[len("header."):]
+		if !isToken(name) {
+			return fmt.Errorf("invalid header name %q", name)
+		}
+		if w.Headers == nil {
+			w.Headers = map[string]string{}
+		}
+		w.Headers[http.CanonicalHeaderKey(name)] = v
+		return nil
+	}},
+}
+
+func checkPBX(sec *iniSection, ps *problems) PBX {
+	p := PBX{Timezone: time.Local, Line: sec.line}
+	seen := applyFields(sec, pbxFields, &p, ps)
+	if p.Type == "ami" {
+		for _, k := range []string{"username", "secret"} {
+			if _, ok := seen[k]; !ok {
+				ps.add(sec.line, sec.name, k, "missing (required for type = ami)")
+			}
+		}
+	}
+	return p
+}
+
+func checkWebhook(name string, sec *iniSection, ps *problems) Webhook {
+	w := Webhook{Name: name, Timeout: DefaultWebhookTimeout, Line: sec.line}
+	seen := applyFields(sec, webhookFields, &w, ps)
+	if _, ok := seen["password"]; ok && w.Username == "" {
+		ps.add(seen["password"], sec.name, "password", "set without username (basic auth needs both)")
+	}
+	return w
+}
+
+// applyFields sets dst from the section's entries through the table, adding
+// a problem for each unknown, duplicate, empty-required or invalid key, and
+// for each required key that is absent (named at the section header). It
+// returns the line each key was first set on.
+func applyFields[T any](sec *iniSection, table map[string]field[T], dst *T, ps *problems) map[string]int {
+	seen := map[string]int{}
+	for _, e := range sec.entries {
+		f, ok := table[e.key]
+		if !ok {
+			if i := strings.IndexByte(e.key, '.'); i > 0 {
+				f, ok = table[e.key[:i]+".*"]
+			}
+		}
+		if !ok {
+			ps.add(e.line, sec.name, e.key, "unknown key (known: %s)", strings.Join(slices.Sorted(maps.Keys(table)), ", "))
+			continue
+		}
+		if first, dup := seen[e.key]; dup {
+			ps.add(e.line, sec.name, e.key, "duplicate key (first set on line %d)", first)
+			continue
+		}
+		seen[e.key] = e.line
+		if e.value == "" {
+			if f.required {
+				ps.add(e.line, sec.name, e.key, "empty value (required)")
+			}
+			continue
+		}
+		if err := f.set(dst, e.key, e.value); err != nil {
+			ps.add(e.line, sec.name, e.key, "%v", err)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(table)) {
+		if _, ok := seen[k]; table[k].required && !ok {
+			ps.add(sec.line, sec.name, k, "missing (required)")
+		}
+	}
+	return seen
+}
+
+func oneOf(what, v string, allowed []string) (string, error) {
+	lv := strings.ToLower(v)
+	for _, a := range allowed {
+		if strings.ToLower(a) == lv {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("unknown %s %q (want %s)", what, v, strings.Join(allowed, ", "))
+}
+
+// checkHostPort accepts host:port with a numeric port in 1–65535.
+func checkHostPort(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("want host:port, got %q (%s)", v, ae.Err)
+		}
+		return fmt.Errorf("want host:port, got %q", v)
+	}
+	if host == "" {
+		return fmt.Errorf("want host:port, got %q (missing host)", v)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q in %q: want a number 1-65535", port, v)
+	}
+	return nil
+}
+
+// isToken reports whether s is an HTTP header field name (RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
