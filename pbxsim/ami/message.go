@@ -62,7 +62,10 @@ var ErrMalformed = errors.New("ami: malformed line")
 
 // ReadMessage reads one message, skipping blank lines before it. Lines may
 // end in CRLF or LF. It returns io.EOF only when no line of a message was
-// read.
+// read. A connection's first line, the banner ("Asterisk Call Manager/11.0.0")
+// has no colon: read it with ReadString('\n') before the first ReadMessage.
+// Line length is not bounded here; the server reads its input with its own
+// bounded reader (see session.go).
 func ReadMessage(r *bufio.Reader) (Message, error) {
 	var m Message
 	for {
@@ -95,24 +98,37 @@ func ReadMessage(r *bufio.Reader) (Message, error) {
 }
 
 // privilege is the Privilege header Asterisk 22 gives each event, as seen in
-// real captures; events not listed get "call,all".
+// real captures (and, for the security and system events, as manager.c
+// classes them); events not listed get "call,all".
 var privilege = map[string]string{
-	"FullyBooted":        "system,all",
-	"SuccessfulAuth":     "security,all",
-	"VarSet":             "dialplan,all",
-	"Newexten":           "dialplan,all",
-	"Cdr":                "cdr,all",
-	"QueueMemberStatus":  "agent,all",
-	"QueueMemberAdded":   "agent,all",
-	"QueueMemberRemoved": "agent,all",
-	"QueueMemberPause":   "agent,all",
-	"QueueCallerJoin":    "agent,all",
-	"QueueCallerLeave":   "agent,all",
-	"QueueCallerAbandon": "agent,all",
-	"AgentCalled":        "agent,all",
-	"AgentConnect":       "agent,all",
-	"AgentComplete":      "agent,all",
-	"AgentRingNoAnswer":  "agent,all",
+	"FullyBooted":             "system,all",
+	"Shutdown":                "system,all",
+	"Reload":                  "system,all",
+	"SuccessfulAuth":          "security,all",
+	"InvalidAccountID":        "security,all",
+	"InvalidPassword":         "security,all",
+	"ChallengeResponseFailed": "security,all",
+	"RequestNotAllowed":       "security,all",
+	"RequestBadFormat":        "security,all",
+	"UserEvent":               "user,all",
+	"DTMFBegin":               "dtmf,all",
+	"DTMFEnd":                 "dtmf,all",
+	"VarSet":                  "dialplan,all",
+	"Newexten":                "dialplan,all",
+	"Cdr":                     "cdr,all",
+	"QueueMemberStatus":       "agent,all",
+	"QueueMemberAdded":        "agent,all",
+	"QueueMemberRemoved":      "agent,all",
+	"QueueMemberPause":        "agent,all",
+	"QueueMemberPenalty":      "agent,all",
+	"QueueMemberRinginuse":    "agent,all",
+	"QueueCallerJoin":         "agent,all",
+	"QueueCallerLeave":        "agent,all",
+	"QueueCallerAbandon":      "agent,all",
+	"AgentCalled":             "agent,all",
+	"AgentConnect":            "agent,all",
+	"AgentComplete":           "agent,all",
+	"AgentRingNoAnswer":       "agent,all",
 }
 
 // Timestamp renders t as Asterisk's timestampevents do: epoch seconds with
@@ -121,14 +137,18 @@ func Timestamp(t time.Time) string {
 	return fmt.Sprintf("%d.%06d", t.Unix(), t.Nanosecond()/1000)
 }
 
+// Privilege is the Privilege header Asterisk 22 gives the event named name.
+func Privilege(name string) string {
+	if p, ok := privilege[name]; ok {
+		return p
+	}
+	return "call,all"
+}
+
 // Render turns a PBX event into the AMI message Asterisk 22 would send, with
 // a Timestamp header when timestamps is true (manager.conf timestampevents).
 func Render(e pbx.Event, timestamps bool) Message {
-	priv, ok := privilege[e.Name]
-	if !ok {
-		priv = "call,all"
-	}
-	m := Message{{"Event", e.Name}, {"Privilege", priv}}
+	m := Message{{"Event", e.Name}, {"Privilege", Privilege(e.Name)}}
 	if timestamps {
 		m = append(m, Field{"Timestamp", Timestamp(e.Time)})
 	}
