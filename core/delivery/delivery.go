@@ -1,0 +1,124 @@
+// Package delivery sends rendered webhooks to their receivers over HTTP.
+//
+// The layers, from the wire up:
+//
+//   - Sender makes one attempt (Send) over one reused http.Client, with a
+//     connect timeout and a total timeout per attempt; a 2xx answer is success.
+//   - SendWithRetry repeats attempts with exponential backoff and jitter,
+//     honouring Retry-After on 429 and 503.
+//   - Dispatcher keeps order per call and receiver (event k+1 of a call goes
+//     out only after event k finished) while different calls go in parallel,
+//     and reports a Result for every request.
+//
+// A Request is dialect-independent: the dialect renderers produce it, so
+// delivery never looks inside a payload. The durable outbox, request signing
+// and replay slot in as a SendFunc wrapping or feeding these layers.
+package delivery
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Sentinel errors, matched with errors.Is on a Result's Err.
+var (
+	// ErrStatus: the receiver answered with a status outside 2xx.
+	ErrStatus = errors.New("receiver answered with a non-2xx status")
+	// ErrTimeout: the attempt ran out of time (connect or total timeout).
+	ErrTimeout = errors.New("delivery timed out")
+	// ErrClosed: the Dispatcher was closed before the request was sent.
+	ErrClosed = errors.New("dispatcher closed")
+)
+
+// Request is one rendered webhook, ready to send. It carries everything a
+// retry or a replay needs, so it can be stored and sent again unchanged.
+type Request struct {
+	ID       string // stable webhook id, the same on every retry (idempotency key)
+	Receiver string // webhook name, [webhook.NAME] in the config
+	CallKey  string // ordering key: requests with the same Receiver and CallKey go out in order
+	Method   string // "" means POST
+	URL      string
+	Header   http.Header // sent as is; basic auth goes in Authorization (see BasicAuth)
+	Body     []byte
+	// Timeout bounds each attempt of this request; 0 uses the Sender's.
+	Timeout time.Duration
+}
+
+// Result is the outcome of delivering one Request.
+type Result struct {
+	Request  Request
+	Status   int   // HTTP status of the last attempt, 0 when none was received
+	Err      error // nil on a 2xx; else a *SendError
+	Attempts int
+	Latency  time.Duration // of the last attempt, request start to response body read
+	// Header and Body of the last response (Body cut at a few KiB), so the
+	// user can see how the receiver answered.
+	Header http.Header
+	Body   []byte
+}
+
+// OK reports whether the request was delivered with a 2xx.
+func (r Result) OK() bool { return r.Err == nil }
+
+// SendError describes a failed attempt: the method, the URL without
+// credentials, and the status or the network error.
+type SendError struct {
+	Method string
+	URL    string // credentials removed
+	Status int    // 0 when no response was received
+	Err    error  // the network error, or nil for a status error
+}
+
+func (e *SendError) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("send %s %s: receiver answered %d %s", e.Method, e.URL, e.Status, http.StatusText(e.Status))
+	}
+	return fmt.Sprintf("send %s %s: %v", e.Method, e.URL, e.Err)
+}
+
+// Unwrap gives the network error.
+func (e *SendError) Unwrap() error { return e.Err }
+
+// Is matches ErrStatus for status errors and ErrTimeout for timeouts.
+func (e *SendError) Is(target error) bool {
+	switch target {
+	case ErrStatus:
+		return e.Status != 0
+	case ErrTimeout:
+		return isTimeout(e.Err)
+	}
+	return false
+}
+
+func isTimeout(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
+}
+
+// BasicAuth returns the Authorization header value for HTTP basic auth
+// (RFC 7617), for renderers that put credentials into Request.Header.
+func BasicAuth(username, password string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
+}
+
+// redactURL removes user info from a URL so errors and logs never show
+// credentials; an unparsable URL is reduced to a placeholder.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	u.User = nil
+	return u.String()
+}
