@@ -35,10 +35,12 @@ type Captured struct {
 	Method string
 	Path   string
 	Query  url.Values
-	Header http.Header
-	Body   []byte
-	Time   time.Time // when the request was read completely
-	Status int       // the status the receiver answered with
+	// RawQuery is the query as sent, so parameter order can be checked.
+	RawQuery string
+	Header   http.Header
+	Body     []byte
+	Time     time.Time // when the request was read completely
+	Status   int       // the status the receiver answered with
 }
 
 // Server is a running capturing receiver. Its methods are safe for
@@ -169,12 +171,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := Captured{
-		Method: r.Method,
-		Path:   r.URL.Path,
-		Query:  r.URL.Query(),
-		Header: r.Header.Clone(),
-		Body:   body,
-		Time:   time.Now(),
+		Method:   r.Method,
+		Path:     r.URL.Path,
+		Query:    r.URL.Query(),
+		RawQuery: r.URL.RawQuery,
+		Header:   r.Header.Clone(),
+		Body:     body,
+		Time:     time.Now(),
 	}
 	s.mu.Lock()
 	c.Status = s.status

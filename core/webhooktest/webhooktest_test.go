@@ -49,6 +49,7 @@ func TestCaptures(t *testing.T) {
 	}
 	g := got[0]
 	if g.Method != "GET" || g.Path != "/3cx" || g.Query.Get("event") != "ringing" || g.Query.Get("callerid") != "+905321234567" ||
+		g.RawQuery != "event=ringing&callerid=%2B905321234567" ||
 		g.Header.Get("X-Test") != "yes" || g.Time.Before(before) || g.Status != 200 {
 		t.Errorf("first = %+v", g)
 	}
