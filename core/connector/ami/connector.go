@@ -1,0 +1,366 @@
+// Package ami is callhook's connector for the Asterisk Manager Interface: a
+// TCP client that logs in to an Asterisk (or anything speaking AMI, such as
+// pbxsim), reads its event stream and translates the events into
+// signal.Signals. It holds no call logic; the call model does.
+//
+// The wire protocol is described in Asterisk's AMI documentation ("Asterisk
+// Manager Interface (AMI)", docs.asterisk.org): a banner line, then packets
+// of CRLF-terminated "Key: Value" lines ended by a blank line. Actions carry
+// an ActionID that the PBX copies into their response.
+package ami
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/callhook/callhook/core/signal"
+)
+
+// Errors of the AMI connector.
+var (
+	// ErrAuth: the PBX answered Login with "Response: Error" (Asterisk says
+	// "Authentication failed"). Permanent: Run stops rather than retry with
+	// the same credentials.
+	ErrAuth = errors.New("ami: authentication failed")
+	// ErrNotAMI: the peer's first line is not an AMI banner
+	// ("Asterisk Call Manager/x.y.z"). Permanent: the address is wrong.
+	ErrNotAMI = errors.New("ami: peer is not an AMI server")
+	// ErrConfig: New was given an unusable Config.
+	ErrConfig = errors.New("ami: invalid config")
+	// ErrRunning: Run was called while another Run of the same Connector
+	// was still going.
+	ErrRunning = errors.New("ami: connector already running")
+	// ErrNotConnected: Action was called without a logged-in session.
+	ErrNotConnected = errors.New("ami: not connected")
+	// ErrSessionLost: the session ended while an action waited for its
+	// response.
+	ErrSessionLost = errors.New("ami: session lost")
+	// ErrPingTimeout: a keep-alive Ping got no response within KeepAlive,
+	// so the connection is taken as lost.
+	ErrPingTimeout = errors.New("ami: ping not answered")
+	// ErrBacklog: the handler fell so far behind that the signals waiting
+	// for it hit the limit; the session is dropped and re-established.
+	ErrBacklog = errors.New("ami: signal backlog full")
+	// ErrMalformed: a line of a packet is not "Key: Value" (see
+	// MalformedError). Only that packet is skipped.
+	ErrMalformed = errors.New("ami: malformed line")
+	// ErrTooLarge: a line or packet exceeds the framing limits; the session
+	// is dropped since the stream cannot be resynchronised.
+	ErrTooLarge = errors.New("ami: line or packet too large")
+	// ErrInvalidField: an action's name or field would break the framing
+	// (a line break, an empty key) or sets a field the connector owns.
+	ErrInvalidField = errors.New("ami: invalid field")
+	// ErrActionFailed: the PBX answered an action with "Response: Error"
+	// (see ActionError).
+	ErrActionFailed = errors.New("ami: action failed")
+)
+
+// Config defaults.
+const (
+	DefaultKeepAlive   = 20 * time.Second
+	DefaultDialTimeout = 5 * time.Second
+	DefaultMinBackoff  = 500 * time.Millisecond
+	DefaultMaxBackoff  = 30 * time.Second
+)
+
+// Secret is a password that never shows in logs or formatted output. Use
+// string(s) to get the value itself.
+type Secret string
+
+const redacted = "REDACTED"
+
+// LogValue keeps the secret out of slog output.
+func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
+
+// String keeps the secret out of fmt's %s and %v.
+func (Secret) String() string { return redacted }
+
+// GoString keeps the secret out of fmt's %#v.
+func (Secret) GoString() string { return `ami.Secret("` + redacted + `")` }
+
+// MarshalText keeps the secret out of JSON and text encodings (slog's JSON
+// handler encodes structs with encoding/json).
+func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// Config says where the AMI is and how to keep the session up. Zero
+// durations take the defaults.
+type Config struct {
+	Addr     string // host:port of the AMI, e.g. "127.0.0.1:5038"
+	Username string // manager.conf user
+	Secret   Secret
+	// KeepAlive is the interval of the Ping action. A Ping not answered
+	// within KeepAlive, or a write not done within it, counts as a lost
+	// connection. Default 20s.
+	KeepAlive time.Duration
+	// DialTimeout bounds the TCP connect and, separately, the banner and
+	// Login exchange. Default 5s.
+	DialTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the exponential, jittered wait
+	// between connection attempts. Defaults 500ms and 30s.
+	MinBackoff, MaxBackoff time.Duration
+	// Location is the zone of the signals' times. Asterisk's Timestamp is
+	// epoch-based, so it only changes how the times print. Default
+	// time.Local.
+	Location *time.Location
+	// Logger receives the connector's logs. Default: discarded.
+	Logger *slog.Logger
+}
+
+// LogValue logs the configuration without its secret.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("addr", c.Addr),
+		slog.String("username", c.Username),
+		slog.Duration("keepalive", c.KeepAlive),
+		slog.Duration("dial_timeout", c.DialTimeout),
+		slog.Duration("min_backoff", c.MinBackoff),
+		slog.Duration("max_backoff", c.MaxBackoff),
+	)
+}
+
+// withDefaults fills zero fields.
+func (c Config) withDefaults() Config {
+	if c.KeepAlive == 0 {
+		c.KeepAlive = DefaultKeepAlive
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.MinBackoff == 0 {
+		c.MinBackoff = DefaultMinBackoff
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = max(DefaultMaxBackoff, c.MinBackoff)
+	}
+	if c.Location == nil {
+		c.Location = time.Local
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// validate returns every problem of c at once, each naming its field.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrConfig, field, fmt.Sprintf(format, args...)))
+	}
+	if c.Addr == "" {
+		bad("Addr", "empty, want host:port")
+	} else if host, port, err := net.SplitHostPort(c.Addr); err != nil || host == "" || port == "" {
+		bad("Addr", "%q is not host:port", c.Addr)
+	}
+	if c.Username == "" {
+		bad("Username", "empty")
+	} else if checkField(Field{Key: "Username", Value: c.Username}) != nil {
+		bad("Username", "contains a line break")
+	}
+	if c.Secret == "" {
+		bad("Secret", "empty")
+	} else if checkField(Field{Key: "Secret", Value: string(c.Secret)}) != nil {
+		bad("Secret", "contains a line break")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"KeepAlive", c.KeepAlive}, {"DialTimeout", c.DialTimeout}, {"MinBackoff", c.MinBackoff}, {"MaxBackoff", c.MaxBackoff}} {
+		if d.v < 0 {
+			bad(d.name, "negative (%s)", d.v)
+		}
+	}
+	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
+		bad("MinBackoff", "%s is above MaxBackoff %s", c.MinBackoff, c.MaxBackoff)
+	}
+	return errors.Join(errs...)
+}
+
+// Connector keeps one AMI session up and streams its signals. Create it with
+// New; Run drives it, Action may be called from any goroutine meanwhile.
+type Connector struct {
+	cfg      Config
+	log      *slog.Logger
+	idPrefix string
+	nextID   atomic.Uint64
+	running  atomic.Bool
+	cur      atomic.Pointer[session] // the logged-in session, nil between sessions
+}
+
+// New checks cfg, fills its defaults and returns a Connector. All problems
+// of cfg are reported together, each wrapping ErrConfig.
+func New(cfg Config) (*Connector, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("new ami connector: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	return &Connector{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "ami", "addr", cfg.Addr),
+		idPrefix: fmt.Sprintf("callhook-%08x-", rand.Uint32()),
+	}, nil
+}
+
+// newActionID returns an ActionID unique to this connector's lifetime; the
+// random prefix keeps it apart from other clients of the same PBX.
+func (c *Connector) newActionID() string {
+	return c.idPrefix + strconv.FormatUint(c.nextID.Add(1), 10)
+}
+
+// Run connects, logs in, sends signal.Connected and then hands h one signal
+// per translated event, in stream order, each only after the previous call
+// returned. When the connection is lost (read error, unanswered Ping, peer
+// closing) the signals already read are still handed over, then
+// signal.Disconnected with Err saying why; Run waits the backoff and connects
+// again, forever. Failed connection attempts between sessions are only
+// logged: Disconnected comes once per Connected.
+//
+// Run returns:
+//   - nil once ctx is done (it sends Logoff and closes the connection first);
+//   - an error wrapping ErrAuth if the PBX refuses the credentials, or
+//     ErrNotAMI if the peer is not an AMI server: both are permanent, so Run
+//     does not retry them;
+//   - the error of h, wrapped with the signal's kind, if h returns one: the
+//     signal was not handled and the caller (the engine) decides what next;
+//   - ErrRunning if the Connector is already running.
+func (c *Connector) Run(ctx context.Context, h signal.Handler) error {
+	if h == nil {
+		return errors.New("run ami connector: nil handler")
+	}
+	if !c.running.CompareAndSwap(false, true) {
+		return ErrRunning
+	}
+	defer c.running.Store(false)
+
+	bo := backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}
+	for {
+		s, err := c.connect(ctx)
+		switch {
+		case ctx.Err() != nil:
+			if s != nil {
+				s.stop()
+			}
+			return nil
+		case err == nil:
+			bo.reset()
+			lost, herr := c.serve(ctx, s, h)
+			if herr != nil {
+				return herr
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.log.Warn("ami session lost", "err", lost)
+			if err := h.HandleSignal(ctx, signal.Signal{Kind: signal.Disconnected, Time: c.now(), Err: lost}); err != nil {
+				return fmt.Errorf("handle %s signal: %w", signal.Disconnected, err)
+			}
+		case errors.Is(err, ErrAuth), errors.Is(err, ErrNotAMI):
+			return err
+		default:
+			c.log.Warn("ami connect failed", "err", err)
+		}
+		if !sleep(ctx, bo.next()) {
+			return nil
+		}
+	}
+}
+
+// Action sends an action on the current session and waits for its response,
+// matched by a fresh ActionID (responses may arrive between events, and in
+// any order relative to other actions). Fields named Action or ActionID are
+// rejected: the connector sets them. For list actions (QueueStatus, ...) the
+// response's Events hold the list. A "Response: Error" comes back as the
+// Response together with an *ActionError.
+//
+// Action fails with ErrNotConnected between sessions, with ErrSessionLost if
+// the session ends first, and with ctx's error when ctx is done first. It is
+// safe to call from the signal handler.
+func (c *Connector) Action(ctx context.Context, action string, fields ...Field) (Response, error) {
+	s := c.cur.Load()
+	if s == nil {
+		return Response{}, fmt.Errorf("action %s: %w", action, ErrNotConnected)
+	}
+	return s.action(ctx, action, fields...)
+}
+
+// serve runs one logged-in session until it is lost, ctx is done or h
+// fails. It returns why the session was lost, or h's error.
+func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lost, herr error) {
+	s.start()
+	c.cur.Store(s)
+	defer func() {
+		c.cur.CompareAndSwap(s, nil)
+		s.stop()
+	}()
+	handle := func(sig signal.Signal) error {
+		if err := h.HandleSignal(ctx, sig); err != nil {
+			s.logoff()
+			return fmt.Errorf("handle %s signal: %w", sig.Kind, err)
+		}
+		return nil
+	}
+	if err := handle(signal.Signal{Kind: signal.Connected, Time: c.now()}); err != nil {
+		return nil, err
+	}
+	for {
+		if sig, ok := s.pop(); ok {
+			if err := handle(sig); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		select {
+		case <-s.notify:
+		case <-s.readDone:
+			if s.empty() {
+				return s.cause(), nil
+			}
+		case <-ctx.Done():
+			s.logoff()
+			return ctx.Err(), nil
+		}
+	}
+}
+
+func (c *Connector) now() time.Time { return time.Now().In(c.cfg.Location) }
+
+// sleep waits d or until ctx is done; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// backoff doubles the wait from min up to max, adding up to half again as
+// jitter (never going under min or over max) so that many engines restarted
+// together do not reconnect in lockstep.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(b.cur, b.max/2) * 2 // no overflow for huge max
+	}
+	d := b.cur
+	if half := int64(d / 2); half > 0 {
+		d += time.Duration(rand.Int64N(half))
+	}
+	return min(d, b.max)
+}
