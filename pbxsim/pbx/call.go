@@ -1,0 +1,630 @@
+package pbx
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/google/uuid"
+
+	"github.com/callhook/callhook/pbxsim/rtp"
+)
+
+type callPhase int
+
+const (
+	phaseDialing callPhase = iota
+	phaseUp
+	phaseEnded
+)
+
+// legRef points from a leg's Call-ID to its call; caller tells which leg.
+type legRef struct {
+	c      *call
+	caller bool
+}
+
+func (r *legRef) dialog() *dialog {
+	if r.caller {
+		return r.c.in
+	}
+	return r.c.out
+}
+
+// call is one inbound carrier call: the trunk channel (caller leg, where
+// the PBX is the UAS) dialling an extension (callee leg, where the PBX is
+// the UAC), bridged once the extension answers. Events are emitted under
+// mu, so one call's events keep their order.
+type call struct {
+	p   *PBX
+	did DID
+	ext Extension
+
+	trunkDev, extDev string
+	cidNum, cidName  string
+
+	in     *dialog
+	inReq  *sip.Request
+	inTx   sip.ServerTransaction
+	mIn    *relayLeg
+	out    *dialog
+	outReq *sip.Request
+	outTx  sip.ClientTransaction
+	mOut   *relayLeg
+
+	acked    chan struct{}
+	ackOnce  sync.Once
+	stop     chan struct{}
+	stopOnce sync.Once
+	ended    chan struct{}
+	endOnce  sync.Once
+
+	mu            sync.Mutex
+	phase         callPhase
+	caller        Channel
+	callee        Channel
+	bridge        Bridge
+	start, answer time.Time
+	pendingBye    *bool // a BYE that raced the answer: true if from the caller
+}
+
+// onInvite routes a new INVITE: a DID from the carrier starts a call; an
+// in-dialog INVITE refreshes a known leg.
+func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	from, to, cid := req.From(), req.To(), req.CallID()
+	if from == nil || to == nil || cid == nil {
+		_ = p.respond(tx, req, 400, "Bad Request", "", nil)
+		return
+	}
+	if tagOf(to.Params) != "" {
+		p.reinvite(req, tx)
+		return
+	}
+	did, ok := p.dids[req.Recipient.User]
+	if !ok {
+		p.log.Info("invite for unknown number", "number", req.Recipient.User)
+		_ = p.respond(tx, req, 404, "Not Found", sip.GenerateTagN(16), nil)
+		return
+	}
+	var offer *rtp.Media
+	if len(req.Body()) > 0 {
+		m, err := rtp.ParseSDP(req.Body())
+		if err != nil || !m.Offers(rtp.PayloadTypePCMU) {
+			_ = p.respond(tx, req, 488, "Not Acceptable Here", sip.GenerateTagN(16), nil)
+			return
+		}
+		offer = &m
+	}
+	c := &call{
+		p:        p,
+		did:      did,
+		ext:      p.exts[did.Target],
+		trunkDev: device(p.cfg.TrunkEndpoint),
+		extDev:   device(did.Target),
+		acked:    make(chan struct{}),
+		stop:     make(chan struct{}),
+		ended:    make(chan struct{}),
+	}
+	c.inReq, c.inTx = req, tx
+	c.cidNum, c.cidName = from.Address.User, from.DisplayName
+	target := from.Address
+	if ct := req.Contact(); ct != nil {
+		target = ct.Address
+	}
+	c.in = &dialog{
+		callID:     cid.Value(),
+		local:      *to.Address.Clone(),
+		localTag:   sip.GenerateTagN(16),
+		remote:     *from.Address.Clone(),
+		remoteName: from.DisplayName,
+		remoteTag:  tagOf(from.Params),
+		target:     *target.Clone(),
+		transport:  strings.ToUpper(req.Transport()),
+		dest:       requestDest(req),
+	}
+
+	p.mu.Lock()
+	select {
+	case <-p.closing:
+		p.mu.Unlock()
+		_ = p.respond(tx, req, 503, "Service Unavailable", c.in.localTag, nil)
+		return
+	default:
+	}
+	if _, dup := p.legs[c.in.callID]; dup {
+		p.mu.Unlock()
+		_ = p.respond(tx, req, 482, "Loop Detected", c.in.localTag, nil)
+		return
+	}
+	p.legs[c.in.callID] = &legRef{c: c, caller: true}
+	p.live[c] = struct{}{}
+	p.calls.Add(1)
+	p.mu.Unlock()
+	defer p.calls.Done()
+
+	var err error
+	if c.mIn, err = newRelayLeg(p.host); err != nil {
+		p.log.Error("media for caller", "error", err)
+		_ = p.respond(tx, req, 500, "Internal Server Error", c.in.localTag, nil)
+		c.release()
+		return
+	}
+	if offer != nil {
+		c.mIn.setRemote(offer.Addr)
+	}
+	c.run()
+}
+
+// dialData is the Dial application's argument, as the capture's dialplan.
+func (c *call) dialData() string {
+	secs := int(math.Ceil(c.did.RingTimeout.Seconds()))
+	return fmt.Sprintf("PJSIP/%s,%d,tU(sub-record)", c.ext.Number, secs)
+}
+
+func (c *call) newChannel(endpoint string, now time.Time) Channel {
+	seq := c.p.nextSeq()
+	return Channel{
+		Name:     channelName(endpoint, seq),
+		Language: "en",
+		Priority: 1,
+		Uniqueid: fmt.Sprintf("%d.%d", now.Unix(), seq),
+	}
+}
+
+// run plays the dialplan: from-trunk DID → NoOp → Dial(PJSIP/<ext>).
+func (c *call) run() {
+	p := c.p
+	c.mu.Lock()
+	c.start = p.now()
+	c.caller = c.newChannel(p.cfg.TrunkEndpoint, c.start)
+	c.caller.State = StateRing
+	c.caller.CallerIDNum, c.caller.CallerIDName = c.cidNum, c.cidName
+	c.caller.Context, c.caller.Exten = "from-trunk", c.did.Number
+	c.caller.Linkedid = c.caller.Uniqueid
+	p.devSet(c.trunkDev, &c.caller, StateRing)
+	p.chanEvent("Newchannel", &c.caller)
+	p.newexten(&c.caller, "NoOp", fmt.Sprintf("Inbound DID %s from \"%s\" <%s>", c.did.Number, c.cidName, c.cidNum))
+	c.caller.Priority = 2
+	p.newexten(&c.caller, "Dial", c.dialData())
+
+	// app_dial requests the callee channel and announces the dial.
+	c.callee = c.newChannel(c.ext.Number, p.now())
+	c.callee.State = StateDown
+	c.callee.CallerIDNum, c.callee.CallerIDName = c.ext.Number, c.ext.Name
+	c.callee.Context, c.callee.Exten = "from-internal", "s"
+	c.callee.Linkedid = c.caller.Linkedid
+	p.chanEvent("Newchannel", &c.callee)
+	c.callee.ConnectedLineNum, c.callee.ConnectedLineName = c.cidNum, c.cidName
+	c.callee.Exten = c.did.Number
+	p.newexten(&c.callee, "AppDial", "(Outgoing Line)")
+	p.chanEvent("NewConnectedLine", &c.callee)
+	p.dialEvent("DialBegin", &c.caller, &c.callee, Field{"DialString", c.ext.Number})
+	c.caller.ConnectedLineNum, c.caller.ConnectedLineName = c.ext.Number, c.ext.Name
+	p.chanEvent("NewConnectedLine", &c.caller)
+	c.mu.Unlock()
+	_ = p.respond(c.inTx, c.inReq, 100, "Trying", "", nil)
+
+	b := p.lookupBinding(c.ext.Number)
+	if b == nil {
+		p.log.Info("extension not registered", "ext", c.ext.Number)
+		c.dialFailed("CHANUNAVAIL", causeSubscriberAbs, causeSubscriberAbs, 480)
+		return
+	}
+	if err := c.sendInvite(b); err != nil {
+		p.log.Info("invite to extension failed", "ext", c.ext.Number, "error", err)
+		c.dialFailed("CHANUNAVAIL", causeSubscriberAbs, causeSubscriberAbs, 480)
+		return
+	}
+	c.dialLoop()
+}
+
+// sendInvite starts the callee leg: an INVITE to the registered contact
+// with the caller's identity and an SDP offer on the PBX's own RTP port.
+func (c *call) sendInvite(b *binding) error {
+	p := c.p
+	var err error
+	if c.mOut, err = newRelayLeg(p.host); err != nil {
+		return err
+	}
+	c.out = &dialog{
+		callID:    uuid.NewString(),
+		local:     sip.Uri{Scheme: "sip", User: c.cidNum, Host: p.host, Port: p.port},
+		localName: c.cidName,
+		localTag:  sip.GenerateTagN(16),
+		remote:    sip.Uri{Scheme: "sip", User: c.ext.Number, Host: p.host, Port: p.port},
+		target:    *b.contact.Clone(),
+		transport: b.transport,
+		dest:      b.dest,
+	}
+	req := p.newRequest(c.out, sip.INVITE)
+	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	req.SetBody(rtp.BuildSDP(c.mOut.addr(), rand.Uint64N(1<<31), "pbxsim"))
+	p.mu.Lock()
+	p.legs[c.out.callID] = &legRef{c: c, caller: false}
+	p.mu.Unlock()
+	tx, err := p.client(b.transport).TransactionRequest(context.Background(), req)
+	if err != nil {
+		return fmt.Errorf("send invite to %s: %w", b.dest, err)
+	}
+	c.outReq, c.outTx = req, tx
+	return nil
+}
+
+// cancelDrain bounds how long a given-up callee leg is followed to its
+// final response after CANCEL.
+const cancelDrain = 5 * time.Second
+
+// dialLoop waits for the callee's answer, the ring timeout, or the caller's
+// CANCEL. Once the call is decided against the callee, it keeps reading the
+// callee's responses to CANCEL (after a provisional, RFC 3261 section 9.1)
+// or to ACK and BYE a 2xx that crossed the CANCEL.
+func (c *call) dialLoop() {
+	p := c.p
+	timer := time.NewTimer(c.did.RingTimeout)
+	defer timer.Stop()
+	provisional, ending := false, false
+	var drain <-chan time.Time
+	inDone := c.inTx.Done()
+	stop := c.stop
+	giveUp := func(provisional bool) {
+		ending = true
+		drain = time.After(cancelDrain)
+		inDone, stop = nil, nil
+		if provisional {
+			go p.cancelInvite(c.outReq)
+		}
+	}
+	for {
+		select {
+		case res := <-c.outTx.Responses():
+			switch {
+			case res.StatusCode == 100:
+			case res.StatusCode < 200:
+				first := !provisional
+				provisional = true
+				if ending {
+					if first {
+						go p.cancelInvite(c.outReq)
+					}
+				} else if first {
+					c.ringing()
+				}
+			case res.StatusCode < 300:
+				c.confirmCallee(res)
+				if ending {
+					go p.bye(c.out)
+					return
+				}
+				c.answered(res)
+				return
+			default:
+				if !ending {
+					c.calleeFailed(res.StatusCode)
+				}
+				return
+			}
+		case <-c.outTx.Done():
+			if !ending {
+				c.calleeFailed(408)
+			}
+			return
+		case <-inDone:
+			c.callerCancelled()
+			giveUp(provisional)
+		case <-timer.C:
+			if ending {
+				continue
+			}
+			c.dialFailed("NOANSWER", causeNormalClearing, causeUnknown, 480)
+			giveUp(provisional)
+		case <-stop:
+			c.aborted()
+			giveUp(provisional)
+		case <-drain:
+			return
+		}
+	}
+}
+
+// confirmCallee takes the callee's 2xx: dialog tags and target, then ACK
+// (and ACK again for each retransmitted 2xx).
+func (c *call) confirmCallee(res *sip.Response) {
+	p := c.p
+	c.out.mu.Lock()
+	if to := res.To(); to != nil {
+		c.out.remoteTag = tagOf(to.Params)
+	}
+	if ct := res.Contact(); ct != nil {
+		c.out.target = *ct.Address.Clone()
+	}
+	c.out.mu.Unlock()
+	ack := p.newRequest(c.out, sip.ACK)
+	tmpl := ack.Clone()
+	cli := p.client(c.out.transport)
+	if err := cli.WriteRequest(ack); err != nil {
+		p.log.Debug("ack failed", "error", err)
+	}
+	c.outTx.OnRetransmission(func(r *sip.Response) {
+		if r.IsSuccess() {
+			_ = cli.WriteRequest(tmpl.Clone())
+		}
+	})
+}
+
+// ringing relays the callee's first provisional response as 180.
+func (c *call) ringing() {
+	p := c.p
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.phase != phaseDialing {
+		return
+	}
+	c.callee.State = StateRinging
+	p.devSet(c.extDev, &c.callee, StateRinging)
+	p.chanEvent("Newstate", &c.callee)
+	p.dialEvent("DialState", &c.caller, &c.callee, Field{"DialStatus", "RINGING"})
+	p.devCheck(c.extDev)
+	p.devCheck(c.trunkDev)
+	_ = p.respond(c.inTx, c.inReq, 180, "Ringing", c.in.localTag, nil)
+}
+
+// answered bridges the call: the callee answered, so the caller is
+// answered too and both enter a basic bridge.
+func (c *call) answered(res *sip.Response) {
+	p := c.p
+	if m, err := rtp.ParseSDP(res.Body()); err == nil {
+		c.mOut.setRemote(m.Addr)
+	}
+	c.mu.Lock()
+	if c.phase != phaseDialing {
+		c.mu.Unlock()
+		go p.bye(c.out)
+		return
+	}
+	c.phase = phaseUp
+	c.answer = p.now()
+	c.callee.State = StateUp
+	p.devSet(c.extDev, &c.callee, StateUp)
+	p.chanEvent("Newstate", &c.callee)
+	p.devCheck(c.extDev)
+	// The U(sub-record) subroutine returns to the callee's from-internal
+	// context with an empty extension, as the capture shows.
+	c.callee.Exten = ""
+	p.dialEvent("DialEnd", &c.caller, &c.callee, Field{"DialStatus", "ANSWER"})
+	c.caller.State = StateUp
+	p.devSet(c.trunkDev, &c.caller, StateUp)
+	p.chanEvent("Newstate", &c.caller)
+	c.bridge = Bridge{Uniqueid: uuid.NewString(), Type: "basic", Technology: "simple_bridge", VideoSource: "none"}
+	p.bridgeEvent("BridgeCreate", &c.bridge, nil)
+	p.newexten(&c.callee, "AppDial", "(Outgoing Line)")
+	c.bridge.NumChannels = 1
+	p.bridgeEvent("BridgeEnter", &c.bridge, &c.callee)
+	c.bridge.NumChannels = 2
+	p.bridgeEvent("BridgeEnter", &c.bridge, &c.caller)
+	pending := c.pendingBye
+	c.mu.Unlock()
+
+	bridgeMedia(c.mIn, c.mOut)
+	sdp := rtp.BuildSDP(c.mIn.addr(), rand.Uint64N(1<<31), "pbxsim")
+	ok := sip.NewResponseFromRequest(c.inReq, 200, "OK", sdp)
+	ok.To().Params.Add("tag", c.in.localTag)
+	ok.AppendHeader(p.contact(c.inReq.Transport()))
+	ok.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	if err := c.inTx.Respond(ok); err != nil {
+		p.log.Info("answer to caller failed", "error", err)
+		c.hangup(false, true, true)
+		return
+	}
+	if pending != nil {
+		c.hangup(*pending, !*pending, *pending)
+		return
+	}
+	c.waitAck(ok)
+}
+
+// waitAck retransmits the caller's 2xx until the ACK (RFC 3261 section
+// 13.3.1.4; the transaction layer leaves this to the UA).
+func (c *call) waitAck(ok *sip.Response) {
+	if strings.EqualFold(c.inReq.Transport(), "TCP") {
+		return
+	}
+	interval := sip.T1
+	deadline := time.After(64 * sip.T1)
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.acked:
+			return
+		case <-c.ended:
+			return
+		case <-deadline:
+			c.p.log.Info("no ACK from caller", "callid", c.in.callID)
+			c.hangup(false, true, true)
+			return
+		case <-t.C:
+			_ = c.inTx.Respond(ok)
+			interval = min(2*interval, sip.T2)
+			t.Reset(interval)
+		}
+	}
+}
+
+// hangup ends a bridged call. byCaller says which side asked (its BYE was
+// already answered); byeCaller/byeCallee say which legs the PBX must BYE.
+func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
+	p := c.p
+	c.mu.Lock()
+	if c.phase == phaseDialing {
+		c.pendingBye = &byCaller
+		c.mu.Unlock()
+		return
+	}
+	if c.phase != phaseUp {
+		c.mu.Unlock()
+		return
+	}
+	c.phase = phaseEnded
+	first, second := &c.caller, &c.callee
+	if !byCaller {
+		first, second = second, first
+	}
+	end := p.now()
+	p.causeEvent("HangupRequest", first, causeNormalClearing)
+	c.bridge.NumChannels = 1
+	p.bridgeEvent("BridgeLeave", &c.bridge, first)
+	p.causeEvent("SoftHangupRequest", first, causeNormalClearing)
+	c.bridge.NumChannels = 0
+	p.bridgeEvent("BridgeLeave", &c.bridge, second)
+	p.bridgeEvent("BridgeDestroy", &c.bridge, nil)
+	p.hangupEvent(&c.callee, causeNormalClearing)
+	p.hangupEvent(&c.caller, causeNormalClearing)
+	p.cdrEvent(c.cdr("Dial", c.dialData(), c.callee.Name, c.start, c.answer, end, "ANSWERED"))
+	p.devSet(c.extDev, &c.callee, StateDown)
+	p.devSet(c.trunkDev, &c.caller, StateDown)
+	p.devCheck(c.extDev)
+	p.devCheck(c.trunkDev)
+	c.mu.Unlock()
+
+	var wg sync.WaitGroup
+	if byeCaller {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.bye(c.in) }()
+	}
+	if byeCallee {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.bye(c.out) }()
+	}
+	wg.Wait()
+	if c.outTx != nil {
+		c.outTx.Terminate()
+	}
+	c.release()
+}
+
+func (c *call) cdr(app, data, dstChannel string, start, answer, end time.Time, disposition string) cdr {
+	return cdr{
+		src: c.cidNum, dst: c.did.Number, dstContext: "from-trunk",
+		callerID: fmt.Sprintf("\"%s\" <%s>", c.cidName, c.cidNum),
+		channel:  c.caller.Name, dstChannel: dstChannel,
+		lastApp: app, lastData: data,
+		start: start, answer: answer, end: end,
+		disposition: disposition, uniqueid: c.caller.Uniqueid,
+	}
+}
+
+// calleeFailed handles a final failure from the extension (busy, decline,
+// error, or no response at all).
+func (c *call) calleeFailed(code int) {
+	cause := sipToCause(code)
+	c.dialFailed(dialStatus(code), cause, cause, code)
+}
+
+// dialFailed ends an unanswered call whose Dial returned status: the
+// dialplan goes on to NoOp(DIALSTATUS=...) and Hangup(), and the caller
+// gets sipCode (the callee's own failure, or 480).
+func (c *call) dialFailed(status string, callerCause, calleeCause, sipCode int) {
+	p := c.p
+	c.mu.Lock()
+	if c.phase != phaseDialing {
+		c.mu.Unlock()
+		return
+	}
+	c.phase = phaseEnded
+	end := p.now()
+	p.dialEvent("DialEnd", &c.caller, &c.callee, Field{"DialStatus", status})
+	c.caller.Priority = 3
+	p.newexten(&c.caller, "NoOp", "DIALSTATUS="+status)
+	c.caller.Priority = 4
+	p.newexten(&c.caller, "Hangup", "")
+	p.causeEvent("SoftHangupRequest", &c.caller, callerCause)
+	p.hangupEvent(&c.callee, calleeCause)
+	p.devSet(c.extDev, &c.callee, StateDown)
+	p.devCheck(c.extDev)
+	p.hangupEvent(&c.caller, callerCause)
+	p.devSet(c.trunkDev, &c.caller, StateDown)
+	p.devCheck(c.trunkDev)
+	disp := cdrDisposition(status)
+	p.cdrEvent(c.cdr("Dial", c.dialData(), c.callee.Name, c.start, time.Time{}, end, disp))
+	p.cdrEvent(c.cdr("Hangup", "", "", end, time.Time{}, end, disp))
+	c.mu.Unlock()
+	if sipCode == 480 || sipCode < 400 {
+		sipCode = 480
+	}
+	_ = p.respond(c.inTx, c.inReq, sipCode, sipReason(sipCode), c.in.localTag, nil)
+	c.release()
+}
+
+// callerCancelled ends a ringing call the caller cancelled (the 487 was
+// sent by the transaction layer).
+func (c *call) callerCancelled() {
+	c.cancelled(causeInterworking, 0)
+}
+
+// aborted ends a ringing call because the PBX is closing.
+func (c *call) aborted() {
+	c.cancelled(causeNormalClearing, 503)
+}
+
+func (c *call) cancelled(callerCause, sipCode int) {
+	p := c.p
+	c.mu.Lock()
+	if c.phase != phaseDialing {
+		c.mu.Unlock()
+		return
+	}
+	c.phase = phaseEnded
+	end := p.now()
+	p.causeEvent("HangupRequest", &c.caller, callerCause)
+	p.dialEvent("DialEnd", &c.caller, &c.callee, Field{"DialStatus", "CANCEL"})
+	p.hangupEvent(&c.callee, causeUnknown)
+	p.devSet(c.extDev, &c.callee, StateDown)
+	p.devCheck(c.extDev)
+	p.hangupEvent(&c.caller, callerCause)
+	p.devSet(c.trunkDev, &c.caller, StateDown)
+	p.devCheck(c.trunkDev)
+	p.cdrEvent(c.cdr("Dial", c.dialData(), c.callee.Name, c.start, time.Time{}, end, "NO ANSWER"))
+	c.mu.Unlock()
+	if sipCode != 0 {
+		_ = p.respond(c.inTx, c.inReq, sipCode, sipReason(sipCode), c.in.localTag, nil)
+	}
+	c.release()
+}
+
+// shutdown ends the call for Close: CANCEL while ringing, BYE both legs
+// when bridged. It returns when the call is released.
+func (c *call) shutdown() {
+	c.mu.Lock()
+	phase := c.phase
+	c.mu.Unlock()
+	switch phase {
+	case phaseDialing:
+		c.stopOnce.Do(func() { close(c.stop) })
+	case phaseUp:
+		c.hangup(true, true, true)
+	}
+	select {
+	case <-c.ended:
+	case <-time.After(3 * time.Second):
+	}
+}
+
+// release forgets the call's legs and frees its media ports.
+func (c *call) release() {
+	p := c.p
+	p.mu.Lock()
+	delete(p.legs, c.in.callID)
+	if c.out != nil {
+		delete(p.legs, c.out.callID)
+	}
+	delete(p.live, c)
+	p.mu.Unlock()
+	c.mIn.close()
+	c.mOut.close()
+	c.endOnce.Do(func() { close(c.ended) })
+}

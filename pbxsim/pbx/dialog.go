@@ -1,0 +1,215 @@
+package pbx
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// dialog is the PBX's side of one SIP dialog (one call leg). The PBX keeps
+// its own dialog table instead of sipgo's dialog caches, so that it controls
+// tags, CSeq, routing and teardown of both legs of a bridged call.
+type dialog struct {
+	mu         sync.Mutex
+	callID     string
+	local      sip.Uri
+	localName  string
+	localTag   string
+	remote     sip.Uri
+	remoteName string
+	remoteTag  string
+	target     sip.Uri // the far end's Contact: Request-URI of our requests
+	transport  string  // "UDP" or "TCP"
+	dest       string  // host:port requests are sent to
+	cseq       uint32
+}
+
+// newRequest builds an in-dialog request. ACK and CANCEL reuse the current
+// CSeq number; other methods take the next one.
+func (p *PBX) newRequest(d *dialog, method sip.RequestMethod) *sip.Request {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if method != sip.ACK && method != sip.CANCEL {
+		d.cseq++
+	}
+	req := sip.NewRequest(method, *d.target.Clone())
+	from := &sip.FromHeader{DisplayName: d.localName, Address: *d.local.Clone()}
+	from.Params.Add("tag", d.localTag)
+	to := &sip.ToHeader{DisplayName: d.remoteName, Address: *d.remote.Clone()}
+	if d.remoteTag != "" {
+		to.Params.Add("tag", d.remoteTag)
+	}
+	callID := sip.CallIDHeader(d.callID)
+	maxFwd := sip.MaxForwardsHeader(70)
+	req.AppendHeader(from)
+	req.AppendHeader(to)
+	req.AppendHeader(&callID)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: d.cseq, MethodName: method})
+	req.AppendHeader(&maxFwd)
+	req.AppendHeader(p.contact(d.transport))
+	req.AppendHeader(sip.NewHeader("User-Agent", "pbxsim"))
+	req.SetTransport(d.transport)
+	req.SetDestination(d.dest)
+	return req
+}
+
+// contact is the PBX's Contact header for transport.
+func (p *PBX) contact(transport string) *sip.ContactHeader {
+	u := sip.Uri{Scheme: "sip", User: "pbx", Host: p.host, Port: p.port}
+	if strings.EqualFold(transport, "TCP") {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", "tcp")
+	}
+	return &sip.ContactHeader{Address: u}
+}
+
+// client is the sipgo client that sends on transport: UDP requests leave
+// from the listening socket, TCP ones reuse the far end's connection.
+func (p *PBX) client(transport string) *sipgo.Client {
+	if strings.EqualFold(transport, "TCP") {
+		return p.tcpCli
+	}
+	return p.udpCli
+}
+
+// do sends an in-dialog request and waits for its final response.
+func (p *PBX) do(ctx context.Context, d *dialog, method sip.RequestMethod) (*sip.Response, error) {
+	req := p.newRequest(d, method)
+	res, err := p.client(d.transport).Do(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("send %s to %s: %w", method, d.dest, err)
+	}
+	return res, nil
+}
+
+// bye ends d with a BYE, bounded so that a vanished phone cannot hold a
+// call open.
+func (p *PBX) bye(d *dialog) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if res, err := p.do(ctx, d, sip.BYE); err != nil {
+		p.log.Debug("bye failed", "callid", d.callID, "error", err)
+	} else if res.StatusCode >= 300 {
+		p.log.Debug("bye refused", "callid", d.callID, "status", res.StatusCode)
+	}
+}
+
+// cancelInvite sends CANCEL for an INVITE we sent (RFC 3261 section 9.1:
+// same Request-URI, Call-ID, From, To, CSeq number and top Via).
+func (p *PBX) cancelInvite(invite *sip.Request) {
+	req := sip.NewRequest(sip.CANCEL, *invite.Recipient.Clone())
+	req.AppendHeader(sip.HeaderClone(invite.Via()))
+	req.AppendHeader(sip.HeaderClone(invite.From()))
+	req.AppendHeader(sip.HeaderClone(invite.To()))
+	req.AppendHeader(sip.HeaderClone(invite.CallID()))
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.CANCEL})
+	maxFwd := sip.MaxForwardsHeader(70)
+	req.AppendHeader(&maxFwd)
+	req.SetTransport(invite.Transport())
+	req.SetDestination(invite.Destination())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := p.client(invite.Transport()).Do(ctx, req); err != nil {
+		p.log.Debug("cancel failed", "callid", invite.CallID().Value(), "error", err)
+	}
+}
+
+// respond answers req on tx. Every response but 100 carries localTag in
+// To, so that provisional and final responses name the same dialog.
+func (p *PBX) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason, localTag string, body []byte, hdrs ...sip.Header) error {
+	res := sip.NewResponseFromRequest(req, code, reason, body)
+	if code != 100 && localTag != "" {
+		if to := res.To(); to != nil {
+			to.Params.Add("tag", localTag)
+		}
+	}
+	if req.IsInvite() && code >= 180 && code < 300 {
+		res.AppendHeader(p.contact(req.Transport()))
+	}
+	if body != nil {
+		res.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
+	}
+	res.AppendHeader(sip.NewHeader("Server", "pbxsim"))
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		return fmt.Errorf("respond %d to %s: %w", code, req.Method, err)
+	}
+	return nil
+}
+
+// requestDest is where in-dialog requests to the sender of req go: the
+// connection it came on for TCP, its Contact (else its source) for UDP.
+func requestDest(req *sip.Request) string {
+	if strings.EqualFold(req.Transport(), "TCP") {
+		return req.Source()
+	}
+	if c := req.Contact(); c != nil && c.Address.Host != "" {
+		return hostPort(c.Address)
+	}
+	return req.Source()
+}
+
+func hostPort(u sip.Uri) string {
+	port := u.Port
+	if port == 0 {
+		port = 5060
+	}
+	return net.JoinHostPort(u.Host, strconv.Itoa(port))
+}
+
+func tagOf(params sip.HeaderParams) string {
+	t, _ := params.Get("tag")
+	return t
+}
+
+// sipReason is the reason phrase pbxsim uses for code.
+func sipReason(code int) string {
+	switch code {
+	case 100:
+		return "Trying"
+	case 180:
+		return "Ringing"
+	case 200:
+		return "OK"
+	case 400:
+		return "Bad Request"
+	case 401:
+		return "Unauthorized"
+	case 403:
+		return "Forbidden"
+	case 404:
+		return "Not Found"
+	case 405:
+		return "Method Not Allowed"
+	case 408:
+		return "Request Timeout"
+	case 480:
+		return "Temporarily Unavailable"
+	case 481:
+		return "Call/Transaction Does Not Exist"
+	case 486:
+		return "Busy Here"
+	case 487:
+		return "Request Terminated"
+	case 488:
+		return "Not Acceptable Here"
+	case 500:
+		return "Internal Server Error"
+	case 503:
+		return "Service Unavailable"
+	case 600:
+		return "Busy Everywhere"
+	case 603:
+		return "Decline"
+	}
+	return "Error"
+}

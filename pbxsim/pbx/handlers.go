@@ -1,0 +1,108 @@
+package pbx
+
+import (
+	"math/rand/v2"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/callhook/callhook/pbxsim/rtp"
+)
+
+const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
+
+// lookupLeg finds the call leg a request belongs to by Call-ID, checking
+// both tags against the dialog (RFC 3261 section 12.2.2); nil if none.
+func (p *PBX) lookupLeg(req *sip.Request) *legRef {
+	cid, from, to := req.CallID(), req.From(), req.To()
+	if cid == nil || from == nil || to == nil {
+		return nil
+	}
+	p.mu.Lock()
+	ref := p.legs[cid.Value()]
+	p.mu.Unlock()
+	if ref == nil {
+		return nil
+	}
+	d := ref.dialog()
+	if d == nil {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if tagOf(from.Params) != d.remoteTag || tagOf(to.Params) != d.localTag {
+		return nil
+	}
+	return ref
+}
+
+// onAck takes the ACK for our 2xx to the caller. ACKs for non-2xx are
+// absorbed by the transaction layer.
+func (p *PBX) onAck(req *sip.Request, _ sip.ServerTransaction) {
+	ref := p.lookupLeg(req)
+	if ref == nil || !ref.caller {
+		return
+	}
+	ref.c.ackOnce.Do(func() { close(ref.c.acked) })
+}
+
+// onBye ends a bridged call from either side; a BYE outside any dialog
+// gets 481 (RFC 3261 section 15.1.2).
+func (p *PBX) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	ref := p.lookupLeg(req)
+	if ref == nil {
+		_ = p.respond(tx, req, 481, sipReason(481), "", nil)
+		return
+	}
+	_ = p.respond(tx, req, 200, "OK", "", nil)
+	ref.c.hangup(ref.caller, !ref.caller, ref.caller)
+}
+
+// onCancel answers a CANCEL that matched no pending INVITE (a matching one
+// is answered by the transaction layer, with 487 for the INVITE).
+func (p *PBX) onCancel(req *sip.Request, tx sip.ServerTransaction) {
+	_ = p.respond(tx, req, 481, sipReason(481), "", nil)
+}
+
+func (p *PBX) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	_ = p.respond(tx, req, 200, "OK", "", nil, sip.NewHeader("Allow", allowHeader))
+}
+
+// onNoRoute answers methods the PBX does not implement: 481 inside an
+// unknown dialog, else 405 with Allow (RFC 3261 section 8.2.1).
+func (p *PBX) onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
+	if req.IsAck() {
+		return
+	}
+	if to := req.To(); to != nil && tagOf(to.Params) != "" && p.lookupLeg(req) == nil {
+		_ = p.respond(tx, req, 481, sipReason(481), "", nil)
+		return
+	}
+	_ = p.respond(tx, req, 405, sipReason(405), "", nil, sip.NewHeader("Allow", allowHeader))
+}
+
+// reinvite answers an in-dialog INVITE (session refresh or new media
+// address) with the PBX's unchanged media port.
+func (p *PBX) reinvite(req *sip.Request, tx sip.ServerTransaction) {
+	ref := p.lookupLeg(req)
+	if ref == nil {
+		_ = p.respond(tx, req, 481, sipReason(481), "", nil)
+		return
+	}
+	leg := ref.c.mOut
+	if ref.caller {
+		leg = ref.c.mIn
+	}
+	if leg == nil {
+		_ = p.respond(tx, req, 491, "Request Pending", "", nil)
+		return
+	}
+	if len(req.Body()) > 0 {
+		m, err := rtp.ParseSDP(req.Body())
+		if err != nil || !m.Offers(rtp.PayloadTypePCMU) {
+			_ = p.respond(tx, req, 488, sipReason(488), "", nil)
+			return
+		}
+		leg.setRemote(m.Addr)
+	}
+	_ = p.respond(tx, req, 200, "OK", "", rtp.BuildSDP(leg.addr(), rand.Uint64N(1<<31), "pbxsim"))
+}
