@@ -1,0 +1,83 @@
+// Command callhook watches a live PBX and sends the webhooks each receiver's
+// dialect expects; it also runs the PBX simulator and its scenarios.
+//
+// Usage:
+//
+//	callhook serve --config FILE.ini
+//	callhook demo
+//	callhook sim list
+//	callhook sim run SCENARIO... --dialect 3cx --target URL [--speed X] [--profile NAME]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `callhook - telephony webhooks from a live PBX
+
+Usage:
+  callhook serve --config FILE.ini     run the engine against the PBX in [pbx]
+  callhook demo                        simulator + engine + local receiver, built-in scenarios
+  callhook sim list                    list the built-in scenarios
+  callhook sim run SCENARIO... --dialect 3cx --target URL [--speed X] [--profile NAME]
+                                       play scenarios through simulator + engine to your receiver
+
+Run 'callhook COMMAND --help' for a command's options.
+`
+
+// errUsage marks a command line that could not be understood; main prints
+// the usage and exits 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil:
+	case errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "callhook:", err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "callhook:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "sim":
+		if len(args) < 2 {
+			fmt.Fprint(stderr, usage)
+			return fmt.Errorf("%w: sim needs list or run", errUsage)
+		}
+		switch args[1] {
+		case "list":
+			return cmdSimList(args[2:], stdout, stderr)
+		case "run":
+			return cmdSimRun(ctx, args[2:], stdout, stderr)
+		}
+		return fmt.Errorf("%w: unknown sim command %q (want list or run)", errUsage, args[1])
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}

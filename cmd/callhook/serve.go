@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/callhook/callhook/core/config"
+	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/service"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("callhook serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("config", "", "the engine's `FILE.ini` (required)")
+	verbose := fs.Bool("v", false, "log every signal-level detail (debug)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: callhook serve --config FILE.ini [-v]\n\n"+
+			"Connects to the PBX named in [pbx] and delivers every call event to each\n"+
+			"[webhook.NAME] in its dialect. Stops on Ctrl-C or SIGTERM.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" {
+		fs.Usage()
+		return fmt.Errorf("%w: serve needs --config FILE.ini", errUsage)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: serve takes no arguments, got %q", errUsage, fs.Args())
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		return err
+	}
+	log := newLogger(stderr, *verbose)
+	svc, err := service.New(cfg, service.Options{
+		Logger: log,
+		OnResult: func(r delivery.Result) {
+			if r.OK() {
+				log.Info("webhook delivered", "receiver", r.Request.Receiver, "id", r.Request.ID,
+					"status", r.Status, "attempts", r.Attempts, "latency", r.Latency.Round(time.Microsecond))
+				return
+			}
+			log.Error("webhook not delivered", "receiver", r.Request.Receiver, "id", r.Request.ID,
+				"attempts", r.Attempts, "error", r.Err)
+		},
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("callhook serving", "config", cfg.File, "pbx", cfg.PBX.Address, "webhooks", len(cfg.Webhooks))
+	err = svc.Run(ctx)
+	// Give queued webhooks a moment to go out before exiting.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if serr := svc.Dispatcher.Shutdown(sctx); serr != nil {
+		log.Warn("stopped with webhooks still queued", "error", serr)
+	}
+	return err
+}
+
+func newLogger(w io.Writer, verbose bool) *slog.Logger {
+	level := slog.LevelInfo
+	if verbose {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}

@@ -1,0 +1,246 @@
+// Package check holds the conformance rules each dialect's receivers rely
+// on, as functions over what a receiver captured. The rules come from the
+// vendor documents (fixtures/), never from callhook's own output; the Ginkgo
+// suites and `callhook conformance` share them.
+package check
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callhook/callhook/fixtures"
+	"github.com/callhook/callhook/pbxsim/scenario"
+)
+
+// Request is one request as a receiver got it.
+type Request struct {
+	Method   string
+	Path     string
+	RawQuery string
+	Body     []byte
+}
+
+// Query is the request's parameters.
+func (r Request) Query() url.Values {
+	q, _ := url.ParseQuery(r.RawQuery)
+	return q
+}
+
+func (r Request) String() string { return r.Method + " " + r.Path + "?" + r.RawQuery }
+
+// ThreeCX checks requests against the 3CX webhooks module's documented rules.
+type ThreeCX struct {
+	Rules *fixtures.ThreeCXRules
+}
+
+// NewThreeCX loads the rules.
+func NewThreeCX() (*ThreeCX, error) {
+	r, err := fixtures.LoadThreeCX()
+	if err != nil {
+		return nil, err
+	}
+	return &ThreeCX{Rules: r}, nil
+}
+
+// Transport: the module sends each event as one request of the documented
+// method with its fields as query parameters and no body.
+func (c *ThreeCX) Transport(r Request) error {
+	if r.Method != c.Rules.Transport.Method {
+		return fmt.Errorf("%s: method %s, the document's requests are %s", r, r.Method, c.Rules.Transport.Method)
+	}
+	if len(r.Body) != 0 {
+		return fmt.Errorf("%s: has a body (%d bytes); the document puts every field in the query", r, len(r.Body))
+	}
+	return nil
+}
+
+// Fields: the event is one the document names, it carries every field the
+// document lists for it, and none it does not.
+func (c *ThreeCX) Fields(r Request) error {
+	q := r.Query()
+	name := q.Get("event")
+	rule, ok := c.Rules.Events[name]
+	if !ok {
+		return fmt.Errorf("%s: event %q is not one the document names", r, name)
+	}
+	var errs []error
+	for _, f := range rule.Fields {
+		if !q.Has(f) {
+			errs = append(errs, fmt.Errorf("%s: %s lacks documented field %q", r, name, f))
+		}
+	}
+	for k, v := range q {
+		if !slices.Contains(rule.Fields, k) && !slices.Contains(rule.Optional, k) {
+			errs = append(errs, fmt.Errorf("%s: %s carries undocumented field %q", r, name, k))
+		}
+		if len(v) != 1 {
+			errs = append(errs, fmt.Errorf("%s: field %q given %d times", r, k, len(v)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Values: enumerated fields hold only the values the document lists.
+func (c *ThreeCX) Values(r Request) error {
+	q := r.Query()
+	rule := c.Rules.Events[q.Get("event")]
+	var errs []error
+	for f, allowed := range rule.Values {
+		if q.Has(f) && !slices.Contains(allowed, q.Get(f)) {
+			errs = append(errs, fmt.Errorf("%s: %s=%q, the document allows %v", r, f, q.Get(f), allowed))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ID: the id has the documented form <yyMMddHHmmss>_<number>-<link> with a
+// real date-time.
+func (c *ThreeCX) ID(r Request) error {
+	id := r.Query().Get("id")
+	if !regexp.MustCompile(c.Rules.ID.Pattern).MatchString(id) {
+		return fmt.Errorf("%s: id %q is not of the form yyMMddHHmmss_N-L", r, id)
+	}
+	if _, err := time.Parse("060102150405", id[:12]); err != nil {
+		return fmt.Errorf("%s: id %q: date-time part: %w", r, id, err)
+	}
+	return nil
+}
+
+type parsedID struct {
+	prefix string
+	link   int
+}
+
+func parseID(id string) (parsedID, error) {
+	i := strings.LastIndexByte(id, '-')
+	if i < 0 {
+		return parsedID{}, fmt.Errorf("id %q has no link number", id)
+	}
+	link, err := strconv.Atoi(id[i+1:])
+	if err != nil {
+		return parsedID{}, fmt.Errorf("id %q: link: %w", id, err)
+	}
+	return parsedID{prefix: id[:i], link: link}, nil
+}
+
+// Chain: every request of one call shares date-time and call number ("All
+// calls in a single chain of transfers have the same date, time, and unique
+// number"), and links never go back.
+func (c *ThreeCX) Chain(reqs []Request) error {
+	var first parsedID
+	last := -1
+	for i, r := range reqs {
+		id, err := parseID(r.Query().Get("id"))
+		if err != nil {
+			return fmt.Errorf("%s: %w", r, err)
+		}
+		if i == 0 {
+			first = id
+		} else if id.prefix != first.prefix {
+			return fmt.Errorf("%s: id prefix %s differs from the call's %s", r, id.prefix, first.prefix)
+		}
+		if id.link < last {
+			return fmt.Errorf("%s: link %d after link %d", r, id.link, last)
+		}
+		last = id.link
+	}
+	return nil
+}
+
+// Expected maps a scenario's vendor-neutral expectations onto 3CX events and
+// checks reqs against them one by one: event name, user, callerid, did,
+// link, finishtype, transfer, trtype, and duration within tolerance of the
+// scenario's talk time.
+func (c *ThreeCX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) error {
+	if len(reqs) != len(sc.Expect) {
+		var got []string
+		for _, r := range reqs {
+			got = append(got, r.Query().Get("event"))
+		}
+		return fmt.Errorf("%s: %d requests %v, the scenario expects %d", sc.Name, len(reqs), got, len(sc.Expect))
+	}
+	inbound := true
+	for _, e := range sc.Expect {
+		if e.Event == "dialing" {
+			inbound = false
+		}
+	}
+	var errs []error
+	for i, e := range sc.Expect {
+		r := reqs[i]
+		q := r.Query()
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("%s request %d (%s): %s", sc.Name, i+1, e, fmt.Sprintf(format, args...)))
+		}
+		if want := eventName(e.Event, inbound); q.Get("event") != want {
+			bad("event=%s, want %s", q.Get("event"), want)
+		}
+		if e.User != "" && q.Get("user") != e.User {
+			bad("user=%s, want %s", q.Get("user"), e.User)
+		}
+		if e.External != "" && q.Get("callerid") != e.External {
+			bad("callerid=%s, want %s", q.Get("callerid"), e.External)
+		}
+		if e.DID != "" && q.Get("did") != e.DID {
+			bad("did=%s, want %s", q.Get("did"), e.DID)
+		}
+		if id, err := parseID(q.Get("id")); err != nil {
+			bad("%v", err)
+		} else if id.link != e.Link {
+			bad("link %d (id %s), want %d", id.link, q.Get("id"), e.Link)
+		}
+		switch e.Event {
+		case "ringing":
+			if q.Get("usertype") != "ext" {
+				bad("usertype=%s, want ext", q.Get("usertype"))
+			}
+		case "answered":
+			want := map[string]string{"": "NotDef", "none": "NotDef", "blind": "Blind", "attended": "Accomp"}[e.Transfer]
+			if q.Get("trtype") != want {
+				bad("trtype=%s, want %s", q.Get("trtype"), want)
+			}
+		case "ended":
+			want := map[string]string{"ok": "Ok", "missed": "Missed"}[e.Finish]
+			if q.Get("finishtype") != want {
+				bad("finishtype=%s, want %s", q.Get("finishtype"), want)
+			}
+			if q.Get("transfer") != strconv.FormatBool(e.Transferred) {
+				bad("transfer=%s, want %t", q.Get("transfer"), e.Transferred)
+			}
+			if q.Get("title") == "" {
+				bad("empty title")
+			}
+			if e.Finish == "ok" {
+				d, err := strconv.Atoi(q.Get("duration"))
+				if err != nil {
+					bad("duration=%q is not whole seconds", q.Get("duration"))
+				} else if diff := time.Duration(d)*time.Second - e.Talk.D(); diff > tolerance || diff < -tolerance {
+					bad("duration=%d s, want %s ± %s", d, e.Talk.D(), tolerance)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func eventName(neutral string, inbound bool) string {
+	switch neutral {
+	case "answered":
+		if inbound {
+			return "hangupincoming"
+		}
+		return "hangupoutgoing"
+	case "ended":
+		if inbound {
+			return "incoming"
+		}
+		return "outgoing"
+	}
+	return neutral
+}

@@ -1,0 +1,123 @@
+// Package harness runs the whole product on one machine: the PBX simulator,
+// the engine connected to it over its live AMI interface (the production
+// connector), and delivery to a receiver over real HTTP. The conformance
+// suites, `callhook sim run` and `callhook demo` all play scenarios through
+// it.
+package harness
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/callhook/callhook/core/callmodel"
+	"github.com/callhook/callhook/core/config"
+	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/service"
+	"github.com/callhook/callhook/pbxsim/scenario"
+	"github.com/callhook/callhook/pbxsim/sim"
+)
+
+// Config says what to run.
+type Config struct {
+	Dialect, Profile string
+	Target           *url.URL
+	// Speed plays scenarios faster (see sim.Config.Speed). Default 1.
+	Speed float64
+	// Transport of the simulated phones: "udp" (default) or "tcp".
+	Transport string
+	// Retry is the delivery schedule; zero: 3 attempts, 200 ms .. 1 s.
+	Retry    delivery.RetryPolicy
+	OnResult func(delivery.Result)
+	OnEvent  func(callmodel.Event)
+	Logger   *slog.Logger
+	// ConnectTimeout bounds the engine's first connection. Default 10s.
+	ConnectTimeout time.Duration
+}
+
+// Harness is a running simulator with an engine attached.
+type Harness struct {
+	Sim     *sim.Sim
+	Service *service.Service
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+// Start starts the simulator and the engine and returns once the engine is
+// logged in to the simulator's AMI.
+func Start(ctx context.Context, cfg Config) (*Harness, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Retry == (delivery.RetryPolicy{}) {
+		cfg.Retry = delivery.RetryPolicy{Attempts: 3, Min: 200 * time.Millisecond, Max: time.Second}
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	s, err := sim.Start(ctx, sim.Config{Speed: cfg.Speed, Transport: cfg.Transport, Logger: cfg.Logger.With("part", "sim")})
+	if err != nil {
+		return nil, err
+	}
+	conf := &config.Config{
+		File: "harness",
+		PBX:  config.PBX{Type: "pbxsim", Address: s.AMIAddr(), Username: s.AMIUser(), Secret: config.Secret(s.AMISecret())},
+		Webhooks: []config.Webhook{{
+			Name: "target", URL: cfg.Target, Dialect: cfg.Dialect, Profile: cfg.Profile, Timeout: 10 * time.Second,
+		}},
+	}
+	svc, err := service.New(conf, service.Options{
+		Logger:   cfg.Logger.With("part", "engine"),
+		Retry:    cfg.Retry,
+		OnResult: cfg.OnResult,
+		OnEvent:  cfg.OnEvent,
+	})
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h := &Harness{Sim: s, Service: svc, cancel: cancel, done: make(chan error, 1)}
+	go func() { h.done <- svc.Run(ectx) }()
+	t := time.NewTimer(cfg.ConnectTimeout)
+	defer t.Stop()
+	select {
+	case <-svc.Connected():
+		return h, nil
+	case err := <-h.done:
+		h.done <- err
+		h.Close()
+		return nil, fmt.Errorf("engine stopped before it reached the simulator: %w", err)
+	case <-t.C:
+		h.Close()
+		return nil, fmt.Errorf("engine did not reach the simulator's AMI at %s within %s", s.AMIAddr(), cfg.ConnectTimeout)
+	case <-ctx.Done():
+		h.Close()
+		return nil, ctx.Err()
+	}
+}
+
+// Play plays sc and returns once every webhook it caused was delivered or
+// given up.
+func (h *Harness) Play(ctx context.Context, sc *scenario.Scenario) error {
+	if err := h.Sim.Play(ctx, sc); err != nil {
+		return fmt.Errorf("play %s: %w", sc.Name, err)
+	}
+	// The sync event follows the scenario's last PBX event on the AMI
+	// stream, so once the engine handled it, every webhook is queued.
+	token := h.Sim.Sync()
+	if err := h.Service.WaitSync(ctx, token); err != nil {
+		return fmt.Errorf("%s: webhooks not delivered: %w", sc.Name, err)
+	}
+	return nil
+}
+
+// Close stops the engine, delivery and the simulator.
+func (h *Harness) Close() error {
+	h.cancel()
+	<-h.done
+	h.Service.Close()
+	return h.Sim.Close()
+}

@@ -1,0 +1,90 @@
+package threecx_test
+
+import (
+	"context"
+	"net/url"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/callhook/callhook/conformance/check"
+	"github.com/callhook/callhook/conformance/harness"
+	"github.com/callhook/callhook/core/webhooktest"
+	"github.com/callhook/callhook/pbxsim/scenario"
+	"github.com/callhook/callhook/scenarios"
+)
+
+// speed plays scenarios ten times faster; the simulator's clock runs ten
+// times faster too, so durations in the webhooks stay the scenario's.
+const speed = 10
+
+// tolerance allows for scheduling jitter, magnified by the speed-up.
+const tolerance = time.Second
+
+// played plays sc through simulator → AMI → engine → HTTP and returns what
+// the receiver got.
+func played(ctx context.Context, sc *scenario.Scenario, transport string) []check.Request {
+	recv := webhooktest.NewServer()
+	DeferCleanup(recv.Close)
+	target, err := url.Parse(recv.URL() + "/hook")
+	Expect(err).NotTo(HaveOccurred())
+	h, err := harness.Start(ctx, harness.Config{Dialect: "3cx", Target: target, Speed: speed, Transport: transport})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(h.Close)
+	Expect(h.Play(ctx, sc)).To(Succeed())
+	var out []check.Request
+	for _, c := range recv.Requests() {
+		Expect(c.Path).To(Equal("/hook"))
+		out = append(out, check.Request{Method: c.Method, Path: c.Path, RawQuery: c.RawQuery, Body: c.Body})
+	}
+	return out
+}
+
+var _ = Describe("3CX webhooks module, end to end", func() {
+	rules, err := check.NewThreeCX()
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range scenarios.Names() {
+		sc, err := scenarios.Load(name)
+		if err != nil {
+			panic(err)
+		}
+		for _, transport := range []string{"udp", "tcp"} {
+			Context(name+" over SIP/"+transport, Ordered, func() {
+				var reqs []check.Request
+				BeforeAll(func(ctx SpecContext) {
+					reqs = played(ctx, sc, transport)
+				}, NodeTimeout(2*time.Minute))
+
+				It("sends the scenario's events in order with the documented values", func() {
+					Expect(rules.Expected(sc, reqs, tolerance)).To(Succeed())
+				})
+				It("sends each event as a GET with its fields as query parameters", func() {
+					for _, r := range reqs {
+						Expect(rules.Transport(r)).To(Succeed())
+					}
+				})
+				It("carries exactly the fields the document lists for each event", func() {
+					for _, r := range reqs {
+						Expect(rules.Fields(r)).To(Succeed())
+					}
+				})
+				It("uses only the documented values of usertype, trtype, finishtype and transfer", func() {
+					for _, r := range reqs {
+						Expect(rules.Values(r)).To(Succeed())
+					}
+				})
+				It("gives ids of the form yyMMddHHmmss_N-L", func() {
+					for _, r := range reqs {
+						Expect(rules.ID(r)).To(Succeed())
+					}
+				})
+				It("keeps one date-time and call number across the call's events", func() {
+					Expect(rules.Chain(reqs)).To(Succeed())
+				})
+			})
+		}
+	}
+})

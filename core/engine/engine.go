@@ -1,0 +1,176 @@
+// Package engine wires callhook's pipeline: a connector's signals go through
+// the call model, each resulting call event is rendered by every receiver's
+// dialect, and the requests go to delivery.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/callhook/callhook/core/callmodel"
+	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/signal"
+)
+
+// Connector reports a PBX's signals to h until ctx is done.
+type Connector interface {
+	Run(ctx context.Context, h signal.Handler) error
+}
+
+// Renderer turns a call event into a receiver's request; false means the
+// receiver's dialect sends nothing for it.
+type Renderer interface {
+	Render(ev callmodel.Event) (delivery.Request, bool)
+}
+
+// Deliverer takes rendered requests. Enqueue must not return before the
+// request is accepted; Flush waits until every request enqueued before it
+// was delivered or given up.
+type Deliverer interface {
+	Enqueue(ctx context.Context, r delivery.Request) error
+	Flush(ctx context.Context) error
+}
+
+// Receiver is one configured webhook.
+type Receiver struct {
+	Name     string
+	Renderer Renderer
+}
+
+// SyncEvent is the name of the PBX user event the engine treats as a
+// barrier: once it is handled, every signal before it has been turned into
+// requests. Simulations raise it to know when a scenario's webhooks are out.
+const SyncEvent = "CallhookSync"
+
+// Engine runs the pipeline. Create it with New.
+type Engine struct {
+	conn      Connector
+	model     *callmodel.Model
+	receivers []Receiver
+	out       Deliverer
+	log       *slog.Logger
+	onEvent   func(callmodel.Event)
+
+	mu        sync.Mutex
+	syncs     map[string]chan struct{}
+	connected chan struct{}
+}
+
+// Option configures an Engine.
+type Option func(*Engine)
+
+// WithLogger sets the engine's logger.
+func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
+
+// WithModel sets the call model (to pass model options).
+func WithModel(m *callmodel.Model) Option { return func(e *Engine) { e.model = m } }
+
+// WithEventHook calls f for every call event, before rendering.
+func WithEventHook(f func(callmodel.Event)) Option { return func(e *Engine) { e.onEvent = f } }
+
+// New returns an engine reading conn and delivering to receivers through out.
+func New(conn Connector, receivers []Receiver, out Deliverer, opts ...Option) *Engine {
+	e := &Engine{
+		conn:      conn,
+		receivers: receivers,
+		out:       out,
+		log:       slog.New(slog.DiscardHandler),
+		syncs:     map[string]chan struct{}{},
+		connected: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.model == nil {
+		e.model = callmodel.New(callmodel.WithLogger(e.log))
+	}
+	return e
+}
+
+// Run follows the PBX until ctx is done or the connector gives up.
+func (e *Engine) Run(ctx context.Context) error {
+	err := e.conn.Run(ctx, e)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// HandleSignal implements signal.Handler: the model's events are rendered
+// and enqueued before the signal counts as handled.
+func (e *Engine) HandleSignal(ctx context.Context, s signal.Signal) error {
+	switch s.Kind {
+	case signal.Connected:
+		e.log.Info("connected to PBX")
+		e.mu.Lock()
+		select {
+		case <-e.connected:
+		default:
+			close(e.connected)
+		}
+		e.mu.Unlock()
+	case signal.Disconnected:
+		e.log.Warn("lost PBX connection", "error", s.Err)
+	case signal.UserEvent:
+		if s.Name == SyncEvent {
+			e.synced(s.Data["Token"])
+		}
+	}
+	for _, ev := range e.model.Handle(s) {
+		if e.onEvent != nil {
+			e.onEvent(ev)
+		}
+		for _, r := range e.receivers {
+			req, ok := r.Renderer.Render(ev)
+			if !ok {
+				continue
+			}
+			if err := e.out.Enqueue(ctx, req); err != nil {
+				return fmt.Errorf("enqueue %s for %s: %w", ev.Kind, r.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) syncChan(token string) chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ch, ok := e.syncs[token]
+	if !ok {
+		ch = make(chan struct{})
+		e.syncs[token] = ch
+	}
+	return ch
+}
+
+func (e *Engine) synced(token string) {
+	ch := e.syncChan(token)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
+}
+
+// Connected is closed once the connector first reaches the PBX.
+func (e *Engine) Connected() <-chan struct{} { return e.connected }
+
+// WaitSync waits until the sync user event with token has been handled and
+// every request rendered before it was delivered or given up.
+func (e *Engine) WaitSync(ctx context.Context, token string) error {
+	select {
+	case <-e.syncChan(token):
+	case <-ctx.Done():
+		return fmt.Errorf("wait for PBX sync %s: %w", token, ctx.Err())
+	}
+	e.mu.Lock()
+	delete(e.syncs, token)
+	e.mu.Unlock()
+	return e.out.Flush(ctx)
+}

@@ -1,0 +1,155 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/callhook/callhook/pbxsim/phone"
+)
+
+// World is what a scenario plays against: a PBX and the phones registered
+// on it.
+type World interface {
+	// PBXAddr is the PBX's SIP address (host:port).
+	PBXAddr() string
+	// Transport is "udp" or "tcp".
+	Transport() string
+	// Phone is the registered phone of an extension.
+	Phone(ext string) (*phone.Phone, bool)
+}
+
+// Runner plays scenarios.
+type Runner struct {
+	// Speed divides every scenario time (pauses, answer delays, timeouts);
+	// 1 plays in real time. Zero means 1.
+	Speed  float64
+	Logger *slog.Logger
+}
+
+func (r *Runner) scale(d time.Duration) time.Duration {
+	if r.Speed <= 0 {
+		return d
+	}
+	return time.Duration(float64(d) / r.Speed)
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+type placed struct {
+	call   *phone.Call
+	caller *phone.Phone // owned by the run when the caller is outside the PBX
+}
+
+// Run plays sc against w and returns when its last step is done.
+func (r *Runner) Run(ctx context.Context, w World, sc *Scenario) error {
+	log := r.logger().With("scenario", sc.Name)
+	for ext, spec := range sc.Phones {
+		p, ok := w.Phone(ext)
+		if !ok {
+			return fmt.Errorf("scenario %s: no phone for extension %s", sc.Name, ext)
+		}
+		pol := phone.Policy{Mode: phone.NeverAnswer}
+		switch {
+		case spec.Reject != 0:
+			pol = phone.Policy{Mode: phone.Reject, Code: spec.Reject}
+		case spec.AnswerAfter != 0:
+			pol = phone.Policy{Mode: phone.AnswerAfter, Delay: r.scale(spec.AnswerAfter.D())}
+		}
+		p.SetPolicy(pol)
+	}
+	calls := map[string]*placed{}
+	defer func() {
+		for _, c := range calls {
+			if c.caller != nil {
+				c.caller.Close()
+			}
+		}
+	}()
+	for i, st := range sc.Steps {
+		where := fmt.Sprintf("%s:%d: step %d", sc.File, st.Line, i+1)
+		switch {
+		case st.Call != nil:
+			c, err := r.place(ctx, w, st.Call)
+			if err != nil {
+				return fmt.Errorf("%s: call %s: %w", where, st.Call.ID, err)
+			}
+			calls[st.Call.ID] = c
+			log.Debug("call placed", "id", st.Call.ID, "from", st.Call.From, "to", st.Call.To)
+		case st.Wait != nil:
+			within := st.Wait.Within.D()
+			if within == 0 {
+				within = 60 * time.Second
+			}
+			c := calls[st.Wait.Call].call
+			var ch <-chan struct{}
+			switch st.Wait.For {
+			case "ringing":
+				ch = c.Ringing()
+			case "answered":
+				ch = c.Answered()
+			default:
+				ch = c.Done()
+			}
+			t := time.NewTimer(r.scale(within))
+			select {
+			case <-ch:
+				t.Stop()
+			case <-c.Done():
+				t.Stop()
+				if st.Wait.For != "ended" {
+					code, reason := c.Status()
+					return fmt.Errorf("%s: call %s ended (%d %s) before it was %s", where, st.Wait.Call, code, reason, st.Wait.For)
+				}
+			case <-t.C:
+				return fmt.Errorf("%s: call %s not %s within %s", where, st.Wait.Call, st.Wait.For, within)
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		case st.Pause != 0:
+			t := time.NewTimer(r.scale(st.Pause.D()))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		case st.Hangup != "":
+			if err := calls[st.Hangup].call.Hangup(ctx); err != nil {
+				return fmt.Errorf("%s: hang up %s: %w", where, st.Hangup, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *Runner) place(ctx context.Context, w World, c *CallStep) (*placed, error) {
+	if p, ok := w.Phone(c.From); ok {
+		call, err := p.Dial(ctx, c.To)
+		return &placed{call: call}, err
+	}
+	// A caller outside the PBX: a trunk-side user agent of its own.
+	p, err := phone.New(ctx, phone.Config{
+		User:        c.From,
+		DisplayName: c.Name,
+		Server:      w.PBXAddr(),
+		Transport:   w.Transport(),
+		Logger:      r.logger(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start caller %s: %w", c.From, err)
+	}
+	call, err := p.Dial(ctx, c.To)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	return &placed{call: call, caller: p}, nil
+}

@@ -1,0 +1,193 @@
+// Package sim assembles a complete simulated PBX: the SIP core with its
+// default topology, its AMI server, and a registered scripted phone for
+// every extension, ready to play scenarios. It is what `callhook sim run`,
+// `callhook demo` and the conformance suites start.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/callhook/callhook/pbxsim/ami"
+	"github.com/callhook/callhook/pbxsim/pbx"
+	"github.com/callhook/callhook/pbxsim/phone"
+	"github.com/callhook/callhook/pbxsim/scenario"
+)
+
+// Config says how to start the simulator. The zero value is usable.
+type Config struct {
+	// SIPAddr and AMIAddr default to 127.0.0.1:0.
+	SIPAddr, AMIAddr string
+	// Transport the phones use: "udp" (default) or "tcp".
+	Transport string
+	// AMIUser and AMISecret default to "admin" / "secret".
+	AMIUser, AMISecret string
+	// Speed plays scenarios faster: timers run Speed times faster and the
+	// PBX's clock (the Timestamp of its events) runs Speed times faster
+	// too, so the engine sees the scenario's own durations. Default 1.
+	Speed float64
+	// Topology defaults to pbx.DefaultTopology.
+	Topology *pbx.Config
+	Logger   *slog.Logger
+}
+
+// Sim is a running simulator.
+type Sim struct {
+	cfg    Config
+	pbx    *pbx.PBX
+	ami    *ami.Server
+	phones map[string]*phone.Phone
+	runner scenario.Runner
+	syncs  atomic.Int64
+	now    func() time.Time
+}
+
+// Start starts the AMI server, the PBX and the phones, and returns once
+// every phone is registered.
+func Start(ctx context.Context, cfg Config) (*Sim, error) {
+	if cfg.SIPAddr == "" {
+		cfg.SIPAddr = "127.0.0.1:0"
+	}
+	if cfg.AMIAddr == "" {
+		cfg.AMIAddr = "127.0.0.1:0"
+	}
+	if cfg.Transport == "" {
+		cfg.Transport = "udp"
+	}
+	if cfg.AMIUser == "" {
+		cfg.AMIUser, cfg.AMISecret = "admin", "secret"
+	}
+	if cfg.Speed <= 0 {
+		cfg.Speed = 1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	now := clock(cfg.Speed)
+	s := &Sim{now: now, cfg: cfg, phones: map[string]*phone.Phone{}, runner: scenario.Runner{Speed: cfg.Speed, Logger: cfg.Logger}}
+
+	srv, err := ami.NewServer(ami.Config{
+		Addr:            cfg.AMIAddr,
+		Users:           map[string]string{cfg.AMIUser: cfg.AMISecret},
+		TimestampEvents: true,
+		Logger:          cfg.Logger.With("component", "ami"),
+		Now:             now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start simulator: %w", err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start simulator AMI on %s: %w", cfg.AMIAddr, err)
+	}
+	s.ami = srv
+
+	topo := pbx.DefaultTopology()
+	if cfg.Topology != nil {
+		topo = *cfg.Topology
+	}
+	topo.Addr = cfg.SIPAddr
+	topo.Observer = srv
+	topo.Logger = cfg.Logger.With("component", "pbx")
+	topo.Now = now
+	dids := make([]pbx.DID, len(topo.DIDs))
+	for i, d := range topo.DIDs {
+		d.RingTimeout = time.Duration(float64(d.RingTimeout) / cfg.Speed)
+		dids[i] = d
+	}
+	topo.DIDs = dids
+	p, err := pbx.New(topo)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("start simulator: %w", err)
+	}
+	if err := p.Start(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("start simulator SIP on %s: %w", cfg.SIPAddr, err)
+	}
+	s.pbx = p
+
+	for _, ext := range topo.Extensions {
+		ph, err := phone.New(ctx, phone.Config{
+			User: ext.Number, DisplayName: ext.Name, Password: ext.Password,
+			Server: p.Addr(), Transport: cfg.Transport,
+			Logger: cfg.Logger.With("component", "phone", "ext", ext.Number),
+		})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("start phone %s: %w", ext.Number, err)
+		}
+		s.phones[ext.Number] = ph
+		if err := ph.Register(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("register phone %s: %w", ext.Number, err)
+		}
+	}
+	return s, nil
+}
+
+// clock runs speed times faster than the wall clock from now on.
+func clock(speed float64) func() time.Time {
+	start := time.Now()
+	return func() time.Time {
+		return start.Add(time.Duration(float64(time.Since(start)) * speed))
+	}
+}
+
+// AMIAddr is the AMI server's address.
+func (s *Sim) AMIAddr() string { return s.ami.Addr() }
+
+// AMIUser and AMISecret are the AMI credentials.
+func (s *Sim) AMIUser() string   { return s.cfg.AMIUser }
+func (s *Sim) AMISecret() string { return s.cfg.AMISecret }
+
+// PBXAddr is the PBX's SIP address.
+func (s *Sim) PBXAddr() string { return s.pbx.Addr() }
+
+// Transport is the phones' SIP transport.
+func (s *Sim) Transport() string { return s.cfg.Transport }
+
+// Phone is an extension's registered phone.
+func (s *Sim) Phone(ext string) (*phone.Phone, bool) {
+	p, ok := s.phones[ext]
+	return p, ok
+}
+
+// Play runs one scenario.
+func (s *Sim) Play(ctx context.Context, sc *scenario.Scenario) error {
+	return s.runner.Run(ctx, s, sc)
+}
+
+// Sync raises the engine's barrier user event on the AMI stream, after
+// every event of what was played so far, and returns its token.
+func (s *Sim) Sync() string {
+	token := strconv.FormatInt(s.syncs.Add(1), 10)
+	s.ami.PBXEvent(pbx.Event{
+		Name: "UserEvent",
+		Time: s.now(),
+		Fields: []pbx.Field{
+			{Key: "UserEvent", Value: "CallhookSync"},
+			{Key: "Token", Value: token},
+		},
+	})
+	return token
+}
+
+// Close stops phones, PBX and AMI server.
+func (s *Sim) Close() error {
+	var errs []error
+	for _, p := range s.phones {
+		errs = append(errs, p.Close())
+	}
+	if s.pbx != nil {
+		errs = append(errs, s.pbx.Close())
+	}
+	if s.ami != nil {
+		errs = append(errs, s.ami.Close())
+	}
+	return errors.Join(errs...)
+}
