@@ -7,6 +7,14 @@
 // Manager Interface (AMI)", docs.asterisk.org): a banner line, then packets
 // of CRLF-terminated "Key: Value" lines ended by a blank line. Actions carry
 // an ActionID that the PBX copies into their response.
+//
+// Robustness choices: lines may end in CRLF or bare LF and packets may be
+// split across reads in any way. A packet with a line that is not
+// "Key: Value" is skipped with a warning naming the line, and the session
+// goes on; a line or packet beyond the framing limits ends the session (the
+// stream cannot be resynchronised), as do a read error and an unanswered
+// keep-alive Ping. A lost session is re-established with backoff; wrong
+// credentials and a peer that is not AMI stop Run instead.
 package ami
 
 import (

@@ -284,7 +284,7 @@ func TestKeepAlive(t *testing.T) {
 	})
 	rec := newRecorder()
 	cfg := testConfig(ts.addr)
-	cfg.KeepAlive = 50 * time.Millisecond
+	cfg.KeepAlive = 100 * time.Millisecond
 	_, stop := startRun(t, cfg, rec)
 	rec.expectKind(t, signal.Connected)
 	d := rec.expectKind(t, signal.Disconnected)
@@ -297,7 +297,7 @@ func TestKeepAlive(t *testing.T) {
 		mu.Lock()
 		n1, n2 := pings[1], pings[2]
 		mu.Unlock()
-		if n1 >= 1 && n2 >= 4 {
+		if n1 >= 1 && n2 >= 3 {
 			break
 		}
 		if time.Now().After(deadline) {
