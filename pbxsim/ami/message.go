@@ -1,6 +1,15 @@
 // Package ami serves the Asterisk Manager Interface for pbxsim: the same
 // banner, actions and event framing a real Asterisk 22 gives, so that the
 // engine's production AMI connector talks to the simulator unchanged.
+//
+// Server implements pbx.Observer: each PBX event is rendered once (Render)
+// and queued to every logged-in session that wants its class. Each session
+// has a reader goroutine that runs actions (Login with Secret or with an MD5
+// Challenge key, Logoff, Ping, Events, CoreShowChannels, plus Config.Actions)
+// and a writer goroutine fed by a bounded queue, so a slow client is
+// disconnected rather than allowed to stall the PBX. The framing, texts and
+// header order of responses and events follow the Asterisk 22 captures in
+// fixtures/ami/asterisk22 and manager.c.
 package ami
 
 import (

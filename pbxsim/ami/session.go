@@ -80,8 +80,15 @@ func (ss *session) enqueue(b []byte) {
 	}
 }
 
-// finish asks the writer to send what is queued and then close.
-func (ss *session) finish() { ss.enqueue(nil) }
+// finish asks the writer to send what is queued and then close; with no
+// room left to ask, the session is dropped at once.
+func (ss *session) finish() {
+	select {
+	case ss.out <- nil:
+	default:
+		ss.kill()
+	}
+}
 
 // kill drops the connection at once; both goroutines then end.
 func (ss *session) kill() {
@@ -221,16 +228,9 @@ func readLine(r *bufio.Reader) (line string, tooLong bool, err error) {
 }
 
 // header is manager.c's astman_get_header: the first header named key
-// (case-insensitive, no space before the colon), its value without leading
-// blanks.
-func header(m Message, key string) string {
-	for _, f := range m {
-		if strings.EqualFold(f.Key, key) {
-			return f.Value
-		}
-	}
-	return ""
-}
+// (case-insensitive; readRequest keeps the key as sent, so "Action :" is not
+// Action), its value without leading blanks.
+func header(m Message, key string) string { return m.Get(key) }
 
 // actionName is the first non-empty Action header (GET_HEADER_SKIP_EMPTY).
 func actionName(m Message) string {
