@@ -1,0 +1,50 @@
+package ami
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/callhook/callhook/core/signal"
+)
+
+// Decode reads a recorded AMI stream — the bytes an Asterisk sent on one
+// manager connection, banner included or not — and returns the signals Run
+// would have reported for it, in order. Recorded captures of real PBXs are
+// replayed through the call model this way. Events without a Timestamp
+// header get the zero time. A malformed packet is an error naming its line.
+func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
+	if loc == nil {
+		loc = time.Local
+	}
+	br := bufio.NewReader(r)
+	if head, _ := br.Peek(len(bannerPrefix)); string(head) == bannerPrefix {
+		if _, err := br.ReadString('\n'); err != nil {
+			return nil, fmt.Errorf("decode AMI banner: %w", err)
+		}
+	}
+	pr := newPacketReader(br)
+	var out []signal.Signal
+	for n := 1; ; n++ {
+		m, err := pr.ReadPacket()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("decode AMI packet %d: %w", n, err)
+		}
+		if !m.Has("Event") {
+			continue
+		}
+		s, err := translate(m, time.Time{}, loc)
+		if errors.Is(err, errSkip) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("decode AMI packet %d: %w", n, err)
+		}
+		out = append(out, s)
+	}
+}
