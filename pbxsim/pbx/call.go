@@ -300,6 +300,13 @@ func (c *call) dialLoop() {
 					go p.bye(c.out)
 					return
 				}
+				if !provisional {
+					// sipgo hands responses up concurrently, so a 180
+					// sent just before the 200 can arrive after it and be
+					// dropped. Ring first so the call's events and the
+					// caller's 180 stay the same whatever the timing.
+					c.ringing()
+				}
 				c.answered(res)
 				return
 			default:

@@ -209,6 +209,9 @@ func (p *PBX) Start(ctx context.Context) error {
 
 	go func() { _ = p.srv.ServeUDP(udp) }()
 	go func() { _ = p.srv.ServeTCP(tcp) }()
+	if err := waitServing(ctx, p.ua.TransportLayer()); err != nil {
+		return fmt.Errorf("start pbx: %w", err)
+	}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -279,6 +282,25 @@ func (p *PBX) Close() error {
 			_ = p.tcpLn.Close()
 		}
 	})
+	return nil
+}
+
+// waitServing returns once the UDP listener is in sipgo's connection pool:
+// until then requests sent from the listening socket would bind a second
+// socket on the same port and fail.
+func waitServing(ctx context.Context, tp *sip.TransportLayer) error {
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(2 * time.Second)
+	for tp.Pool("udp").Size() == 0 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return errors.New("udp listener not serving")
+		case <-tick.C:
+		}
+	}
 	return nil
 }
 
