@@ -41,7 +41,8 @@ unit:
 	$(GO) test $(RACE) -count=1 $$($(GO) list ./... | grep -v /conformance/)
 
 conformance:
-	$(GO) test $(RACE) -count=1 -v ./conformance/...
+	$(GO) test $(RACE) -count=1 ./conformance/...
+	$(GO) run ./cmd/callhook conformance
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)

@@ -7,6 +7,7 @@
 //	callhook demo
 //	callhook sim list
 //	callhook sim run SCENARIO... --dialect 3cx --target URL [--speed X] [--profile NAME]
+//	callhook conformance
 package main
 
 import (
@@ -28,6 +29,7 @@ Usage:
   callhook sim list                    list the built-in scenarios
   callhook sim run SCENARIO... --dialect 3cx --target URL [--speed X] [--profile NAME]
                                        play scenarios through simulator + engine to your receiver
+  callhook conformance                 every scenario x dialect, checked against the vendor documents
 
 Run 'callhook COMMAND --help' for a command's options.
 `
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "conformance":
+		return cmdConformance(ctx, args[1:], stdout, stderr)
 	case "sim":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)

@@ -135,9 +135,9 @@ func TestServeBadConfig(t *testing.T) {
 		name, ini, want string
 	}{
 		{"unknown dialect", "[pbx]\ntype = ami\naddress = 127.0.0.1:5038\nusername = a\nsecret = b\n\n[webhook.crm]\nurl = http://127.0.0.1:9000/hook\ndialect = 3cxx\n",
-			"bad.ini:8: [webhook.crm] dialect"},
+			"bad.ini:9: [webhook.crm] dialect"},
 		{"missing url", "[pbx]\ntype = ami\naddress = 127.0.0.1:5038\nusername = a\nsecret = b\n\n[webhook.crm]\ndialect = 3cx\n",
-			"bad.ini:6: [webhook.crm] url"},
+			"bad.ini:7: [webhook.crm] url"},
 		{"bad address", "[pbx]\ntype = ami\naddress = localhost\nusername = a\nsecret = b\n\n[webhook.crm]\nurl = http://127.0.0.1:9000/hook\ndialect = 3cx\n",
 			"bad.ini:3: [pbx] address"},
 		{"unknown key", "[pbx]\ntype = ami\naddress = 127.0.0.1:5038\nusername = a\nsecret = b\ncolour = blue\n\n[webhook.crm]\nurl = http://127.0.0.1:9000/hook\ndialect = 3cx\n",
