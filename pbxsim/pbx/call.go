@@ -269,7 +269,7 @@ func (c *call) dialLoop() {
 	defer timer.Stop()
 	provisional, ending := false, false
 	var drain <-chan time.Time
-	inDone := c.inTx.Done()
+	inDone := cancelSignal(c.inTx)
 	stop := c.stop
 	giveUp := func(provisional bool) {
 		ending = true

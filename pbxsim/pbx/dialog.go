@@ -213,3 +213,25 @@ func sipReason(code int) string {
 	}
 	return "Error"
 }
+
+// cancelSignal is closed when the INVITE server transaction tx is
+// cancelled or ends. sipgo answers CANCEL (200, then 487) itself but ends
+// the transaction only after the ACK and Timer I, so the CANCEL is seen
+// through its callback.
+func cancelSignal(tx sip.ServerTransaction) <-chan struct{} {
+	ch := make(chan struct{})
+	var once sync.Once
+	fire := func() { once.Do(func() { close(ch) }) }
+	if !tx.OnCancel(func(*sip.Request) { fire() }) {
+		fire()
+		return ch
+	}
+	go func() {
+		select {
+		case <-tx.Done():
+			fire()
+		case <-ch:
+		}
+	}()
+	return ch
+}

@@ -442,6 +442,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.inReq, c.inTx = req, tx
 	p.addCall(c)
+	cancelled := cancelSignal(tx)
 	p.respond(tx, req, 180, "Ringing", d.localTag, nil)
 	c.markRinging()
 	select {
@@ -476,7 +477,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		case code := <-c.rejectReq:
 			c.reject(code)
 			return
-		case <-tx.Done():
+		case <-cancelled:
 			// CANCEL: the transaction layer has answered 487.
 			c.finish(487, "remote CANCEL")
 			return
@@ -554,3 +555,25 @@ func hostPort(u sip.Uri) string {
 	return net.JoinHostPort(u.Host, strconv.Itoa(port))
 }
 
+
+// cancelSignal is closed when the INVITE server transaction tx is
+// cancelled or ends. sipgo answers CANCEL (200, then 487) itself but ends
+// the transaction only after the ACK and Timer I, so the CANCEL is seen
+// through its callback.
+func cancelSignal(tx sip.ServerTransaction) <-chan struct{} {
+	ch := make(chan struct{})
+	var once sync.Once
+	fire := func() { once.Do(func() { close(ch) }) }
+	if !tx.OnCancel(func(*sip.Request) { fire() }) {
+		fire()
+		return ch
+	}
+	go func() {
+		select {
+		case <-tx.Done():
+			fire()
+		case <-ch:
+		}
+	}()
+	return ch
+}
