@@ -68,8 +68,7 @@ func TestRegister(t *testing.T) {
 		t.Fatal("103 registered with a wrong password")
 	}
 
-	// Unregistering makes the extension unavailable: the carrier's call is
-	// refused with 480 and DialEnd CHANUNAVAIL.
+	// Expires 0 removes the binding.
 	carol, err := phone.New(e.ctx, phone.Config{User: "103", Password: "secret103", Server: e.pbx.Addr()})
 	if err != nil {
 		t.Fatal(err)
@@ -78,8 +77,16 @@ func TestRegister(t *testing.T) {
 	if err := carol.Register(e.ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.pbx.WaitRegistered(e.ctx, "103"); err != nil {
+		t.Fatal(err)
+	}
 	if err := carol.Unregister(e.ctx); err != nil {
 		t.Fatal(err)
+	}
+	ctx2, cancel2 := context.WithTimeout(e.ctx, 50*time.Millisecond)
+	defer cancel2()
+	if err := e.pbx.WaitRegistered(ctx2, "103"); err == nil {
+		t.Fatal("103 still registered after Expires 0")
 	}
 }
 

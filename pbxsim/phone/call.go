@@ -555,7 +555,6 @@ func hostPort(u sip.Uri) string {
 	return net.JoinHostPort(u.Host, strconv.Itoa(port))
 }
 
-
 // cancelSignal is closed when the INVITE server transaction tx is
 // cancelled or ends. sipgo answers CANCEL (200, then 487) itself but ends
 // the transaction only after the ACK and Timer I, so the CANCEL is seen

@@ -164,7 +164,9 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 	p.srv.OnInvite(p.onInvite)
 	p.srv.OnAck(p.onAck)
 	p.srv.OnBye(p.onBye)
-	p.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 481, "Call/Transaction Does Not Exist", "", nil) })
+	p.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
+		p.respond(tx, req, 481, "Call/Transaction Does Not Exist", "", nil)
+	})
 	p.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK", "", nil) })
 	if p.udp != nil {
 		go func() { _ = p.srv.ServeUDP(p.udp) }()

@@ -1,0 +1,96 @@
+package phone_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/callhook/callhook/pbxsim/pbx"
+	"github.com/callhook/callhook/pbxsim/phone"
+)
+
+func TestConfigErrors(t *testing.T) {
+	ctx := context.Background()
+	for _, cfg := range []phone.Config{
+		{Server: "127.0.0.1:5060"},
+		{User: "101"},
+		{User: "101", Server: "127.0.0.1:5060", Transport: "sctp"},
+		{User: "101", Server: "no-port"},
+	} {
+		if p, err := phone.New(ctx, cfg); err == nil {
+			p.Close()
+			t.Errorf("New(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// TestPhonesOverTCP checks a whole call between two phones through the
+// PBX on TCP: caller id, RTP both ways, BYE from the callee.
+func TestPhonesOverTCP(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := pbx.New(pbx.DefaultTopology())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	bob, err := phone.New(ctx, phone.Config{User: "101", DisplayName: "Alice 101", Password: "secret101", Server: p.Addr(), Transport: "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	if err := bob.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	carrier, err := phone.New(ctx, phone.Config{User: "2125559876", DisplayName: "John Smith", Server: p.Addr(), Transport: "tcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer carrier.Close()
+	out, err := carrier.Dial(ctx, "2125550100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in *phone.Call
+	select {
+	case in = <-bob.Incoming():
+	case <-ctx.Done():
+		t.Fatal("no incoming call")
+	}
+	<-in.Ringing()
+	if err := in.Answer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-out.Answered():
+	case <-ctx.Done():
+		t.Fatal("caller not answered")
+	}
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for out.RTPReceived() == 0 || in.RTPReceived() == 0 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("rtp: caller %d, callee %d packets", out.RTPReceived(), in.RTPReceived())
+		}
+	}
+	if err := in.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-out.Done():
+	case <-ctx.Done():
+		t.Fatal("caller not hung up")
+	}
+	if code, reason := out.Status(); code != 200 || reason != "remote BYE" {
+		t.Errorf("caller status %d %q", code, reason)
+	}
+	if err := in.Answer(ctx); !errors.Is(err, phone.ErrCallOver) {
+		t.Errorf("Answer after hangup: %v, want ErrCallOver", err)
+	}
+}
