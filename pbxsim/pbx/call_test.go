@@ -3,7 +3,6 @@ package pbx_test
 import (
 	"testing"
 
-	"github.com/callhook/callhook/pbxsim/ami"
 	"github.com/callhook/callhook/pbxsim/pbx"
 	"github.com/callhook/callhook/pbxsim/phone"
 )
@@ -41,8 +40,7 @@ func testInboundAnswered(t *testing.T, transport string) {
 	if code, reason := in.Status(); code != 200 || reason != "remote BYE" {
 		t.Errorf("callee status %d %q", code, reason)
 	}
-	evs := e.rec.waitFor(t, "NOT_INUSE", func(evs []pbx.Event) bool { return countEvents(evs, "DeviceStateChange", "State", "NOT_INUSE") == 2 })
-	for _, ev := range evs {
-		t.Log(ami.Render(ev, false).Get("Event"), ami.Render(ev, false).Get("Channel"))
-	}
+	e.rec.waitFor(t, "NOT_INUSE", func(evs []pbx.Event) bool {
+		return countEvents(evs, "DeviceStateChange", "State", "NOT_INUSE") == 2
+	})
 }
