@@ -107,7 +107,10 @@ func (h *Harness) Play(ctx context.Context, sc *scenario.Scenario) error {
 	}
 	// The sync event follows the scenario's last PBX event on the AMI
 	// stream, so once the engine handled it, every webhook is queued.
-	token := h.Sim.Sync()
+	token, err := h.Sim.Sync(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", sc.Name, err)
+	}
 	if err := h.Service.WaitSync(ctx, token); err != nil {
 		return fmt.Errorf("%s: webhooks not delivered: %w", sc.Name, err)
 	}

@@ -335,3 +335,24 @@ func (p *PBX) nextSeq() uint64 {
 	p.seq++
 	return s
 }
+
+// WaitIdle returns once no call is in progress: every call's events have
+// been emitted and its legs released. A phone may see its call end (the 200
+// to its BYE) before the PBX has finished tearing down the other leg.
+func (p *PBX) WaitIdle(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		n := len(p.live)
+		p.mu.Unlock()
+		if n == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for %d call(s) to end: %w", n, ctx.Err())
+		case <-t.C:
+		}
+	}
+}

@@ -162,9 +162,13 @@ func (s *Sim) Play(ctx context.Context, sc *scenario.Scenario) error {
 	return s.runner.Run(ctx, s, sc)
 }
 
-// Sync raises the engine's barrier user event on the AMI stream, after
-// every event of what was played so far, and returns its token.
-func (s *Sim) Sync() string {
+// Sync waits until the PBX has finished every call, then raises the
+// engine's barrier user event on the AMI stream, after every event of what
+// was played so far, and returns its token.
+func (s *Sim) Sync(ctx context.Context) (string, error) {
+	if err := s.pbx.WaitIdle(ctx); err != nil {
+		return "", err
+	}
 	token := strconv.FormatInt(s.syncs.Add(1), 10)
 	s.ami.PBXEvent(pbx.Event{
 		Name: "UserEvent",
@@ -174,7 +178,7 @@ func (s *Sim) Sync() string {
 			{Key: "Token", Value: token},
 		},
 	})
-	return token
+	return token, nil
 }
 
 // Close stops phones, PBX and AMI server.
