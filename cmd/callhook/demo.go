@@ -55,7 +55,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	reqs := recv.Requests()
 	fmt.Fprintf(stdout, "\nThe receiver captured %d request(s):\n", len(reqs))
 	for i, r := range reqs {
-		fmt.Fprintf(stdout, "%3d  %s %s?%s\n", i+1, r.Method, r.Path, r.Query.Encode())
+		fmt.Fprintf(stdout, "%3d  %s %s?%s\n", i+1, r.Method, r.Path, r.RawQuery)
 	}
 	if rep.failed > 0 {
 		return fmt.Errorf("%d webhook(s) not delivered", rep.failed)
@@ -85,7 +85,7 @@ func inspector(recv *webhooktest.Server) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		for i, c := range recv.Requests() {
-			fmt.Fprintf(w, "%3d  %s  %s %s?%s\n", i+1, c.Time.Format(time.TimeOnly), c.Method, c.Path, c.Query.Encode())
+			fmt.Fprintf(w, "%3d  %s  %s %s?%s\n", i+1, c.Time.Format(time.TimeOnly), c.Method, c.Path, c.RawQuery)
 			if len(c.Body) > 0 {
 				fmt.Fprintf(w, "     %s\n", c.Body)
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -135,7 +136,8 @@ func (r *report) result(res delivery.Result) {
 		m = "POST"
 	}
 	if res.OK() {
-		fmt.Fprintf(r.w, "  -> %s %s\n     <- %d %s (%s)\n", m, res.Request.URL, res.Status, strings.TrimSpace(snippet(res.Body)), res.Latency.Round(time.Millisecond))
+		fmt.Fprintf(r.w, "  -> %s %s\n     <- %d %s %s(%s)\n", m, res.Request.URL, res.Status, http.StatusText(res.Status),
+			snippet(res.Body), res.Latency.Round(10*time.Microsecond))
 		return
 	}
 	r.failed++
@@ -149,12 +151,16 @@ func (r *report) summary(target string) {
 	fmt.Fprintf(r.w, "%d webhook(s) sent to %s, %d delivered, %d failed\n", r.sent, target, r.sent-r.failed, r.failed)
 }
 
+// snippet is the start of a response body, on one line, followed by a space.
 func snippet(b []byte) string {
-	s := string(b)
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return ""
+	}
 	if len(s) > 60 {
 		s = s[:60] + "..."
 	}
-	return strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(s, "\n", " ") + " "
 }
 
 // playScenarios starts the simulator and an engine connected to it, and
