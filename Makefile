@@ -23,13 +23,18 @@ build:
 demo:
 	$(GO) run ./cmd/callhook demo
 
-# System tools the tests drive: SIPp (Debian sip-tester).
+# System tools the tests drive: SIPp (Debian sip-tester) and lame (WAV to MP3).
 deps:
 	@command -v sipp >/dev/null 2>&1 || { \
 		echo "installing sip-tester (SIPp) for the interoperability tests"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq sip-tester >/dev/null; }
 	@command -v sipp >/dev/null 2>&1 || { echo "sipp still missing after install" >&2; exit 1; }
+	@command -v lame >/dev/null 2>&1 || { \
+		echo "installing lame for the recording (WAV to MP3) tests"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq lame >/dev/null; }
+	@command -v lame >/dev/null 2>&1 || { echo "lame still missing after install" >&2; exit 1; }
 
 vet:
 	$(GO) vet $(PKGS)
