@@ -5,7 +5,8 @@ BIN       := bin/callhook
 # Race detector on by default in tests; `make test RACE=` turns it off.
 RACE      ?= -race
 
-.PHONY: all build demo test unit conformance deps vet bench fuzz clean help
+.PHONY: all build demo test unit conformance deps vet bench fuzz clean help \
+	gotest image image-deps docker-deps docker-up docker-down realpbx parity
 
 all: build
 
@@ -16,6 +17,11 @@ help:
 	@echo "make bench        benchmarks"
 	@echo "make fuzz         short fuzzing runs of the wire parsers"
 	@echo "make build        build $(BIN)"
+	@echo "make image        build the engine image ($(IMAGE)) with a local Docker"
+	@echo "make docker-up    install docker.io if missing, start a private dockerd ($(DOCKER_SOCK))"
+	@echo "make docker-down  stop that dockerd"
+	@echo "make realpbx      the scenarios against a real Asterisk (see docs/realpbx.md)"
+	@echo "make parity       webhooks from the simulator and from a real Asterisk, side by side"
 
 build:
 	$(GO) build -o $(BIN) ./cmd/callhook
@@ -36,11 +42,79 @@ deps:
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq lame >/dev/null; }
 	@command -v lame >/dev/null 2>&1 || { echo "lame still missing after install" >&2; exit 1; }
 
+image-deps:
+	@command -v lame >/dev/null 2>&1 || { \
+		echo "installing lame (MP3 encoder copied into the engine image)"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq lame >/dev/null; }
+	@command -v lame >/dev/null 2>&1 || { echo "lame still missing after install" >&2; exit 1; }
+
+# --- Docker -----------------------------------------------------------------
+# A private dockerd on its own socket, data root and pid file, so it never
+# touches another Docker on the machine. No iptables, forwarding or
+# masquerading: every container runs with host networking and binds
+# 127.0.0.1 only. dockerd keeps its default (unused) bridge network, which
+# testcontainers-go expects to exist.
+DOCKER_STATE ?= /tmp/callhook-dockerd
+DOCKER_SOCK  ?= $(DOCKER_STATE)/docker.sock
+DOCKER_ENV   := DOCKER_HOST=unix://$(DOCKER_SOCK) TESTCONTAINERS_RYUK_DISABLED=true TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1
+IMAGE        ?= callhook:dev
+
+docker-deps:
+	@command -v dockerd >/dev/null 2>&1 || { \
+		echo "installing docker.io (dockerd) for the image suite"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq docker.io >/dev/null; }
+	@command -v dockerd >/dev/null 2>&1 || { echo "dockerd still missing after install" >&2; exit 1; }
+
+docker-up: docker-deps
+	@mkdir -p $(DOCKER_STATE)
+	@if docker -H unix://$(DOCKER_SOCK) version >/dev/null 2>&1; then \
+		echo "dockerd already up on $(DOCKER_SOCK)"; exit 0; fi; \
+	SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	$$SUDO dockerd --iptables=false --ip-forward=false --ip-masq=false \
+		-H unix://$(DOCKER_SOCK) --data-root $(DOCKER_STATE)/data --exec-root $(DOCKER_STATE)/exec \
+		--pidfile $(DOCKER_STATE)/dockerd.pid >$(DOCKER_STATE)/dockerd.log 2>&1 & \
+	for i in $$(seq 1 300); do \
+		docker -H unix://$(DOCKER_SOCK) version >/dev/null 2>&1 && { echo "dockerd up on $(DOCKER_SOCK)"; exit 0; }; \
+		sleep 0.1; done; \
+	echo "dockerd did not come up; see $(DOCKER_STATE)/dockerd.log" >&2; tail -20 $(DOCKER_STATE)/dockerd.log >&2; exit 1
+
+docker-down:
+	@pid=$$(cat $(DOCKER_STATE)/dockerd.pid 2>/dev/null) || { echo "no dockerd of ours running"; exit 0; }; \
+	SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	$$SUDO kill $$pid 2>/dev/null || true; \
+	for i in $$(seq 1 300); do kill -0 $$pid 2>/dev/null || { echo "dockerd stopped"; exit 0; }; sleep 0.1; done; \
+	echo "dockerd $$pid still running after 30 s" >&2; exit 1
+
+# The engine image, built from the root filesystem deploy/rootfs.sh assembles.
+image: image-deps
+	sh deploy/rootfs.sh bin/image
+	docker build -t $(IMAGE) bin/image
+
+# --- Real PBX ---------------------------------------------------------------
+# Either CALLHOOK_ASTERISK_IMAGE (started with testcontainers, needs Docker)
+# or CALLHOOK_ASTERISK_SIP and CALLHOOK_ASTERISK_AMI of a running Asterisk;
+# see docs/realpbx.md.
+realpbx:
+	$(DOCKER_ENV) $(GO) test -count=1 -v -timeout 30m ./conformance/realpbx
+
+parity:
+	$(DOCKER_ENV) $(GO) run ./conformance/parity
+
 vet:
 	$(GO) vet $(PKGS)
 
-test: deps vet
-	$(GO) test $(RACE) -count=1 -timeout 15m $(PKGS)
+# The tests run with a private dockerd (for the image suite, label "docker")
+# that is started before and stopped after, even when a test fails.
+# CALLHOOK_REQUIRE_DOCKER makes the image suite fail instead of skip when
+# Docker is unreachable.
+test: deps vet docker-up
+	@status=0; $(MAKE) --no-print-directory gotest || status=$$?; \
+		$(MAKE) --no-print-directory docker-down; exit $$status
+
+gotest:
+	$(DOCKER_ENV) CALLHOOK_REQUIRE_DOCKER=1 $(GO) test $(RACE) -count=1 -timeout 15m $(PKGS)
 
 unit:
 	$(GO) test $(RACE) -count=1 $$($(GO) list ./... | grep -v /conformance/)

@@ -76,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return cmdSimList(args[2:], stdout, stderr)
 		case "run":
 			return cmdSimRun(ctx, args[2:], stdout, stderr)
+		case "serve":
+			return cmdSimServe(ctx, args[2:], stdout, stderr)
 		}
 		return fmt.Errorf("%w: unknown sim command %q (want list or run)", errUsage, args[1])
 	case "help", "-h", "--help", "-help":
