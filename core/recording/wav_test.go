@@ -34,9 +34,9 @@ func TestReadWAVHeader(t *testing.T) {
 
 func TestReadWAVHeaderRejects(t *testing.T) {
 	for name, data := range map[string]string{
-		"empty":   "",
+		"empty":    "",
 		"not riff": "ID3\x04xxxxxxxxxxxxxxxxxxxx",
-		"no fmt":  "RIFF\x24\x00\x00\x00WAVEdata\x00\x00\x00\x00",
+		"no fmt":   "RIFF\x24\x00\x00\x00WAVEdata\x00\x00\x00\x00",
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ReadWAVHeader(strings.NewReader(data))
