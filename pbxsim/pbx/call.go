@@ -3,7 +3,6 @@ package pbx
 import (
 	"context"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -41,12 +40,11 @@ func (r *legRef) dialog() *dialog {
 // the UAC), bridged once the extension answers. Events are emitted under
 // mu, so one call's events keep their order.
 type call struct {
-	p   *PBX
-	did DID
-	ext Extension
+	p *PBX
+	r route
 
-	trunkDev, extDev string
-	cidNum, cidName  string
+	callerDev, calleeDev string
+	cidNum, cidName      string
 
 	in     *dialog
 	inReq  *sip.Request
@@ -85,11 +83,27 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		p.reinvite(req, tx)
 		return
 	}
-	did, ok := p.dids[req.Recipient.User]
-	if !ok {
-		p.log.Info("invite for unknown number", "number", req.Recipient.User)
-		_ = p.respond(tx, req, 404, "Not Found", sip.GenerateTagN(16), nil)
-		return
+	var r route
+	if ext, internal := p.exts[from.Address.User]; internal {
+		// An extension's call: authenticate it as Asterisk does (401
+		// challenge), then route on what it dialled.
+		if !p.authorize(req, tx, ext) {
+			return
+		}
+		var ok bool
+		if r, ok = p.internalRoute(ext, req.Recipient.User); !ok {
+			p.log.Info("extension dialled unknown number", "ext", ext.Number, "number", req.Recipient.User)
+			_ = p.respond(tx, req, 404, "Not Found", sip.GenerateTagN(16), nil)
+			return
+		}
+	} else {
+		did, ok := p.dids[req.Recipient.User]
+		if !ok {
+			p.log.Info("invite for unknown number", "number", req.Recipient.User)
+			_ = p.respond(tx, req, 404, "Not Found", sip.GenerateTagN(16), nil)
+			return
+		}
+		r = p.inboundRoute(did, from.Address.User, from.DisplayName)
 	}
 	var offer *rtp.Media
 	if len(req.Body()) > 0 {
@@ -101,14 +115,13 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		offer = &m
 	}
 	c := &call{
-		p:        p,
-		did:      did,
-		ext:      p.exts[did.Target],
-		trunkDev: device(p.cfg.TrunkEndpoint),
-		extDev:   device(did.Target),
-		acked:    make(chan struct{}),
-		stop:     make(chan struct{}),
-		ended:    make(chan struct{}),
+		p:         p,
+		r:         r,
+		callerDev: device(r.callerEP),
+		calleeDev: device(r.calleeEP),
+		acked:     make(chan struct{}),
+		stop:      make(chan struct{}),
+		ended:     make(chan struct{}),
 	}
 	c.inReq, c.inTx = req, tx
 	c.cidNum, c.cidName = from.Address.User, from.DisplayName
@@ -161,10 +174,7 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 }
 
 // dialData is the Dial application's argument, as the capture's dialplan.
-func (c *call) dialData() string {
-	secs := int(math.Ceil(c.did.RingTimeout.Seconds()))
-	return fmt.Sprintf("PJSIP/%s,%d,tU(sub-record)", c.ext.Number, secs)
-}
+func (c *call) dialData() string { return c.r.dialData() }
 
 func (c *call) newChannel(endpoint string, now time.Time) Channel {
 	seq := c.p.nextSeq()
@@ -176,47 +186,58 @@ func (c *call) newChannel(endpoint string, now time.Time) Channel {
 	}
 }
 
-// run plays the dialplan: from-trunk DID → NoOp → Dial(PJSIP/<ext>).
+// run plays the dialplan: NoOp, then Dial of the route's callee.
 func (c *call) run() {
-	p := c.p
+	p, r := c.p, &c.r
 	c.mu.Lock()
 	c.start = p.now()
-	c.caller = c.newChannel(p.cfg.TrunkEndpoint, c.start)
+	c.caller = c.newChannel(r.callerEP, c.start)
 	c.caller.State = StateRing
 	c.caller.CallerIDNum, c.caller.CallerIDName = c.cidNum, c.cidName
-	c.caller.Context, c.caller.Exten = "from-trunk", c.did.Number
+	c.caller.Context, c.caller.Exten = r.callerCtx, r.exten
 	c.caller.Linkedid = c.caller.Uniqueid
-	p.devSet(c.trunkDev, &c.caller, StateRing)
+	p.devSet(c.callerDev, &c.caller, StateRing)
 	p.chanEvent("Newchannel", &c.caller)
-	p.newexten(&c.caller, "NoOp", fmt.Sprintf("Inbound DID %s from \"%s\" <%s>", c.did.Number, c.cidName, c.cidNum))
+	p.newexten(&c.caller, "NoOp", r.noop)
 	c.caller.Priority = 2
 	p.newexten(&c.caller, "Dial", c.dialData())
 
 	// app_dial requests the callee channel and announces the dial.
-	c.callee = c.newChannel(c.ext.Number, p.now())
+	c.callee = c.newChannel(r.calleeEP, p.now())
 	c.callee.State = StateDown
-	c.callee.CallerIDNum, c.callee.CallerIDName = c.ext.Number, c.ext.Name
+	c.callee.CallerIDNum, c.callee.CallerIDName = r.calleeNum, r.calleeName
 	c.callee.Context, c.callee.Exten = "from-internal", "s"
+	if r.kind == routeOutbound {
+		c.callee.Context = "from-trunk"
+	}
 	c.callee.Linkedid = c.caller.Linkedid
 	p.chanEvent("Newchannel", &c.callee)
 	c.callee.ConnectedLineNum, c.callee.ConnectedLineName = c.cidNum, c.cidName
-	c.callee.Exten = c.did.Number
-	p.newexten(&c.callee, "AppDial", "(Outgoing Line)")
+	c.callee.Exten = r.exten
+	if r.kind == routeOutbound {
+		// A trunk channel has no caller id of its own: app_dial gives it
+		// the number dialled.
+		c.callee.CallerIDNum = r.exten
+		p.newexten(&c.callee, "AppDial", "(Outgoing Line)")
+		p.chanEvent("NewCallerid", &c.callee, Field{"CID-CallingPres", "0 (Presentation Allowed, Not Screened)"})
+	} else {
+		p.newexten(&c.callee, "AppDial", "(Outgoing Line)")
+	}
 	p.chanEvent("NewConnectedLine", &c.callee)
-	p.dialEvent("DialBegin", &c.caller, &c.callee, Field{"DialString", c.ext.Number})
-	c.caller.ConnectedLineNum, c.caller.ConnectedLineName = c.ext.Number, c.ext.Name
+	p.dialEvent("DialBegin", &c.caller, &c.callee, Field{"DialString", r.dialString})
+	c.caller.ConnectedLineNum, c.caller.ConnectedLineName = c.callee.CallerIDNum, c.callee.CallerIDName
 	p.chanEvent("NewConnectedLine", &c.caller)
 	c.mu.Unlock()
 	_ = p.respond(c.inTx, c.inReq, 100, "Trying", "", nil)
 
-	b := p.lookupBinding(c.ext.Number)
+	b := p.calleeTarget(r)
 	if b == nil {
-		p.log.Info("extension not registered", "ext", c.ext.Number)
+		p.log.Info("callee not registered", "endpoint", r.calleeEP)
 		c.dialFailed("CHANUNAVAIL", causeSubscriberAbs, causeSubscriberAbs, 480)
 		return
 	}
 	if err := c.sendInvite(b); err != nil {
-		p.log.Info("invite to extension failed", "ext", c.ext.Number, "error", err)
+		p.log.Info("invite to callee failed", "endpoint", r.calleeEP, "error", err)
 		c.dialFailed("CHANUNAVAIL", causeSubscriberAbs, causeSubscriberAbs, 480)
 		return
 	}
@@ -236,10 +257,13 @@ func (c *call) sendInvite(b *binding) error {
 		local:     sip.Uri{Scheme: "sip", User: c.cidNum, Host: p.host, Port: p.port},
 		localName: c.cidName,
 		localTag:  sip.GenerateTagN(16),
-		remote:    sip.Uri{Scheme: "sip", User: c.ext.Number, Host: p.host, Port: p.port},
+		remote:    sip.Uri{Scheme: "sip", User: c.r.reqUser, Host: p.host, Port: p.port},
 		target:    *b.contact.Clone(),
 		transport: b.transport,
 		dest:      b.dest,
+	}
+	if c.r.kind == routeOutbound {
+		c.out.remote.Host, c.out.remote.Port = b.contact.Host, b.contact.Port
 	}
 	req := p.newRequest(c.out, sip.INVITE)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
@@ -265,7 +289,7 @@ const cancelDrain = 5 * time.Second
 // or to ACK and BYE a 2xx that crossed the CANCEL.
 func (c *call) dialLoop() {
 	p := c.p
-	timer := time.NewTimer(c.did.RingTimeout)
+	timer := time.NewTimer(c.r.ringTimeout)
 	defer timer.Stop()
 	provisional, ending := false, false
 	var drain <-chan time.Time
@@ -372,11 +396,11 @@ func (c *call) ringing() {
 		return
 	}
 	c.callee.State = StateRinging
-	p.devSet(c.extDev, &c.callee, StateRinging)
+	p.devSet(c.calleeDev, &c.callee, StateRinging)
 	p.chanEvent("Newstate", &c.callee)
 	p.dialEvent("DialState", &c.caller, &c.callee, Field{"DialStatus", "RINGING"})
-	p.devCheck(c.extDev)
-	p.devCheck(c.trunkDev)
+	p.devCheck(c.calleeDev)
+	p.devCheck(c.callerDev)
 	_ = p.respond(c.inTx, c.inReq, 180, "Ringing", c.in.localTag, nil)
 }
 
@@ -396,15 +420,15 @@ func (c *call) answered(res *sip.Response) {
 	c.phase = phaseUp
 	c.answer = p.now()
 	c.callee.State = StateUp
-	p.devSet(c.extDev, &c.callee, StateUp)
+	p.devSet(c.calleeDev, &c.callee, StateUp)
 	p.chanEvent("Newstate", &c.callee)
-	p.devCheck(c.extDev)
+	p.devCheck(c.calleeDev)
 	// The U(sub-record) subroutine returns to the callee's from-internal
 	// context with an empty extension, as the capture shows.
 	c.callee.Exten = ""
 	p.dialEvent("DialEnd", &c.caller, &c.callee, Field{"DialStatus", "ANSWER"})
 	c.caller.State = StateUp
-	p.devSet(c.trunkDev, &c.caller, StateUp)
+	p.devSet(c.callerDev, &c.caller, StateUp)
 	p.chanEvent("Newstate", &c.caller)
 	c.bridge = Bridge{Uniqueid: uuid.NewString(), Type: "basic", Technology: "simple_bridge", VideoSource: "none"}
 	p.bridgeEvent("BridgeCreate", &c.bridge, nil)
@@ -482,20 +506,32 @@ func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 		first, second = second, first
 	}
 	end := p.now()
+	rec := c.cdr("Dial", c.dialData(), c.callee.Name, c.start, c.answer, end, "ANSWERED")
+	// An extension that places a call and hangs up has its Cdr finished
+	// as it leaves the bridge, before the far side is torn down
+	// (capture 07); a trunk caller's Cdr follows both Hangups (capture 01).
+	early := byCaller && c.r.callerCtx == "from-internal"
 	p.causeEvent("HangupRequest", first, causeNormalClearing)
 	c.bridge.NumChannels = 1
 	p.bridgeEvent("BridgeLeave", &c.bridge, first)
+	if early {
+		p.cdrEvent(rec)
+	}
 	p.causeEvent("SoftHangupRequest", first, causeNormalClearing)
 	c.bridge.NumChannels = 0
 	p.bridgeEvent("BridgeLeave", &c.bridge, second)
 	p.bridgeEvent("BridgeDestroy", &c.bridge, nil)
-	p.hangupEvent(&c.callee, causeNormalClearing)
-	p.hangupEvent(&c.caller, causeNormalClearing)
-	p.cdrEvent(c.cdr("Dial", c.dialData(), c.callee.Name, c.start, c.answer, end, "ANSWERED"))
-	p.devSet(c.extDev, &c.callee, StateDown)
-	p.devSet(c.trunkDev, &c.caller, StateDown)
-	p.devCheck(c.extDev)
-	p.devCheck(c.trunkDev)
+	if early {
+		p.hangupEvent(&c.caller, causeNormalClearing)
+		p.hangupEvent(&c.callee, causeNormalClearing)
+	} else {
+		p.hangupEvent(&c.callee, causeNormalClearing)
+		p.hangupEvent(&c.caller, causeNormalClearing)
+		p.cdrEvent(rec)
+	}
+	p.devSet(c.calleeDev, &c.callee, StateDown)
+	p.devSet(c.callerDev, &c.caller, StateDown)
+	c.devEnd()
 	c.mu.Unlock()
 
 	var wg sync.WaitGroup
@@ -516,7 +552,7 @@ func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 
 func (c *call) cdr(app, data, dstChannel string, start, answer, end time.Time, disposition string) cdr {
 	return cdr{
-		src: c.cidNum, dst: c.did.Number, dstContext: "from-trunk",
+		src: c.cidNum, dst: c.r.exten, dstContext: c.r.callerCtx,
 		callerID: fmt.Sprintf("\"%s\" <%s>", c.cidName, c.cidNum),
 		channel:  c.caller.Name, dstChannel: dstChannel,
 		lastApp: app, lastData: data,
@@ -551,11 +587,10 @@ func (c *call) dialFailed(status string, callerCause, calleeCause, sipCode int) 
 	p.newexten(&c.caller, "Hangup", "")
 	p.causeEvent("SoftHangupRequest", &c.caller, callerCause)
 	p.hangupEvent(&c.callee, calleeCause)
-	p.devSet(c.extDev, &c.callee, StateDown)
-	p.devCheck(c.extDev)
+	p.devSet(c.calleeDev, &c.callee, StateDown)
 	p.hangupEvent(&c.caller, callerCause)
-	p.devSet(c.trunkDev, &c.caller, StateDown)
-	p.devCheck(c.trunkDev)
+	p.devSet(c.callerDev, &c.caller, StateDown)
+	c.devEnd()
 	disp := cdrDisposition(status)
 	p.cdrEvent(c.cdr("Dial", c.dialData(), c.callee.Name, c.start, time.Time{}, end, disp))
 	p.cdrEvent(c.cdr("Hangup", "", "", end, time.Time{}, end, disp))
@@ -590,11 +625,10 @@ func (c *call) cancelled(callerCause, sipCode int) {
 	p.causeEvent("HangupRequest", &c.caller, callerCause)
 	p.dialEvent("DialEnd", &c.caller, &c.callee, Field{"DialStatus", "CANCEL"})
 	p.hangupEvent(&c.callee, causeUnknown)
-	p.devSet(c.extDev, &c.callee, StateDown)
-	p.devCheck(c.extDev)
+	p.devSet(c.calleeDev, &c.callee, StateDown)
 	p.hangupEvent(&c.caller, callerCause)
-	p.devSet(c.trunkDev, &c.caller, StateDown)
-	p.devCheck(c.trunkDev)
+	p.devSet(c.callerDev, &c.caller, StateDown)
+	c.devEnd()
 	p.cdrEvent(c.cdr("Dial", c.dialData(), c.callee.Name, c.start, time.Time{}, end, "NO ANSWER"))
 	c.mu.Unlock()
 	if sipCode != 0 {
@@ -619,6 +653,17 @@ func (c *call) shutdown() {
 	case <-c.ended:
 	case <-time.After(3 * time.Second):
 	}
+}
+
+// devEnd reports both devices' states after the call: extensions before
+// the trunk, as the captures show whichever side placed the call.
+func (c *call) devEnd() {
+	first, second := c.calleeDev, c.callerDev
+	if c.r.kind == routeOutbound {
+		first, second = second, first
+	}
+	c.p.devCheck(first)
+	c.p.devCheck(second)
 }
 
 // release forgets the call's legs and frees its media ports.

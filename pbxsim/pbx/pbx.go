@@ -13,6 +13,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -39,6 +40,12 @@ type Config struct {
 	DIDs       []DID
 	// TrunkEndpoint names the endpoint carrier calls arrive on ("trunk").
 	TrunkEndpoint string
+	// Trunk is where extensions' outside calls (9 + number) go; nil
+	// leaves the outbound route out of the dialplan.
+	Trunk *Trunk
+	// InternalRingTimeout is Dial's timeout for extension-to-extension
+	// calls (DefaultInternalRingTimeout).
+	InternalRingTimeout time.Duration
 	// Observer gets every Event; nil drops them.
 	Observer Observer
 	Logger   *slog.Logger
@@ -117,6 +124,8 @@ type PBX struct {
 	devChan map[string]map[*Channel]ChannelState
 
 	emitMu sync.Mutex
+
+	trunk atomic.Pointer[Trunk]
 }
 
 // New checks cfg and returns a PBX ready to Start.
@@ -129,6 +138,9 @@ func New(cfg Config) (*PBX, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.InternalRingTimeout <= 0 {
+		cfg.InternalRingTimeout = DefaultInternalRingTimeout
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -147,6 +159,9 @@ func New(cfg Config) (*PBX, error) {
 		live:       map[*call]struct{}{},
 		devLast:    map[string]string{},
 		devChan:    map[string]map[*Channel]ChannelState{},
+	}
+	if cfg.Trunk != nil {
+		p.SetTrunk(*cfg.Trunk)
 	}
 	for _, e := range cfg.Extensions {
 		p.exts[e.Number] = e

@@ -48,31 +48,7 @@ func (p *PBX) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		_ = p.respond(tx, req, 403, "Forbidden", "", nil)
 		return
 	}
-	h := req.GetHeader("Authorization")
-	if h == nil {
-		p.challenge(req, tx)
-		return
-	}
-	creds, err := digest.ParseCredentials(h.Value())
-	if err != nil || !p.validNonce(creds.Nonce) {
-		p.challenge(req, tx)
-		return
-	}
-	chal := &digest.Challenge{Realm: creds.Realm, Nonce: creds.Nonce, Opaque: creds.Opaque, Algorithm: creds.Algorithm}
-	if creds.QOP != "" {
-		chal.QOP = []string{creds.QOP}
-	}
-	want, err := digest.Digest(chal, digest.Options{
-		Method:   string(req.Method),
-		URI:      creds.URI,
-		Username: ext.Number,
-		Password: ext.Password,
-		Cnonce:   creds.Cnonce,
-		Count:    creds.Nc,
-	})
-	if err != nil || creds.Username != ext.Number || want.Response != creds.Response {
-		p.log.Info("register rejected", "ext", ext.Number, "source", req.Source())
-		_ = p.respond(tx, req, 403, "Forbidden", "", nil)
+	if !p.authorize(req, tx, ext) {
 		return
 	}
 
@@ -119,6 +95,40 @@ func (p *PBX) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		p.log.Debug("register response failed", "error", err)
 	}
 	p.log.Info("registered", "ext", ext.Number, "expires", expires, "transport", req.Transport())
+}
+
+// authorize checks req's digest credentials for ext. Without valid
+// credentials it answers req itself (a 401 challenge, or 403 for a wrong
+// password) and returns false.
+func (p *PBX) authorize(req *sip.Request, tx sip.ServerTransaction, ext Extension) bool {
+	h := req.GetHeader("Authorization")
+	if h == nil {
+		p.challenge(req, tx)
+		return false
+	}
+	creds, err := digest.ParseCredentials(h.Value())
+	if err != nil || !p.validNonce(creds.Nonce) {
+		p.challenge(req, tx)
+		return false
+	}
+	chal := &digest.Challenge{Realm: creds.Realm, Nonce: creds.Nonce, Opaque: creds.Opaque, Algorithm: creds.Algorithm}
+	if creds.QOP != "" {
+		chal.QOP = []string{creds.QOP}
+	}
+	want, err := digest.Digest(chal, digest.Options{
+		Method:   string(req.Method),
+		URI:      creds.URI,
+		Username: ext.Number,
+		Password: ext.Password,
+		Cnonce:   creds.Cnonce,
+		Count:    creds.Nc,
+	})
+	if err != nil || creds.Username != ext.Number || want.Response != creds.Response {
+		p.log.Info("request rejected", "method", req.Method, "ext", ext.Number, "source", req.Source())
+		_ = p.respond(tx, req, 403, "Forbidden", "", nil)
+		return false
+	}
+	return true
 }
 
 func (p *PBX) challenge(req *sip.Request, tx sip.ServerTransaction) {

@@ -20,6 +20,14 @@ type World interface {
 	Phone(ext string) (*phone.Phone, bool)
 }
 
+// CarrierWorld is a World with a user agent at the far end of the PBX's
+// trunk; phones listed under an outside number set how it answers.
+type CarrierWorld interface {
+	World
+	// Carrier rings for every outside number an extension dials.
+	Carrier() *phone.Phone
+}
+
 // Runner plays scenarios.
 type Runner struct {
 	// Speed divides every scenario time (pauses, answer delays, timeouts);
@@ -52,6 +60,11 @@ func (r *Runner) Run(ctx context.Context, w World, sc *Scenario) error {
 	log := r.logger().With("scenario", sc.Name)
 	for ext, spec := range sc.Phones {
 		p, ok := w.Phone(ext)
+		if !ok {
+			if cw, isCW := w.(CarrierWorld); isCW && cw.Carrier() != nil {
+				p, ok = cw.Carrier(), true
+			}
+		}
 		if !ok {
 			return fmt.Errorf("scenario %s: no phone for extension %s", sc.Name, ext)
 		}

@@ -42,9 +42,11 @@ type Sim struct {
 	pbx    *pbx.PBX
 	ami    *ami.Server
 	phones map[string]*phone.Phone
-	runner scenario.Runner
-	syncs  atomic.Int64
-	now    func() time.Time
+	// carrier answers the trunk's outbound calls (any outside number).
+	carrier *phone.Phone
+	runner  scenario.Runner
+	syncs   atomic.Int64
+	now     func() time.Time
 }
 
 // Start starts the AMI server, the PBX and the phones, and returns once
@@ -100,6 +102,19 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		dids[i] = d
 	}
 	topo.DIDs = dids
+	if topo.InternalRingTimeout <= 0 {
+		topo.InternalRingTimeout = pbx.DefaultInternalRingTimeout
+	}
+	topo.InternalRingTimeout = time.Duration(float64(topo.InternalRingTimeout) / cfg.Speed)
+	trunk := pbx.Trunk{Transport: cfg.Transport, RingTimeout: pbx.DefaultOutboundRingTimeout}
+	if topo.Trunk != nil {
+		trunk = *topo.Trunk
+		if trunk.RingTimeout <= 0 {
+			trunk.RingTimeout = pbx.DefaultOutboundRingTimeout
+		}
+	}
+	trunk.RingTimeout = time.Duration(float64(trunk.RingTimeout) / cfg.Speed)
+	topo.Trunk = nil
 	p, err := pbx.New(topo)
 	if err != nil {
 		s.Close()
@@ -110,6 +125,21 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("start simulator SIP on %s: %w", cfg.SIPAddr, err)
 	}
 	s.pbx = p
+
+	// The carrier: the far end of the trunk, where 9 + number goes.
+	if trunk.Addr == "" {
+		carrier, err := phone.New(ctx, phone.Config{
+			User: "carrier", Server: p.Addr(), Transport: cfg.Transport,
+			Logger: cfg.Logger.With("component", "carrier"),
+		})
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("start carrier: %w", err)
+		}
+		s.carrier = carrier
+		trunk.Addr = carrier.Addr()
+	}
+	p.SetTrunk(trunk)
 
 	for _, ext := range topo.Extensions {
 		ph, err := phone.New(ctx, phone.Config{
@@ -157,6 +187,13 @@ func (s *Sim) Phone(ext string) (*phone.Phone, bool) {
 	return p, ok
 }
 
+// Carrier is the user agent at the far end of the trunk: it rings for
+// every outside number an extension dials.
+func (s *Sim) Carrier() *phone.Phone { return s.carrier }
+
+// PBX is the simulated PBX.
+func (s *Sim) PBX() *pbx.PBX { return s.pbx }
+
 // Play runs one scenario.
 func (s *Sim) Play(ctx context.Context, sc *scenario.Scenario) error {
 	return s.runner.Run(ctx, s, sc)
@@ -186,6 +223,9 @@ func (s *Sim) Close() error {
 	var errs []error
 	for _, p := range s.phones {
 		errs = append(errs, p.Close())
+	}
+	if s.carrier != nil {
+		errs = append(errs, s.carrier.Close())
 	}
 	if s.pbx != nil {
 		errs = append(errs, s.pbx.Close())
