@@ -179,7 +179,10 @@ func TestLocalFindsSpeechStretches(t *testing.T) {
 	if len(tr.Segments) != 2 || tr.Text() != "" {
 		t.Fatalf("segments %+v", tr.Segments)
 	}
-	near := func(got, want time.Duration) bool { d := got - want; return d < 40*time.Millisecond && d > -40*time.Millisecond }
+	near := func(got, want time.Duration) bool {
+		d := got - want
+		return d < 40*time.Millisecond && d > -40*time.Millisecond
+	}
 	if !near(tr.Segments[0].Start, time.Second) || !near(tr.Segments[0].End, 2*time.Second) ||
 		!near(tr.Segments[1].Start, 3*time.Second) || !near(tr.Segments[1].End, 3500*time.Millisecond) || tr.Length != 4*time.Second {
 		t.Fatalf("segments %+v length %v", tr.Segments, tr.Length)
