@@ -93,6 +93,47 @@ const (
 	// UserEvent: a named event raised on the PBX by its dialplan or by a
 	// management client (Asterisk UserEvent); Name and Data carry it.
 	UserEvent
+	// BlindTransfer: a blind transfer was attempted (Asterisk BlindTransfer);
+	// Transfer says who, where to and with what result.
+	BlindTransfer
+	// AttendedTransfer: an attended transfer was attempted (Asterisk
+	// AttendedTransfer); Transfer says who and how it completed.
+	AttendedTransfer
+	// QueueJoin: Leg, a caller, entered Queue (Asterisk QueueCallerJoin).
+	QueueJoin
+	// QueueLeave: Leg left Queue, answered or not (Asterisk QueueCallerLeave).
+	QueueLeave
+	// QueueAbandon: Leg hung up while waiting in Queue (Asterisk
+	// QueueCallerAbandon).
+	QueueAbandon
+	// AgentCalled: Queue rings Member for the caller Leg; Peer is the
+	// member's leg (Asterisk AgentCalled).
+	AgentCalled
+	// AgentRingNoAnswer: Member did not answer within the queue's timeout.
+	AgentRingNoAnswer
+	// AgentConnect: Member answered the caller Leg; Peer is the member's leg.
+	AgentConnect
+	// AgentComplete: the conversation of Member with Leg ended.
+	AgentComplete
+	// MemberAdded: Member was added to Queue (Asterisk QueueMemberAdded).
+	MemberAdded
+	// MemberRemoved: Member was removed from Queue (QueueMemberRemoved).
+	MemberRemoved
+	// MemberPaused: Member's pause in Queue changed; Member.Paused says to
+	// what (Asterisk QueueMemberPause).
+	MemberPaused
+	// MemberStatus: Member's device state in Queue changed
+	// (Asterisk QueueMemberStatus).
+	MemberStatus
+	// LocalBridge: the two halves of a local channel pair, Leg and Peer,
+	// were linked (Asterisk LocalBridge).
+	LocalBridge
+	// RecordingStarted / RecordingStopped: a recording of Leg started or
+	// stopped (Asterisk MixMonitorStart / MixMonitorStop).
+	RecordingStarted
+	RecordingStopped
+	// CDR: a call detail record was written; Data holds its fields.
+	CDR
 )
 
 func (k Kind) String() string {
@@ -119,6 +160,40 @@ func (k Kind) String() string {
 		return "Hangup"
 	case UserEvent:
 		return "UserEvent"
+	case BlindTransfer:
+		return "BlindTransfer"
+	case AttendedTransfer:
+		return "AttendedTransfer"
+	case QueueJoin:
+		return "QueueJoin"
+	case QueueLeave:
+		return "QueueLeave"
+	case QueueAbandon:
+		return "QueueAbandon"
+	case AgentCalled:
+		return "AgentCalled"
+	case AgentRingNoAnswer:
+		return "AgentRingNoAnswer"
+	case AgentConnect:
+		return "AgentConnect"
+	case AgentComplete:
+		return "AgentComplete"
+	case MemberAdded:
+		return "MemberAdded"
+	case MemberRemoved:
+		return "MemberRemoved"
+	case MemberPaused:
+		return "MemberPaused"
+	case MemberStatus:
+		return "MemberStatus"
+	case LocalBridge:
+		return "LocalBridge"
+	case RecordingStarted:
+		return "RecordingStarted"
+	case RecordingStopped:
+		return "RecordingStopped"
+	case CDR:
+		return "CDR"
 	}
 	return "Unknown"
 }
@@ -136,11 +211,60 @@ type Signal struct {
 	BridgeID   string // BridgeEnter/BridgeLeave
 	Cause      int    // Hangup: Q.850 cause code
 	CauseText  string // Hangup
-	// Name and Data: UserEvent's name and its other headers.
+	// Name and Data: UserEvent's name and its other headers. Queue, agent,
+	// recording and CDR signals also keep their other headers in Data
+	// (e.g. HoldTime, RingTime, TalkTime, Reason, Position).
 	Name string
 	Data map[string]string
+	// Queue: the queue a Queue*, Agent* or Member* signal is about.
+	Queue string
+	// Member: the queue member an Agent* or Member* signal is about.
+	Member Member
+	// Transfer: BlindTransfer / AttendedTransfer details.
+	Transfer Transfer
 	// Err says why the session was lost (Disconnected).
 	Err error
+}
+
+// Member is a queue member (an agent) as the PBX reports it.
+type Member struct {
+	Interface  string // how the queue reaches the member, e.g. "PJSIP/101"
+	Endpoint   string // the device part of Interface, e.g. "101"
+	Name       string // e.g. "Alice 101"
+	Membership string // "static" or "dynamic"
+	Paused     bool
+	Reason     string // why paused, when the PBX was told
+	Status     int    // device state (Asterisk AST_DEVICE_* numbers)
+}
+
+// Transfer describes a transfer. Blind transfers fill Transferer,
+// Transferee, Context and Exten; attended ones the rest as well.
+type Transfer struct {
+	// Result is the PBX's verdict: "Success", "Fail", "Invalid" or
+	// "Not Permitted". Success means the parties were placed, not that
+	// anyone answered.
+	Result string
+	// External: the phone did the transfer (e.g. SIP REFER), not the PBX's
+	// own features (DTMF).
+	External   bool
+	Transferer Leg // blind: the transferring leg; attended: the leg in the first call
+	Transferee Leg // the party being transferred
+	// Attended only.
+	SecondTransferer Leg    // the transferring party's leg in the second call
+	Target           Leg    // the party the transferee is handed to
+	DestType         string // Bridge, App, Link, Threeway or Fail
+	DestBridgeID     string // Bridge, Threeway: the surviving bridge
+	DestApp          string // App: the application now running
+	LocalOne         Leg    // Link: the local channel pair linking the bridges
+	LocalTwo         Leg
+	// Blind only: where the transferee was sent.
+	Context string
+	Exten   string
+}
+
+// Succeeded says whether the PBX completed the transfer.
+func (t Transfer) Succeeded() bool {
+	return t.Result == "Success" && t.DestType != "Fail"
 }
 
 // Handler consumes signals in the order the PBX reported them. A connector

@@ -19,18 +19,35 @@ type translator func(m Message) (signal.Signal, error)
 var errSkip = errors.New("skip event")
 
 // translators maps an AMI event name (lower case) to its translation. Events
-// without an entry are ignored. New kinds (BlindTransfer, AttendedTransfer,
-// Queue*, Agent*, MixMonitor*, Cdr) are one entry each.
+// without an entry are ignored. Field names follow Asterisk 22's AMI event
+// documentation; the queue, transfer and recording ones are in transfer.go.
 var translators = map[string]translator{
-	"newchannel":  legSignal(signal.LegCreated),
-	"newstate":    legSignal(signal.StateChanged),
-	"dialbegin":   dialSignal(signal.DialBegin),
-	"dialstate":   dialSignal(signal.DialState),
-	"dialend":     dialSignal(signal.DialEnd),
-	"bridgeenter": bridgeSignal(signal.BridgeEnter),
-	"bridgeleave": bridgeSignal(signal.BridgeLeave),
-	"hangup":      hangupSignal,
-	"userevent":   userSignal,
+	"newchannel":         legSignal(signal.LegCreated),
+	"newstate":           legSignal(signal.StateChanged),
+	"dialbegin":          dialSignal(signal.DialBegin),
+	"dialstate":          dialSignal(signal.DialState),
+	"dialend":            dialSignal(signal.DialEnd),
+	"bridgeenter":        bridgeSignal(signal.BridgeEnter),
+	"bridgeleave":        bridgeSignal(signal.BridgeLeave),
+	"hangup":             hangupSignal,
+	"userevent":          userSignal,
+	"blindtransfer":      blindTransferSignal,
+	"attendedtransfer":   attendedTransferSignal,
+	"queuecallerjoin":    callerSignal(signal.QueueJoin),
+	"queuecallerleave":   callerSignal(signal.QueueLeave),
+	"queuecallerabandon": callerSignal(signal.QueueAbandon),
+	"agentcalled":        agentSignal(signal.AgentCalled),
+	"agentringnoanswer":  agentSignal(signal.AgentRingNoAnswer),
+	"agentconnect":       agentSignal(signal.AgentConnect),
+	"agentcomplete":      agentSignal(signal.AgentComplete),
+	"queuememberadded":   memberSignal(signal.MemberAdded),
+	"queuememberremoved": memberSignal(signal.MemberRemoved),
+	"queuememberpause":   memberSignal(signal.MemberPaused),
+	"queuememberstatus":  memberSignal(signal.MemberStatus),
+	"localbridge":        localBridgeSignal,
+	"mixmonitorstart":    legSignal(signal.RecordingStarted),
+	"mixmonitorstop":     legSignal(signal.RecordingStopped),
+	"cdr":                cdrSignal,
 }
 
 // translate returns the signal for event m, received at recv. The signal's

@@ -73,7 +73,7 @@ func TestTranslate(t *testing.T) {
 		}
 	})
 	t.Run("unmapped events are skipped", func(t *testing.T) {
-		for _, ev := range []string{"VarSet", "Newexten", "Cdr", "FullyBooted", ""} {
+		for _, ev := range []string{"VarSet", "Newexten", "FullyBooted", "DeviceStateChange", ""} {
 			if _, err := translate(Message{{"Event", ev}}, recv, time.UTC); !errors.Is(err, errSkip) {
 				t.Errorf("%s: error %v, want errSkip", ev, err)
 			}
