@@ -33,6 +33,14 @@ var (
 	ErrTimeout = errors.New("delivery timed out")
 	// ErrClosed: the Dispatcher was closed before the request was sent.
 	ErrClosed = errors.New("dispatcher closed")
+	// ErrDisabled: the receiver answered 410 Gone earlier (RFC 9110
+	// §15.5.11: the resource is gone for good), so nothing more is sent to
+	// it until an operator enables it again.
+	ErrDisabled = errors.New("receiver disabled")
+	// ErrCircuitOpen: the receiver failed so often in a row that attempts
+	// are not even made until its cool-down ends, so a dead receiver costs
+	// no connect timeouts and holds up no one.
+	ErrCircuitOpen = errors.New("receiver circuit open")
 )
 
 // Request is one rendered webhook, ready to send. It carries everything a
@@ -47,6 +55,10 @@ type Request struct {
 	Body     []byte
 	// Timeout bounds each attempt of this request; 0 uses the Sender's.
 	Timeout time.Duration
+	// AllowPrivate lets the attempt reach a private, loopback or link-local
+	// address (see ErrForbiddenAddress). The receiver's Policy sets it at
+	// send time; it is never stored with the request.
+	AllowPrivate bool `json:"-"`
 }
 
 // Result is the outcome of delivering one Request.
@@ -110,6 +122,13 @@ func isTimeout(err error) bool {
 // (RFC 7617), for renderers that put credentials into Request.Header.
 func BasicAuth(username, password string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(username+":"+password))
+}
+
+// Final reports whether the result ends the request's life: delivered,
+// dead (given up), or refused for good. A request cut short by a shutdown is
+// not final; a durable outbox keeps it for the next start.
+func (r Result) Final() bool {
+	return !errors.Is(r.Err, ErrClosed) && !errors.Is(r.Err, context.Canceled)
 }
 
 // redactURL removes user info from a URL so errors and logs never show

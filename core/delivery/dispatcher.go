@@ -7,7 +7,8 @@ import (
 	"sync"
 )
 
-// DefaultConcurrency bounds how many requests a Dispatcher has in flight.
+// DefaultConcurrency bounds how many requests a Dispatcher has in flight
+// to one receiver.
 const DefaultConcurrency = 32
 
 // Dispatcher delivers requests in order per call and in parallel across
@@ -23,7 +24,8 @@ type Dispatcher struct {
 	send     SendFunc
 	onResult func(Result)
 	log      *slog.Logger
-	slots    chan struct{} // one token per request in flight
+	perRecv  int                      // slots per receiver
+	slots    map[string]chan struct{} // per receiver, one token per request in flight (under mu)
 	wg       sync.WaitGroup
 	stop     chan struct{} // closed by Close: abort what is in flight
 	stopOnce sync.Once
@@ -52,12 +54,12 @@ func WithDispatcherResult(f func(Result)) DispatcherOption {
 	return func(d *Dispatcher) { d.onResult = f }
 }
 
-// WithDispatcherConcurrency bounds the requests in flight at once
-// (default DefaultConcurrency).
+// WithDispatcherConcurrency bounds the requests in flight at once to one
+// receiver (default DefaultConcurrency).
 func WithDispatcherConcurrency(n int) DispatcherOption {
 	return func(d *Dispatcher) {
 		if n > 0 {
-			d.slots = make(chan struct{}, n)
+			d.perRecv = n
 		}
 	}
 }
@@ -78,7 +80,8 @@ func NewDispatcher(send SendFunc, opts ...DispatcherOption) *Dispatcher {
 		send:     send,
 		onResult: func(Result) {},
 		log:      slog.New(slog.DiscardHandler),
-		slots:    make(chan struct{}, DefaultConcurrency),
+		perRecv:  DefaultConcurrency,
+		slots:    map[string]chan struct{}{},
 		stop:     make(chan struct{}),
 		queues:   map[orderKey][]Request{},
 		idle:     make(chan struct{}),
@@ -193,12 +196,19 @@ func (d *Dispatcher) deliver(r Request) Result {
 		return closedResult(r)
 	default:
 	}
+	d.mu.Lock()
+	slots, ok := d.slots[r.Receiver]
+	if !ok {
+		slots = make(chan struct{}, d.perRecv)
+		d.slots[r.Receiver] = slots
+	}
+	d.mu.Unlock()
 	select {
-	case d.slots <- struct{}{}:
+	case slots <- struct{}{}:
 	case <-d.stop:
 		return closedResult(r)
 	}
-	defer func() { <-d.slots }()
+	defer func() { <-slots }()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

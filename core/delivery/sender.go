@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"syscall"
 	"time"
 )
 
@@ -25,12 +26,22 @@ const (
 // connections to a receiver are kept alive across webhooks. It is safe for
 // concurrent use; the zero value is not usable, call NewSender.
 type Sender struct {
-	client         *http.Client
+	client         *http.Client // for receivers allowed on private addresses
+	guarded        *http.Client // refuses private, loopback and link-local addresses
 	timeout        time.Duration
 	connectTimeout time.Duration
 	userAgent      string
 	log            *slog.Logger
 	transport      http.RoundTripper // set by option; else built in NewSender
+	guard          bool              // refuse private addresses unless Request.AllowPrivate
+}
+
+// WithSenderGuard makes the Sender refuse receivers on private, loopback,
+// link-local and other internal addresses (ErrForbiddenAddress) unless a
+// Request has AllowPrivate. The engine always turns it on; the .ini key
+// allow_private lifts it per receiver.
+func WithSenderGuard() SenderOption {
+	return func(s *Sender) { s.guard = true }
 }
 
 // SenderOption configures a Sender.
@@ -88,29 +99,36 @@ func NewSender(opts ...SenderOption) *Sender {
 	for _, o := range opts {
 		o(s)
 	}
-	rt := s.transport
+	rt, guarded := s.transport, s.transport
 	if rt == nil {
-		dialer := &net.Dialer{Timeout: s.connectTimeout, KeepAlive: 30 * time.Second}
-		rt = &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			DialContext:           dialer.DialContext,
-			TLSHandshakeTimeout:   s.connectTimeout,
-			MaxIdleConns:          100,
-			MaxIdleConnsPerHost:   16,
-			IdleConnTimeout:       90 * time.Second,
-			ExpectContinueTimeout: time.Second,
-			ForceAttemptHTTP2:     true,
+		rt = s.newTransport(nil)
+		guarded = rt
+		if s.guard {
+			guarded = s.newTransport(guardControl)
 		}
 	}
-	s.client = &http.Client{
-		Transport: rt,
-		// A webhook is not a browser navigation: following a redirect would
-		// turn a POST into a GET and hide a misconfigured URL, so a 3xx is
-		// reported as the receiver's answer.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	// A webhook is not a browser navigation: following a redirect would
+	// turn a POST into a GET and hide a misconfigured URL, so a 3xx is
+	// reported as the receiver's answer.
+	noRedirect := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	s.client = &http.Client{Transport: rt, CheckRedirect: noRedirect}
+	s.guarded = &http.Client{Transport: guarded, CheckRedirect: noRedirect}
 	s.log = s.log.With("component", "delivery")
 	return s
+}
+
+func (s *Sender) newTransport(control func(network, address string, c syscall.RawConn) error) *http.Transport {
+	dialer := &net.Dialer{Timeout: s.connectTimeout, KeepAlive: 30 * time.Second, Control: control}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer.DialContext,
+		TLSHandshakeTimeout:   s.connectTimeout,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
 }
 
 // Send makes one attempt. A 2xx answer is success; anything else gives a
@@ -151,8 +169,12 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 		req.Header.Set("User-Agent", s.userAgent)
 	}
 
+	client := s.client
+	if s.guard && !r.AllowPrivate {
+		client = s.guarded
+	}
 	start := time.Now()
-	resp, err := s.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		res.Latency = time.Since(start)
 		err = unwrapURLError(err)
