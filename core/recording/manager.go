@@ -165,15 +165,19 @@ func (m *Manager) Process(ctx context.Context, chain string) error {
 	m.mu.Lock()
 	c := m.chains[chain]
 	delete(m.chains, chain)
-	if c != nil {
-		for _, f := range c.files {
-			delete(m.files, f.path)
-		}
-	}
 	m.mu.Unlock()
 	if c == nil || len(c.files) == 0 {
 		return nil
 	}
+	// The files stay known until they are handled: the PBX may report a
+	// recording's stop after the hangup.
+	defer func() {
+		m.mu.Lock()
+		for _, f := range c.files {
+			delete(m.files, f.path)
+		}
+		m.mu.Unlock()
+	}()
 	var order []string
 	byID := map[string][]*tracked{}
 	for _, f := range c.files {

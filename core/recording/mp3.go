@@ -62,7 +62,8 @@ func ReadMP3(r io.Reader) (MP3Info, error) {
 			return info, fmt.Errorf("%w: no frame after ID3 tag", ErrNotMP3)
 		}
 	}
-	var samples int64
+	var samples, trim int64
+	sawTag := false
 	for {
 		length, rate, kbps, spf, err := frameHeader(h[:4])
 		if err != nil {
@@ -76,7 +77,24 @@ func ReadMP3(r io.Reader) (MP3Info, error) {
 		} else if rate != info.SampleRate {
 			return info, fmt.Errorf("frame %d: %w: sample rate changes from %d to %d", info.Frames, ErrNotMP3, info.SampleRate, rate)
 		}
-		if _, err := io.CopyN(io.Discard, r, int64(length-4)); err != nil {
+		if info.Frames == 0 && !sawTag {
+			body := make([]byte, length-4)
+			if _, err := io.ReadFull(r, body); err != nil {
+				return info, fmt.Errorf("frame %d: %w: truncated", info.Frames, ErrNotMP3)
+			}
+			if d, ok := infoTag(h[:4], body); ok {
+				// The Xing/Info frame holds no audio; its LAME extension
+				// gives the encoder delay and padding to leave out.
+				sawTag, trim = true, d
+				n, err := io.ReadFull(r, h[:4])
+				if err == io.EOF {
+					break
+				} else if err != nil {
+					return info, fmt.Errorf("frame 1: %w: %d trailing bytes", ErrNotMP3, n)
+				}
+				continue
+			}
+		} else if _, err := io.CopyN(io.Discard, r, int64(length-4)); err != nil {
 			return info, fmt.Errorf("frame %d: %w: truncated", info.Frames, ErrNotMP3)
 		}
 		info.Frames++
@@ -89,8 +107,60 @@ func ReadMP3(r io.Reader) (MP3Info, error) {
 			return info, fmt.Errorf("frame %d: %w: %d trailing bytes", info.Frames, ErrNotMP3, n)
 		}
 	}
+	if !sawTag {
+		// At low bit rates (16 kbit/s at 8 kHz: 144-byte frames) lame has
+		// no room for its Info tag; take off its fixed delay (576 samples
+		// of encoder delay, 529 of decoder delay) and leave the padding.
+		trim = lameDelay
+	}
+	if samples > trim {
+		samples -= trim
+	}
+	if info.Frames == 0 {
+		return info, fmt.Errorf("%w: no audio frames", ErrNotMP3)
+	}
 	info.Duration = time.Duration(samples) * time.Second / time.Duration(info.SampleRate)
 	return info, nil
+}
+
+// lameDelay is the delay lame puts before the audio, in samples.
+const lameDelay = 576 + 529
+
+// infoTag finds a Xing/Info tag in the first frame (after the side
+// information) and returns the encoder delay plus padding from its LAME
+// extension, in samples.
+func infoTag(h, body []byte) (int64, bool) {
+	version, mono := int(h[1]>>3)&3, h[3]>>6 == 3
+	side := 32
+	switch {
+	case version == 3 && mono:
+		side = 17
+	case version != 3 && mono:
+		side = 9
+	case version != 3:
+		side = 17
+	}
+	if len(body) < side+8 {
+		return 0, false
+	}
+	tag := string(body[side : side+4])
+	if tag != "Xing" && tag != "Info" {
+		return 0, false
+	}
+	flags := body[side+7]
+	off := side + 8
+	for bit, size := range []int{4, 4, 100, 4} { // frames, bytes, TOC, quality
+		if flags&(1<<bit) != 0 {
+			off += size
+		}
+	}
+	if len(body) < off+24 || string(body[off:off+4]) != "LAME" && string(body[off:off+4]) != "Lavc" {
+		return 0, true
+	}
+	d := body[off+21 : off+24]
+	delay := int64(d[0])<<4 | int64(d[1]>>4)
+	pad := int64(d[1]&0x0f)<<8 | int64(d[2])
+	return delay + pad, true
 }
 
 // frameHeader decodes a layer III frame header: frame length in bytes,
