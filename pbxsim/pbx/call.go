@@ -22,13 +22,26 @@ const (
 	phaseEnded
 )
 
-// legRef points from a leg's Call-ID to its call; caller tells which leg.
+// legRef points from a leg's Call-ID to its call: a two-party call c
+// (caller tells which leg) or a queue call q (m is the member leg, nil for
+// the caller's).
 type legRef struct {
 	c      *call
 	caller bool
+	q      *queueCall
+	m      *queueMember
 }
 
+// liveCall is a call in progress that Close must end.
+type liveCall interface{ shutdown() }
+
 func (r *legRef) dialog() *dialog {
+	if r.q != nil {
+		if r.m != nil {
+			return r.m.out
+		}
+		return r.q.in
+	}
 	if r.caller {
 		return r.c.in
 	}
@@ -97,6 +110,10 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	} else {
+		if qs, isQueue := p.queueDIDs[req.Recipient.User]; isQueue {
+			p.startQueueCall(req, tx, qs)
+			return
+		}
 		did, ok := p.dids[req.Recipient.User]
 		if !ok {
 			p.log.Info("invite for unknown number", "number", req.Recipient.User)

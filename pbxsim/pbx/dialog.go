@@ -103,7 +103,11 @@ func (p *PBX) bye(d *dialog) {
 
 // cancelInvite sends CANCEL for an INVITE we sent (RFC 3261 section 9.1:
 // same Request-URI, Call-ID, From, To, CSeq number and top Via).
-func (p *PBX) cancelInvite(invite *sip.Request) {
+func (p *PBX) cancelInvite(invite *sip.Request) { p.cancelInviteReason(invite, "") }
+
+// cancelInviteReason is cancelInvite with a Reason header (RFC 3326) when
+// reason is not empty.
+func (p *PBX) cancelInviteReason(invite *sip.Request, reason string) {
 	req := sip.NewRequest(sip.CANCEL, *invite.Recipient.Clone())
 	req.AppendHeader(sip.HeaderClone(invite.Via()))
 	req.AppendHeader(sip.HeaderClone(invite.From()))
@@ -112,6 +116,9 @@ func (p *PBX) cancelInvite(invite *sip.Request) {
 	req.AppendHeader(&sip.CSeqHeader{SeqNo: invite.CSeq().SeqNo, MethodName: sip.CANCEL})
 	maxFwd := sip.MaxForwardsHeader(70)
 	req.AppendHeader(&maxFwd)
+	if reason != "" {
+		req.AppendHeader(sip.NewHeader("Reason", reason))
+	}
 	req.SetTransport(invite.Transport())
 	req.SetDestination(invite.Destination())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -119,6 +126,30 @@ func (p *PBX) cancelInvite(invite *sip.Request) {
 	if _, err := p.client(invite.Transport()).Do(ctx, req); err != nil {
 		p.log.Debug("cancel failed", "callid", invite.CallID().Value(), "error", err)
 	}
+}
+
+// ackAnswer takes a 2xx to an INVITE we sent on d: dialog tag and target,
+// then ACK (and ACK again for each retransmitted 2xx).
+func (p *PBX) ackAnswer(d *dialog, tx sip.ClientTransaction, res *sip.Response) {
+	d.mu.Lock()
+	if to := res.To(); to != nil {
+		d.remoteTag = tagOf(to.Params)
+	}
+	if ct := res.Contact(); ct != nil {
+		d.target = *ct.Address.Clone()
+	}
+	d.mu.Unlock()
+	ack := p.newRequest(d, sip.ACK)
+	tmpl := ack.Clone()
+	cli := p.client(d.transport)
+	if err := cli.WriteRequest(ack); err != nil {
+		p.log.Debug("ack failed", "error", err)
+	}
+	tx.OnRetransmission(func(r *sip.Response) {
+		if r.IsSuccess() {
+			_ = cli.WriteRequest(tmpl.Clone())
+		}
+	})
 }
 
 // respond answers req on tx. Every response but 100 carries localTag in

@@ -16,9 +16,11 @@ const (
 	causeNoAnswer       = 19
 	causeSubscriberAbs  = 20
 	causeCallRejected   = 21
-	causeCongestion     = 34
-	causeFailure        = 38
-	causeInterworking   = 127
+	// causeAnsweredElsewhere is AST_CAUSE_ANSWERED_ELSEWHERE.
+	causeAnsweredElsewhere = 26
+	causeCongestion        = 34
+	causeFailure           = 38
+	causeInterworking      = 127
 )
 
 func causeText(c int) string {
@@ -39,6 +41,8 @@ func causeText(c int) string {
 		return "Subscriber absent"
 	case causeCallRejected:
 		return "Call Rejected"
+	case causeAnsweredElsewhere:
+		return "Answered elsewhere"
 	case causeCongestion:
 		return "Circuit/channel congestion"
 	case causeFailure:

@@ -39,6 +39,10 @@ func (p *PBX) lookupLeg(req *sip.Request) *legRef {
 // absorbed by the transaction layer.
 func (p *PBX) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	ref := p.lookupLeg(req)
+	if ref != nil && ref.q != nil && ref.m == nil {
+		ref.q.ackOnce.Do(func() { close(ref.q.acked) })
+		return
+	}
 	if ref == nil || !ref.caller {
 		return
 	}
@@ -54,6 +58,10 @@ func (p *PBX) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	_ = p.respond(tx, req, 200, "OK", "", nil)
+	if ref.q != nil {
+		ref.q.post(queueEv{kind: qeBye, m: ref.m})
+		return
+	}
 	ref.c.hangup(ref.caller, !ref.caller, ref.caller)
 }
 
@@ -88,9 +96,16 @@ func (p *PBX) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = p.respond(tx, req, 481, sipReason(481), "", nil)
 		return
 	}
-	leg := ref.c.mOut
-	if ref.caller {
+	var leg *relayLeg
+	switch {
+	case ref.q != nil && ref.m != nil:
+		leg = ref.m.media
+	case ref.q != nil:
+		leg = ref.q.mIn
+	case ref.caller:
 		leg = ref.c.mIn
+	default:
+		leg = ref.c.mOut
 	}
 	if leg == nil {
 		_ = p.respond(tx, req, 491, "Request Pending", "", nil)

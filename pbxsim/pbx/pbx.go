@@ -46,6 +46,8 @@ type Config struct {
 	// InternalRingTimeout is Dial's timeout for extension-to-extension
 	// calls (DefaultInternalRingTimeout).
 	InternalRingTimeout time.Duration
+	// Queues are app_queue queues, each reached on its own DID.
+	Queues []Queue
 	// Observer gets every Event; nil drops them.
 	Observer Observer
 	Logger   *slog.Logger
@@ -70,6 +72,11 @@ func DefaultTopology() Config {
 		DIDs: []DID{
 			{Number: "2125550100", Name: "Main line", Target: "101", RingTimeout: DefaultRingTimeout},
 		},
+		Queues: []Queue{{
+			Number: "800", DID: "2125550800", Strategy: "ringall",
+			Members:       []QueueMember{{Ext: "101", Name: "Alice 101"}, {Ext: "102", Name: "Bob 102"}},
+			MemberTimeout: DefaultMemberTimeout, Retry: DefaultQueueRetry, Timeout: DefaultQueueTimeout,
+		}},
 		TrunkEndpoint: "trunk",
 	}
 }
@@ -77,9 +84,9 @@ func DefaultTopology() Config {
 // Errors of the PBX's own API. SIP-level failures are SIP responses, not
 // errors.
 var (
-	// ErrUnknownTarget is returned by New for a DID whose target is not an
-	// extension.
-	ErrUnknownTarget = errors.New("pbx: DID target is not an extension")
+	// ErrUnknownTarget is returned by New for a DID target or queue member
+	// that is not an extension.
+	ErrUnknownTarget = errors.New("pbx: target is not an extension")
 	// ErrNotStarted is returned by calls that need Start first.
 	ErrNotStarted = errors.New("pbx: not started")
 	// ErrClosed is returned after Close.
@@ -114,7 +121,9 @@ type PBX struct {
 	regChanged chan struct{}
 	nonces     map[string]time.Time
 	legs       map[string]*legRef
-	live       map[*call]struct{}
+	live       map[liveCall]struct{}
+	queues     map[string]*queueState // by queue number
+	queueDIDs  map[string]*queueState // by DID
 
 	seqMu sync.Mutex
 	seq   uint64
@@ -156,7 +165,9 @@ func New(cfg Config) (*PBX, error) {
 		regChanged: make(chan struct{}),
 		nonces:     map[string]time.Time{},
 		legs:       map[string]*legRef{},
-		live:       map[*call]struct{}{},
+		live:       map[liveCall]struct{}{},
+		queues:     map[string]*queueState{},
+		queueDIDs:  map[string]*queueState{},
 		devLast:    map[string]string{},
 		devChan:    map[string]map[*Channel]ChannelState{},
 	}
@@ -174,6 +185,18 @@ func New(cfg Config) (*PBX, error) {
 			d.RingTimeout = DefaultRingTimeout
 		}
 		p.dids[d.Number] = d
+	}
+	for _, q := range cfg.Queues {
+		for _, m := range q.Members {
+			if _, ok := p.exts[m.Ext]; !ok {
+				return nil, fmt.Errorf("new pbx: queue %s member %q: %w", q.Number, m.Ext, ErrUnknownTarget)
+			}
+		}
+		qs := newQueueState(q, cfg.Now())
+		p.queues[q.Number] = qs
+		if q.DID != "" {
+			p.queueDIDs[q.DID] = qs
+		}
 	}
 	return p, nil
 }
@@ -272,7 +295,7 @@ func (p *PBX) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.closing)
 		p.mu.Lock()
-		calls := make([]*call, 0, len(p.live))
+		calls := make([]liveCall, 0, len(p.live))
 		for c := range p.live {
 			calls = append(calls, c)
 		}

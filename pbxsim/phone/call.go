@@ -50,10 +50,20 @@ type Call struct {
 	inTx   sip.ServerTransaction
 	outReq *sip.Request
 
-	mu     sync.Mutex
-	up     bool
-	code   int
-	reason string
+	mu           sync.Mutex
+	up           bool
+	code         int
+	reason       string
+	cancelReason string
+}
+
+// CancelReason is the Reason header (RFC 3326) of the CANCEL that ended
+// an incoming call, "" if none ("Call completed elsewhere" tells a phone
+// not to list the call as missed).
+func (c *Call) CancelReason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cancelReason
 }
 
 func (p *Phone) newCall(outgoing bool, d *dialog) (*Call, error) {
@@ -442,7 +452,13 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.inReq, c.inTx = req, tx
 	p.addCall(c)
-	cancelled := cancelSignal(tx)
+	cancelled := cancelSignal(tx, func(r *sip.Request) {
+		if h := r.GetHeader("Reason"); h != nil {
+			c.mu.Lock()
+			c.cancelReason = h.Value()
+			c.mu.Unlock()
+		}
+	})
 	p.respond(tx, req, 180, "Ringing", d.localTag, nil)
 	c.markRinging()
 	select {
@@ -559,11 +575,11 @@ func hostPort(u sip.Uri) string {
 // cancelled or ends. sipgo answers CANCEL (200, then 487) itself but ends
 // the transaction only after the ACK and Timer I, so the CANCEL is seen
 // through its callback.
-func cancelSignal(tx sip.ServerTransaction) <-chan struct{} {
+func cancelSignal(tx sip.ServerTransaction, onCancel func(*sip.Request)) <-chan struct{} {
 	ch := make(chan struct{})
 	var once sync.Once
 	fire := func() { once.Do(func() { close(ch) }) }
-	if !tx.OnCancel(func(*sip.Request) { fire() }) {
+	if !tx.OnCancel(func(r *sip.Request) { onCancel(r); fire() }) {
 		fire()
 		return ch
 	}

@@ -102,6 +102,21 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		dids[i] = d
 	}
 	topo.DIDs = dids
+	queues := make([]pbx.Queue, len(topo.Queues))
+	for i, q := range topo.Queues {
+		scale := func(d, def time.Duration) time.Duration {
+			if d <= 0 {
+				d = def
+			}
+			return time.Duration(float64(d) / cfg.Speed)
+		}
+		q.MemberTimeout = scale(q.MemberTimeout, pbx.DefaultMemberTimeout)
+		q.Retry = scale(q.Retry, pbx.DefaultQueueRetry)
+		q.Timeout = scale(q.Timeout, pbx.DefaultQueueTimeout)
+		q.Members = append([]pbx.QueueMember(nil), q.Members...)
+		queues[i] = q
+	}
+	topo.Queues = queues
 	if topo.InternalRingTimeout <= 0 {
 		topo.InternalRingTimeout = pbx.DefaultInternalRingTimeout
 	}
