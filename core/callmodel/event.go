@@ -19,7 +19,33 @@ const (
 	Answered
 	// Ended: the call, or this link of it, ended (Finish says how).
 	Ended
+	// StoppedRinging: a device of User stopped ringing while the call goes
+	// on elsewhere. The 3CX document notes its module has no such event;
+	// the model reports it only when asked (WithStoppedRinging).
+	StoppedRinging
+
+	// Status events: about an extension or a queue member, not a call.
+	// They carry no call id.
+
+	// ForwardingChanged: User's call forwarding was switched (Forwarding,
+	// Destination).
+	ForwardingChanged
+	// QueueLoginChanged: User logged in to or out of all queues (LoggedIn).
+	QueueLoginChanged
+	// QueueMemberLoginChanged: User logged in to or out of Queue (LoggedIn).
+	QueueMemberLoginChanged
+	// ExtensionCreated / ExtensionDeleted: extension User appeared or was
+	// removed.
+	ExtensionCreated
+	ExtensionDeleted
+	// AgentAdded / AgentRemoved: User was made a member of Queue, or
+	// stopped being one.
+	AgentAdded
+	AgentRemoved
 )
+
+// IsStatus says whether k is a status event rather than a call event.
+func (k Kind) IsStatus() bool { return k >= ForwardingChanged && k <= AgentRemoved }
 
 func (k Kind) String() string {
 	switch k {
@@ -31,6 +57,22 @@ func (k Kind) String() string {
 		return "answered"
 	case Ended:
 		return "ended"
+	case StoppedRinging:
+		return "stopped-ringing"
+	case ForwardingChanged:
+		return "forwarding-changed"
+	case QueueLoginChanged:
+		return "queue-login-changed"
+	case QueueMemberLoginChanged:
+		return "queue-member-login-changed"
+	case ExtensionCreated:
+		return "extension-created"
+	case ExtensionDeleted:
+		return "extension-deleted"
+	case AgentAdded:
+		return "agent-added"
+	case AgentRemoved:
+		return "agent-removed"
 	}
 	return "unknown"
 }
@@ -124,4 +166,16 @@ type Event struct {
 	Transferred  bool   // Ended only: this link ended because it was transferred on
 	Talk         time.Duration
 	Cause        int // Ended only: Q.850 cause of the hangup that ended the link
+	// Queue: the queue of a call that reached one (the user of a call
+	// missed at queue level), or of a queue status event.
+	Queue string
+	// Callback: Ended only: the caller ordered a callback at queue level.
+	Callback bool
+	// LoggedIn: QueueLoginChanged, QueueMemberLoginChanged.
+	LoggedIn bool
+	// Forwarding and Destination: ForwardingChanged.
+	Forwarding  bool
+	Destination string
+	// Reason: why a status changed, when the PBX said (e.g. a pause reason).
+	Reason string
 }

@@ -1,8 +1,9 @@
 // Package callmodel turns the signals a connector reports into
 // vendor-neutral call events. It owns the rules the vendor documents set
 // down: which moments are reported, the 3CX call id with its link numbers,
-// who the user of an event is, how a call finished. It does no I/O, so table
-// tests drive it with signal sequences directly and every dialect shares it.
+// who the user of an event is, how a call finished, transfers and queues,
+// and the extension and queue status events. It does no I/O, so table tests
+// drive it with signal sequences directly and every dialect shares it.
 package callmodel
 
 import (
@@ -41,15 +42,26 @@ func WithLogger(l *slog.Logger) Option {
 	return func(m *Model) { m.log = l }
 }
 
+// WithStoppedRinging makes the model report StoppedRinging: a device
+// stopped ringing while the call goes on elsewhere. The 3CX document lists
+// this as a gap of its module, so it is off by default.
+func WithStoppedRinging() Option {
+	return func(m *Model) { m.stoppedRinging = true }
+}
+
 // Model follows every live call chain. It is not safe for concurrent use:
 // a connector hands it one signal at a time, in the PBX's order.
 type Model struct {
-	extension *regexp.Regexp
-	didNames  map[string]string
-	log       *slog.Logger
+	extension      *regexp.Regexp
+	didNames       map[string]string
+	log            *slog.Logger
+	stoppedRinging bool
 
-	calls   map[string]*call // by chain id (Asterisk Linkedid)
+	calls   map[string]*call // by chain id (Asterisk Linkedid), merged chains included
+	byLeg   map[string]*call // by leg id: a leg stays with its call when the PBX renames its chain
+	bridges map[string]*call // by bridge id: the call whose legs are in the bridge
 	counter int              // call numbers when the PBX's ids carry none
+	status  int              // sequence of status events
 }
 
 // New returns a Model with no calls in progress.
@@ -59,6 +71,8 @@ func New(opts ...Option) *Model {
 		didNames:  map[string]string{},
 		log:       slog.New(slog.DiscardHandler),
 		calls:     map[string]*call{},
+		byLeg:     map[string]*call{},
+		bridges:   map[string]*call{},
 	}
 	for _, o := range opts {
 		o(m)
@@ -71,37 +85,68 @@ type leg struct {
 	id       string
 	endpoint string
 	name     string // caller name on the leg
-	external bool
-	dialled  bool // some other leg of the call dialled this one
-	rang     bool // a Ringing event was emitted for it
+	external bool   // a trunk: the outside world
+	local    bool   // half of a local channel pair: plumbing, never a party
+	dialled  bool   // some other leg of the call dialled this one
+	rang     bool   // a Ringing event was emitted for it
+	stopped  bool   // it stopped ringing (reported or pending)
 	up       bool
 	gone     bool
+	queue    string // the queue that rang it
+	bridge   string // the bridge it is in
+	left     bool   // it transferred the call away; its hangup ends nothing
 }
 
-// call is one call chain: every leg sharing a chain id.
+// lost is a user leg that hung up while the external party stayed in the
+// bridge: the device may come back (mobile reconnect).
+type lost struct {
+	at    time.Time
+	cause int
+}
+
+// call is one call chain: every leg sharing a chain id, and the chains
+// merged into it.
 type call struct {
 	id        CallID
 	direction Direction
 	legs      map[string]*leg
+	chains    []string
 	origin    *leg // the leg that started the call
+	extLeg    *leg // the external party's leg
 	external  string
 	extName   string
 	did       string
 	user      *leg // who the call is with: the answering leg, else the last one rung
+	blindTo   string
+	queue     string // the queue the caller waits or waited in
+	inQueue   bool
+	atQueue   bool // nobody outside the queue has rung or answered since it joined
+	callback  bool
 	answered  time.Time
 	talking   bool
 	ended     bool
+	transfer  TransferType // how the next answer is reached
+	lost      *lost
+	stops     []*leg // stopped ringing, reported once the call goes on
 	seq       int
 }
 
+func (c *call) reporting() bool { return c.direction == Inbound || c.direction == Outbound }
+
 // Calls is the number of call chains the model is following.
-func (m *Model) Calls() int { return len(m.calls) }
+func (m *Model) Calls() int {
+	seen := map[*call]bool{}
+	for _, c := range m.calls {
+		seen[c] = true
+	}
+	return len(seen)
+}
 
 // Handle applies one signal and returns the events it causes, in order.
 func (m *Model) Handle(s signal.Signal) []Event {
 	switch s.Kind {
 	case signal.LegCreated:
-		return m.legCreated(s)
+		m.legCreated(s)
 	case signal.StateChanged:
 		return m.stateChanged(s)
 	case signal.DialBegin:
@@ -113,13 +158,28 @@ func (m *Model) Handle(s signal.Signal) []Event {
 			}
 		}
 	case signal.DialEnd:
-		if s.DialStatus == "ANSWER" {
-			if c, l := m.find(s.Peer); l != nil {
+		if c, l := m.find(s.Peer); l != nil {
+			if s.DialStatus == "ANSWER" {
 				return m.answer(c, l, s.Time)
 			}
+			return m.stopRinging(c, l, s.Time)
 		}
+	case signal.BridgeEnter:
+		return m.bridgeEnter(s)
+	case signal.BridgeLeave:
+		return m.bridgeLeave(s)
 	case signal.Hangup:
 		return m.hangup(s)
+	case signal.BlindTransfer:
+		return m.blindTransfer(s)
+	case signal.AttendedTransfer:
+		return m.attendedTransfer(s)
+	case signal.QueueJoin, signal.QueueLeave, signal.AgentCalled, signal.AgentConnect, signal.AgentRingNoAnswer:
+		return m.queueSignal(s)
+	case signal.MemberAdded, signal.MemberRemoved, signal.MemberPaused:
+		return m.memberSignal(s)
+	case signal.UserEvent:
+		return m.userEvent(s)
 	}
 	return nil
 }
@@ -128,41 +188,60 @@ func (m *Model) isExtension(endpoint string) bool {
 	return m.extension.MatchString(endpoint)
 }
 
+// find returns the call of l, and l's record if the model knows the leg.
+// A leg is found by its id first: Asterisk renames the chain of a leg when
+// calls merge.
 func (m *Model) find(l signal.Leg) (*call, *leg) {
-	c := m.calls[l.ChainID]
-	if c == nil {
+	if c := m.byLeg[l.ID]; c != nil {
+		return c, c.legs[l.ID]
+	}
+	if l.ChainID == "" {
 		return nil, nil
 	}
-	return c, c.legs[l.ID]
+	return m.calls[l.ChainID], nil
 }
 
-func (m *Model) legCreated(s signal.Signal) []Event {
-	c := m.calls[s.Leg.ChainID]
-	l := &leg{
-		id:       s.Leg.ID,
-		endpoint: s.Leg.Endpoint,
-		name:     s.Leg.CallerName,
-		external: !m.isExtension(s.Leg.Endpoint),
-		up:       s.Leg.State == signal.StateUp,
+func (m *Model) legCreated(s signal.Signal) {
+	if s.Leg.ID == "" || m.byLeg[s.Leg.ID] != nil {
+		return
 	}
+	c := m.calls[s.Leg.ChainID]
 	if c == nil {
 		c = &call{
 			id:     CallID{Start: s.Time, Number: m.callNumber(s.Leg.ChainID)},
 			legs:   map[string]*leg{},
-			origin: l,
+			chains: []string{s.Leg.ChainID},
 		}
+		m.calls[s.Leg.ChainID] = c
+	}
+	l := m.addLeg(c, s.Leg)
+	if c.origin == nil {
+		c.origin = l
 		if l.external {
 			// A call from outside: the trunk leg carries the caller and the
 			// number it called in its dialplan position.
 			c.direction = Inbound
+			c.extLeg = l
 			c.external = s.Leg.CallerNum
 			c.extName = s.Leg.CallerName
 			c.did = s.Leg.Exten
 		}
-		m.calls[s.Leg.ChainID] = c
+	}
+}
+
+func (m *Model) addLeg(c *call, sl signal.Leg) *leg {
+	local := strings.HasPrefix(sl.Name, "Local/")
+	l := &leg{
+		id:       sl.ID,
+		endpoint: sl.Endpoint,
+		name:     sl.CallerName,
+		local:    local,
+		external: !local && !m.isExtension(sl.Endpoint),
+		up:       sl.State == signal.StateUp,
 	}
 	c.legs[l.id] = l
-	return nil
+	m.byLeg[l.id] = c
+	return l
 }
 
 // callNumber is the call's number within the PBX session. Asterisk's
@@ -186,19 +265,30 @@ func (m *Model) dialBegin(s signal.Signal) []Event {
 	}
 	to := c.legs[s.Peer.ID]
 	if to == nil {
+		if other := m.byLeg[s.Peer.ID]; other != nil {
+			return nil
+		}
 		// Some PBXs report the dial before the dialled leg; adopt it.
-		m.legCreated(signal.Signal{Kind: signal.LegCreated, Time: s.Time, Leg: s.Peer})
-		to = c.legs[s.Peer.ID]
+		to = m.addLeg(c, s.Peer)
 	}
 	to.dialled = true
-	if c.direction == 0 && from == c.origin && !from.external {
+	if c.inQueue && to.queue == "" {
+		to.queue = c.queue
+	}
+	if c.direction == 0 && from == c.origin && !from.external && !from.local {
 		if to.external {
 			c.direction = Outbound
 			c.external = dialledNumber(s)
 			c.user = from
 			return []Event{m.emit(c, Event{Kind: Dialing, Time: s.Time, User: from.endpoint, UserName: from.name})}
 		}
-		c.direction = Internal
+		if !to.local {
+			c.direction = Internal
+		}
+	}
+	if c.direction == Inbound && c.user == nil && !to.external && !to.local {
+		// The candidate user of a call that is busy before it rings.
+		c.user = to
 	}
 	return nil
 }
@@ -234,13 +324,34 @@ func (m *Model) stateChanged(s signal.Signal) []Event {
 	return nil
 }
 
+// ring reports a device of the call alerting. An inbound call rings
+// extensions; an outbound one only once it has been transferred on.
 func (m *Model) ring(c *call, l *leg, t time.Time) []Event {
-	if l.rang || l.up || c.direction != Inbound || l.external {
+	if l.rang || l.up || l.external || l.local || c.ended || c.talking {
+		return nil
+	}
+	if c.direction != Inbound && (c.direction != Outbound || c.id.Link < 2) {
 		return nil
 	}
 	l.rang = true
 	c.user = l
-	return []Event{m.emit(c, Event{Kind: Ringing, Time: t, User: l.endpoint, UserName: l.name})}
+	if l.queue == "" && c.inQueue {
+		l.queue = c.queue
+	}
+	if l.queue == "" {
+		c.atQueue = false
+	}
+	out := m.flushStops(c, t)
+	return append(out, m.emit(c, Event{Kind: Ringing, Time: t, User: l.endpoint, UserName: l.name, UserType: legType(l)}))
+}
+
+// legType: a device rung by a queue is reported with usertype queue, one
+// rung directly as an extension.
+func legType(l *leg) UserType {
+	if l.queue != "" {
+		return UserQueue
+	}
+	return UserExtension
 }
 
 func (m *Model) answer(c *call, l *leg, t time.Time) []Event {
@@ -248,26 +359,62 @@ func (m *Model) answer(c *call, l *leg, t time.Time) []Event {
 		return nil
 	}
 	l.up = true
-	if c.talking || c.ended {
+	if l.local || c.talking || c.ended {
 		return nil
 	}
-	switch c.direction {
-	case Inbound:
-		if l.external {
-			return nil
-		}
-		c.user = l
-	case Outbound:
-		if !l.external {
-			return nil
-		}
+	user := l
+	switch {
+	case c.direction == Inbound && !l.external:
+	case c.direction == Outbound && c.id.Link == 0 && l.external:
+		user = c.user
+		c.extLeg = l
+	case c.direction == Outbound && c.id.Link >= 2 && !l.external:
 	default:
 		return nil
 	}
+	c.user = user
 	c.talking = true
 	c.answered = t
-	c.id.Link = 1
-	return []Event{m.emit(c, Event{Kind: Answered, Time: t, User: c.user.endpoint, UserName: c.user.name, Transfer: NotTransferred})}
+	c.atQueue = false
+	c.lost = nil
+	if c.id.Link == 0 {
+		c.id.Link = 1
+	}
+	tr := c.transfer
+	if tr == 0 {
+		tr = NotTransferred
+	}
+	c.transfer = 0
+	out := m.flushStops(c, t)
+	return append(out, m.emit(c, Event{Kind: Answered, Time: t, User: user.endpoint, UserName: user.name,
+		UserType: UserExtension, Transfer: tr}))
+}
+
+// stopRinging notes that l stopped ringing. The event is reported only if
+// the call goes on: at once when it is in conversation, else when it next
+// rings or is answered; a call that ends first drops it.
+func (m *Model) stopRinging(c *call, l *leg, t time.Time) []Event {
+	if !l.rang || l.up || l.stopped || c.ended {
+		return nil
+	}
+	l.stopped = true
+	if !m.stoppedRinging {
+		return nil
+	}
+	c.stops = append(c.stops, l)
+	if c.talking {
+		return m.flushStops(c, t)
+	}
+	return nil
+}
+
+func (m *Model) flushStops(c *call, t time.Time) []Event {
+	var out []Event
+	for _, l := range c.stops {
+		out = append(out, m.emit(c, Event{Kind: StoppedRinging, Time: t, User: l.endpoint, UserName: l.name, UserType: legType(l)}))
+	}
+	c.stops = nil
+	return out
 }
 
 func (m *Model) hangup(s signal.Signal) []Event {
@@ -276,21 +423,26 @@ func (m *Model) hangup(s signal.Signal) []Event {
 		return nil
 	}
 	l.gone = true
+	l.bridge = ""
 	var out []Event
-	if !c.ended && c.direction != 0 && c.direction != Internal {
+	if !c.ended && c.reporting() {
 		switch {
-		case c.talking && (l == c.user || l.external):
-			c.ended = true
-			out = append(out, m.emit(c, Event{
-				Kind: Ended, Time: s.Time, User: c.user.endpoint, UserName: c.user.name,
-				Finish: FinishOK, Talk: roundSeconds(s.Time.Sub(c.answered)), Cause: s.Cause,
-			}))
-		case !c.talking && l == c.origin && c.user != nil:
-			c.ended = true
-			out = append(out, m.emit(c, Event{
-				Kind: Ended, Time: s.Time, User: c.user.endpoint, UserName: c.user.name,
-				Finish: FinishMissed, Cause: s.Cause,
-			}))
+		case c.lost != nil && l == c.extLeg:
+			out = m.end(c, c.lost.at, c.lost.cause, FinishOK)
+		case c.talking && l == c.user && !l.left:
+			if ext := c.extLeg; ext != nil && !ext.gone && ext.bridge != "" {
+				// The external party is still in the bridge: wait and see
+				// whether the device comes back.
+				c.lost = &lost{at: s.Time, cause: s.Cause}
+				break
+			}
+			out = m.end(c, s.Time, s.Cause, FinishOK)
+		case c.talking && l == c.extLeg:
+			out = m.end(c, s.Time, s.Cause, FinishOK)
+		case !c.talking && l == c.origin:
+			out = m.end(c, s.Time, s.Cause, FinishMissed)
+		case !c.talking && l.rang:
+			out = m.stopRinging(c, l, s.Time)
 		}
 	}
 	for _, other := range c.legs {
@@ -298,8 +450,54 @@ func (m *Model) hangup(s signal.Signal) []Event {
 			return out
 		}
 	}
-	delete(m.calls, s.Leg.ChainID)
+	m.forget(c)
 	return out
+}
+
+// end reports the call's last link ended.
+func (m *Model) end(c *call, t time.Time, cause int, finish Finish) []Event {
+	c.ended = true
+	c.stops = nil
+	ev := Event{Kind: Ended, Time: t, Finish: finish, Cause: cause, Queue: c.queue, Callback: c.callback, UserType: UserExtension}
+	switch {
+	case finish == FinishOK:
+		ev.User, ev.UserName = c.user.endpoint, c.user.name
+		ev.Talk = roundSeconds(t.Sub(c.answered))
+		if c.lost != nil {
+			ev.Talk = roundSeconds(c.lost.at.Sub(c.answered))
+		}
+	case c.atQueue && c.queue != "":
+		// "If the call is missed and terminated at the queue level, then
+		// this will be the queue extension number."
+		ev.User, ev.UserType = c.queue, UserQueue
+	case c.user != nil:
+		ev.User, ev.UserName = c.user.endpoint, c.user.name
+	case c.blindTo != "":
+		ev.User = c.blindTo
+	default:
+		return nil
+	}
+	c.lost = nil
+	return []Event{m.emit(c, ev)}
+}
+
+// forget drops a call whose legs are all gone.
+func (m *Model) forget(c *call) {
+	for _, ch := range c.chains {
+		if m.calls[ch] == c {
+			delete(m.calls, ch)
+		}
+	}
+	for id := range c.legs {
+		if m.byLeg[id] == c {
+			delete(m.byLeg, id)
+		}
+	}
+	for b, bc := range m.bridges {
+		if bc == c {
+			delete(m.bridges, b)
+		}
+	}
 }
 
 // roundSeconds rounds a duration to whole seconds, the unit every vendor
