@@ -1,0 +1,148 @@
+package realpbx
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// amiConn is the few AMI actions the harness itself needs (the engine has
+// its own connection): log in, count channels, raise a user event.
+type amiConn struct {
+	conn net.Conn
+	r    *textproto.Reader
+	ids  atomic.Int64
+}
+
+// dialAMI connects and logs in; events says whether the session receives
+// events.
+func dialAMI(ctx context.Context, addr, user, secret string, events bool) (*amiConn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("dial AMI %s: %w", addr, err)
+	}
+	c := &amiConn{conn: conn, r: textproto.NewReader(bufio.NewReader(conn))}
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	banner, err := c.r.ReadLine()
+	if err != nil || !strings.HasPrefix(banner, "Asterisk Call Manager") {
+		conn.Close()
+		return nil, fmt.Errorf("read AMI banner from %s: %q: %v", addr, banner, err)
+	}
+	ev := "off"
+	if events {
+		ev = "on"
+	}
+	res, err := c.action("Login", "Username", user, "Secret", secret, "Events", ev)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("log in to AMI %s: %w", addr, err)
+	}
+	if res["Response"] != "Success" {
+		conn.Close()
+		return nil, fmt.Errorf("log in to AMI %s as %s: %s", addr, user, res["Message"])
+	}
+	conn.SetDeadline(time.Time{})
+	return c, nil
+}
+
+func (c *amiConn) Close() error { return c.conn.Close() }
+
+// read reads one packet.
+func (c *amiConn) read() (map[string]string, error) {
+	m := map[string]string{}
+	for {
+		line, err := c.r.ReadLine()
+		if err != nil {
+			return nil, err
+		}
+		if line == "" {
+			if len(m) == 0 {
+				continue
+			}
+			return m, nil
+		}
+		k, v, _ := strings.Cut(line, ":")
+		m[k] = strings.TrimSpace(v)
+	}
+}
+
+// send writes an action and returns its ActionID.
+func (c *amiConn) send(name string, kv ...string) (string, error) {
+	id := strconv.FormatInt(c.ids.Add(1), 10)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Action: %s\r\nActionID: %s\r\n", name, id)
+	for i := 0; i+1 < len(kv); i += 2 {
+		fmt.Fprintf(&b, "%s: %s\r\n", kv[i], kv[i+1])
+	}
+	b.WriteString("\r\n")
+	_, err := c.conn.Write([]byte(b.String()))
+	return id, err
+}
+
+// action sends an action and returns its response, skipping events.
+func (c *amiConn) action(name string, kv ...string) (map[string]string, error) {
+	id, err := c.send(name, kv...)
+	if err != nil {
+		return nil, fmt.Errorf("send %s: %w", name, err)
+	}
+	for {
+		m, err := c.read()
+		if err != nil {
+			return nil, fmt.Errorf("read %s response: %w", name, err)
+		}
+		if m["ActionID"] == id && m["Response"] != "" {
+			return m, nil
+		}
+	}
+}
+
+// waitEvent reads until an event of that name arrives.
+func (c *amiConn) waitEvent(ctx context.Context, name string, within time.Duration) error {
+	dl := time.Now().Add(within)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	c.conn.SetReadDeadline(dl)
+	defer c.conn.SetReadDeadline(time.Time{})
+	for {
+		m, err := c.read()
+		if err != nil {
+			return fmt.Errorf("wait for %s: %w", name, err)
+		}
+		if m["Event"] == name {
+			return nil
+		}
+	}
+}
+
+// channels counts the PBX's active channels (CoreShowChannels).
+func (c *amiConn) channels() (int, error) {
+	id, err := c.send("CoreShowChannels")
+	if err != nil {
+		return 0, fmt.Errorf("send CoreShowChannels: %w", err)
+	}
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer c.conn.SetReadDeadline(time.Time{})
+	for {
+		m, err := c.read()
+		if err != nil {
+			return 0, fmt.Errorf("read CoreShowChannels: %w", err)
+		}
+		if m["ActionID"] != id {
+			continue
+		}
+		if m["Response"] == "Error" {
+			return 0, fmt.Errorf("CoreShowChannels: %s", m["Message"])
+		}
+		if m["Event"] == "CoreShowChannelsComplete" {
+			return strconv.Atoi(m["ListItems"])
+		}
+	}
+}
