@@ -104,10 +104,17 @@ func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
 	} else {
 		u.RawQuery = q.encode()
 	}
+	id, key := fmt.Sprintf("%s-%s-%d", d.receiver, ev.ID.Chain(), ev.Seq), ev.ID.Chain()
+	if ev.Kind.IsStatus() {
+		// Status events belong to no call: they are ordered per extension
+		// and identified by their time and sequence.
+		key = "status-" + ev.User
+		id = fmt.Sprintf("%s-status-%d-%d", d.receiver, ev.Time.UnixNano(), ev.Seq)
+	}
 	return delivery.Request{
-		ID:       fmt.Sprintf("%s-%s-%d", d.receiver, ev.ID.Chain(), ev.Seq),
+		ID:       id,
 		Receiver: d.receiver,
-		CallKey:  ev.ID.Chain(),
+		CallKey:  key,
 		Method:   d.method,
 		URL:      u.String(),
 		Header:   http.Header{},
@@ -152,6 +159,56 @@ func (d *Dialect) params(ev callmodel.Event) (query, bool) {
 			q = append(q, param{"duration", strconv.Itoa(int(ev.Talk / time.Second))})
 		}
 		return append(q, param{"title", Title(ev)}, param{"id", id}), true
+	case callmodel.StoppedRinging:
+		// Opt-in (the model reports it only when asked); shaped as ringing.
+		return query{
+			{"event", "stoppedringing"}, {"callerid", ev.External}, {"user", ev.User},
+			{"usertype", userType(ev.UserType)}, {"did", ev.DID}, {"id", id},
+		}, true
+	}
+	return statusParams(ev)
+}
+
+// Status event names. The document lists the status changes the module
+// reports but not their wire form; they follow the call events: one
+// request each, fields as query parameters, named by event=.
+const (
+	EventForwardingChanged       = "forwardingchanged"
+	EventQueueLoginChanged       = "queueloginchanged"
+	EventQueueMemberLoginChanged = "queuememberloginchanged"
+	EventExtensionCreated        = "extensioncreated"
+	EventExtensionDeleted        = "extensiondeleted"
+	EventAgentAdded              = "agentadded"
+	EventAgentRemoved            = "agentremoved"
+)
+
+func statusParams(ev callmodel.Event) (query, bool) {
+	login := func(in bool) string {
+		if in {
+			return "login"
+		}
+		return "logout"
+	}
+	switch ev.Kind {
+	case callmodel.ForwardingChanged:
+		status := "off"
+		if ev.Forwarding {
+			status = "on"
+		}
+		return query{{"event", EventForwardingChanged}, {"user", ev.User}, {"status", status}, {"destination", ev.Destination}}, true
+	case callmodel.QueueLoginChanged:
+		return query{{"event", EventQueueLoginChanged}, {"user", ev.User}, {"status", login(ev.LoggedIn)}}, true
+	case callmodel.QueueMemberLoginChanged:
+		return query{{"event", EventQueueMemberLoginChanged}, {"user", ev.User}, {"queue", ev.Queue},
+			{"status", login(ev.LoggedIn)}, {"reason", ev.Reason}}, true
+	case callmodel.ExtensionCreated:
+		return query{{"event", EventExtensionCreated}, {"user", ev.User}, {"name", ev.UserName}}, true
+	case callmodel.ExtensionDeleted:
+		return query{{"event", EventExtensionDeleted}, {"user", ev.User}}, true
+	case callmodel.AgentAdded:
+		return query{{"event", EventAgentAdded}, {"user", ev.User}, {"queue", ev.Queue}}, true
+	case callmodel.AgentRemoved:
+		return query{{"event", EventAgentRemoved}, {"user", ev.User}, {"queue", ev.Queue}}, true
 	}
 	return nil, false
 }
@@ -199,10 +256,14 @@ func finishType(f callmodel.Finish) string {
 }
 
 // Title is the readable sentence the module puts in call-ended events: the
-// DID rule of an incoming call, how it finished, and its duration.
+// DID rule of an incoming call, how it finished, whether a callback was
+// ordered when it ended at queue level, and its duration.
 func Title(ev callmodel.Event) string {
 	var b strings.Builder
+	queueLevel := ev.Finish == callmodel.FinishMissed && ev.UserType == callmodel.UserQueue
 	switch {
+	case ev.Direction == callmodel.Inbound && queueLevel:
+		fmt.Fprintf(&b, "Missed incoming call from %s in queue %s", ev.External, ev.User)
 	case ev.Direction == callmodel.Inbound && ev.Finish == callmodel.FinishMissed:
 		fmt.Fprintf(&b, "Missed incoming call from %s to %s", ev.External, ev.User)
 	case ev.Direction == callmodel.Inbound:
@@ -214,6 +275,16 @@ func Title(ev callmodel.Event) string {
 	}
 	if ev.Direction == callmodel.Inbound && ev.DIDName != "" {
 		fmt.Fprintf(&b, ", DID rule %s", ev.DIDName)
+	}
+	if queueLevel {
+		if ev.Callback {
+			b.WriteString(", callback ordered")
+		} else {
+			b.WriteString(", no callback ordered")
+		}
+	}
+	if ev.Transferred {
+		b.WriteString(", transferred")
 	}
 	if ev.Finish == callmodel.FinishOK {
 		s := int(ev.Talk / time.Second)
