@@ -19,9 +19,9 @@ import (
 // checked). title lists words the title must contain.
 type req struct {
 	event, user, usertype, trtype, finish, transfer, duration string
-	link                                                       int
-	title                                                      []string
-	params                                                     map[string]string // status events
+	link                                                      int
+	title                                                     []string
+	params                                                    map[string]string // status events
 }
 
 func ringing(user, usertype string, link int) req {
