@@ -66,6 +66,9 @@ type queueMember struct {
 	once   sync.Once
 	rang   time.Time
 	ended  bool
+	// provisional: the phone has sent 180/183; its ringing is reported
+	// once every member rung before it in the round has been.
+	provisional bool
 }
 
 type queueEvKind int
@@ -207,7 +210,8 @@ func (qc *queueCall) run() {
 		case e := <-qc.ev:
 			switch e.kind {
 			case qeRinging:
-				qc.memberRinging(e.m)
+				e.m.provisional = true
+				qc.flushRinging()
 			case qeAnswered:
 				if e.m.ended || qc.winner != nil {
 					go p.bye(e.m.out)
@@ -221,6 +225,7 @@ func (qc *queueCall) run() {
 					continue
 				}
 				qc.memberFailed(e.m, e.code)
+				qc.flushRinging()
 				if qc.allEnded() {
 					roundTimer = nil
 					retryTimer = time.After(qc.q.Retry)
@@ -392,6 +397,20 @@ func (qc *queueCall) follow(qm *queueMember) {
 // stop cancels a ringing member leg (reason "" for a plain CANCEL).
 func (qm *queueMember) stop(reason string) {
 	qm.once.Do(func() { qm.cancel <- reason })
+}
+
+// flushRinging reports ringing members in the order they were rung, so
+// that a round's events do not depend on which phone's 180 arrived first.
+func (qc *queueCall) flushRinging() {
+	for _, qm := range qc.ringing {
+		if qm.ended {
+			continue
+		}
+		if !qm.provisional {
+			return
+		}
+		qc.memberRinging(qm)
+	}
 }
 
 // memberRinging reports a member's phone ringing.
