@@ -31,11 +31,16 @@ type Dispatcher struct {
 	stopOnce sync.Once
 
 	mu      sync.Mutex
-	queues  map[orderKey][]Request // waiting requests; a key is present while its worker runs
+	queues  map[orderKey][]queued // waiting requests; a key is present while its worker runs
 	seq     uint64                 // makes keys unique for unordered requests
 	pending int                    // enqueued and not yet reported
 	idle    chan struct{}          // closed when pending drops to 0
 	closing bool                   // Enqueue refused
+}
+
+type queued struct {
+	r    Request
+	done func(Result) // nil: only the Dispatcher's result callback
 }
 
 type orderKey struct {
@@ -83,7 +88,7 @@ func NewDispatcher(send SendFunc, opts ...DispatcherOption) *Dispatcher {
 		perRecv:  DefaultConcurrency,
 		slots:    map[string]chan struct{}{},
 		stop:     make(chan struct{}),
-		queues:   map[orderKey][]Request{},
+		queues:   map[orderKey][]queued{},
 		idle:     make(chan struct{}),
 	}
 	close(d.idle)
@@ -96,7 +101,14 @@ func NewDispatcher(send SendFunc, opts ...DispatcherOption) *Dispatcher {
 
 // Enqueue schedules r behind the earlier requests of its call. It does not
 // block. After Shutdown or Close it returns ErrClosed and r is not reported.
-func (d *Dispatcher) Enqueue(r Request) error {
+func (d *Dispatcher) Enqueue(r Request) error { return d.EnqueueDone(r, nil) }
+
+// EnqueueDone is Enqueue with a callback told about this request's Result
+// (after the Dispatcher's own result callback), so a caller can tie the
+// outcome to its own record of the request, such as an outbox message to
+// acknowledge. done runs on the call's worker: the call's next request
+// waits for it.
+func (d *Dispatcher) EnqueueDone(r Request, done func(Result)) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closing {
@@ -112,7 +124,7 @@ func (d *Dispatcher) Enqueue(r Request) error {
 	}
 	d.pending++
 	q, running := d.queues[key]
-	d.queues[key] = append(q, r)
+	d.queues[key] = append(q, queued{r: r, done: done})
 	if !running {
 		d.wg.Add(1)
 		go d.drain(key)
@@ -172,13 +184,16 @@ func (d *Dispatcher) drain(key orderKey) {
 			d.mu.Unlock()
 			return
 		}
-		r := q[0]
-		q[0] = Request{} // let the body be collected
+		it := q[0]
+		q[0] = queued{} // let the body be collected
 		d.queues[key] = q[1:]
 		d.mu.Unlock()
 
-		res := d.deliver(r)
+		res := d.deliver(it.r)
 		d.onResult(res)
+		if it.done != nil {
+			it.done(res)
+		}
 
 		d.mu.Lock()
 		d.pending--

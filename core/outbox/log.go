@@ -1,0 +1,257 @@
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/callhook/callhook/core/delivery"
+)
+
+// Record kinds in the log.
+const (
+	KindAttempt   = "attempt"   // a failed attempt (a successful one is in the delivered record)
+	KindDelivered = "delivered" // final: a 2xx
+	KindDead      = "dead"      // final: given up; the request is kept for replay
+	KindReplay    = "replay"    // an operator replayed the webhook
+)
+
+// Record is one line of the attempt log.
+type Record struct {
+	Kind     string            `json:"kind"`
+	ID       string            `json:"id"`
+	Receiver string            `json:"receiver"`
+	CallKey  string            `json:"call,omitempty"`
+	Time     time.Time         `json:"time"`
+	N        int               `json:"attempt"` // attempt number, or attempts in all for a final record
+	Status   int               `json:"status,omitempty"`
+	Latency  time.Duration     `json:"latency_ns,omitempty"`
+	Err      string            `json:"error,omitempty"`
+	Request  *delivery.Request `json:"request,omitempty"` // on final records
+}
+
+// RecordAttempt logs a failed attempt (the Receivers' attempt hook).
+// Successful attempts are logged by their delivered record.
+func (o *Outbox) RecordAttempt(a delivery.Attempt) {
+	if o.met != nil {
+		o.met.attempt(a)
+	}
+	if a.Err == "" && a.Status >= 200 && a.Status < 300 {
+		return
+	}
+	o.writeLog(Record{Kind: KindAttempt, ID: a.ID, Receiver: a.Receiver, CallKey: a.CallKey, Time: a.Time,
+		N: a.N, Status: a.Status, Latency: a.Latency, Err: a.Err})
+}
+
+// writeLog appends to the log without waiting: the log is for people, and
+// the outcome that matters (the request leaving the outbox) is in the
+// outbox itself.
+func (o *Outbox) writeLog(rec Record) {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return
+	}
+	if _, err := o.js.PublishAsync(logPrefix+rec.Receiver, data); err != nil {
+		o.log.Warn("write attempt log", "id", rec.ID, "error", err)
+	}
+}
+
+// Filter selects webhooks from the log. Zero fields match everything.
+type Filter struct {
+	Receiver string
+	CallKey  string
+	ID       string
+	Since    time.Time
+	Until    time.Time
+	Status   string // delivered, dead or pending (attempted, no outcome yet)
+	Limit    int    // newest first; 0 means 100
+}
+
+// Summary is a webhook's state from its log records.
+type Summary struct {
+	ID       string    `json:"id"`
+	Receiver string    `json:"receiver"`
+	CallKey  string    `json:"call,omitempty"`
+	Status   string    `json:"status"` // delivered, dead or pending
+	Attempts int       `json:"attempts"`
+	Last     time.Time `json:"last"`
+	HTTP     int       `json:"http_status,omitempty"`
+	Err      string    `json:"error,omitempty"`
+}
+
+// Records returns the log records matching f, oldest first.
+func (o *Outbox) Records(ctx context.Context, f Filter) ([]Record, error) {
+	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
+	if f.Receiver != "" {
+		cfg.FilterSubjects = []string{logPrefix + f.Receiver}
+	}
+	if !f.Since.IsZero() {
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		t := f.Since
+		cfg.OptStartTime = &t
+	}
+	info, err := o.logs.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read attempt log: %w", err)
+	}
+	if info.State.Msgs == 0 {
+		return nil, nil
+	}
+	last := info.State.LastSeq
+	cons, err := o.logs.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("read attempt log: %w", err)
+	}
+	var out []Record
+	for {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(300*time.Millisecond))
+		if err != nil {
+			return nil, fmt.Errorf("read attempt log: %w", err)
+		}
+		n, done := 0, false
+		for m := range batch.Messages() {
+			n++
+			meta, _ := m.Metadata()
+			var rec Record
+			if json.Unmarshal(m.Data(), &rec) == nil && matches(rec, f) {
+				out = append(out, rec)
+			}
+			if meta != nil && (meta.NumPending == 0 || meta.Sequence.Stream >= last) {
+				done = true
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("read attempt log: %w", err)
+		}
+		if done || n == 0 {
+			return out, nil
+		}
+	}
+}
+
+func matches(r Record, f Filter) bool {
+	return (f.CallKey == "" || r.CallKey == f.CallKey) && (f.ID == "" || r.ID == f.ID) &&
+		(f.Until.IsZero() || !r.Time.After(f.Until)) && (f.Receiver == "" || r.Receiver == f.Receiver)
+}
+
+// List summarises the webhooks matching f, newest first.
+func (o *Outbox) List(ctx context.Context, f Filter) ([]Summary, error) {
+	status := f.Status
+	f.Status = ""
+	recs, err := o.Records(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*Summary{}
+	var order []string
+	for _, r := range recs {
+		s, ok := byID[r.ID]
+		if !ok {
+			s = &Summary{ID: r.ID, Receiver: r.Receiver, CallKey: r.CallKey, Status: "pending"}
+			byID[r.ID] = s
+			order = append(order, r.ID)
+		}
+		s.Last, s.HTTP, s.Err = r.Time, r.Status, r.Err
+		switch r.Kind {
+		case KindAttempt:
+			s.Attempts = max(s.Attempts, r.N)
+			s.Status = "pending"
+		case KindDelivered, KindDead:
+			s.Attempts = max(s.Attempts, r.N)
+			s.Status = r.Kind
+		case KindReplay:
+			s.Status = "pending"
+		}
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []Summary
+	for _, id := range slices.Backward(order) {
+		if s := byID[id]; status == "" || s.Status == status {
+			out = append(out, *s)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Show returns every record of one webhook, oldest first.
+func (o *Outbox) Show(ctx context.Context, id string) ([]Record, error) {
+	recs, err := o.Records(ctx, Filter{ID: id})
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("show webhook %s: %w", id, ErrNotFound)
+	}
+	return recs, nil
+}
+
+// Replay sends a logged webhook again, with its original webhook id (so a
+// receiver that already has it can drop it), behind the call's pending
+// requests.
+func (o *Outbox) Replay(ctx context.Context, id string) (delivery.Request, error) {
+	recs, err := o.Show(ctx, id)
+	if err != nil {
+		return delivery.Request{}, err
+	}
+	var req *delivery.Request
+	for _, r := range recs {
+		if r.Request != nil {
+			req = r.Request
+		}
+	}
+	if req == nil {
+		return delivery.Request{}, fmt.Errorf("replay webhook %s: %w: it has no outcome yet (still pending)", id, ErrNotFound)
+	}
+	if err := o.publish(ctx, *req, req.ID+"/replay/"+strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
+		return delivery.Request{}, fmt.Errorf("replay webhook %s: %w", id, err)
+	}
+	o.writeLog(Record{Kind: KindReplay, ID: req.ID, Receiver: req.Receiver, CallKey: req.CallKey, Time: time.Now()})
+	return *req, nil
+}
+
+// loadDisabled restores receivers disabled by a 410 before this start.
+func (o *Outbox) loadDisabled(ctx context.Context) error {
+	keys, err := o.kv.ListKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("read disabled receivers: %w", err)
+	}
+	for k := range keys.Keys() {
+		e, err := o.kv.Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		o.recv.Disable(k, string(e.Value()))
+	}
+	return nil
+}
+
+// SaveDisabled keeps a receiver's disabled state across restarts (the
+// Receivers' disable hook).
+func (o *Outbox) SaveDisabled(receiver, reason string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := o.kv.PutString(ctx, receiver, reason); err != nil {
+		o.log.Error("save disabled receiver", "receiver", receiver, "error", err)
+	}
+}
+
+// Enable resumes delivery to a receiver disabled by a 410.
+func (o *Outbox) Enable(ctx context.Context, receiver string) error {
+	if err := o.kv.Delete(ctx, receiver); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("enable receiver %s: %w", receiver, err)
+	}
+	o.recv.Enable(receiver)
+	return nil
+}

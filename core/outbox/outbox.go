@@ -1,0 +1,386 @@
+// Package outbox makes delivery durable: every rendered request is written
+// to a NATS JetStream stream before Enqueue returns, and is removed only
+// once it was delivered or dead-lettered. A crashed engine resumes where it
+// stopped, in per-call order.
+//
+// One code path serves one node and many: by default the outbox runs a NATS
+// server inside the process with a file store (nothing to install or run);
+// given the URL of a NATS cluster, several engine nodes share the same
+// streams. The stream is split into partitions by receiver and call, and
+// each partition is delivered by one node at a time, in stream order; the
+// Dispatcher keeps order per call inside a partition while calls go in
+// parallel.
+//
+// Streams (names fixed, so every node agrees):
+//
+//	CALLHOOK_OUTBOX  callhook.outbox.<partition>   work queue: pending requests
+//	CALLHOOK_LOG     callhook.log.<receiver>       attempts and outcomes, kept LogMaxAge
+//	KV CALLHOOK_RECV                               receivers disabled by a 410
+package outbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/callhook/callhook/core/delivery"
+)
+
+// Stream and subject names.
+const (
+	StreamName    = "CALLHOOK_OUTBOX"
+	LogStream     = "CALLHOOK_LOG"
+	ReceiverKV    = "CALLHOOK_RECV"
+	subjectPrefix = "callhook.outbox."
+	logPrefix     = "callhook.log."
+)
+
+// Defaults.
+const (
+	DefaultPartitions = 16
+	DefaultLogMaxAge  = 7 * 24 * time.Hour
+	// DefaultMaxAckPending bounds the requests one partition has taken from
+	// the stream and not yet finished: the memory bound of delivery.
+	DefaultMaxAckPending = 4096
+)
+
+// Sentinel errors.
+var (
+	// ErrClosed: the outbox was shut down.
+	ErrClosed = errors.New("outbox closed")
+	// ErrNotFound: no webhook with that id in the log.
+	ErrNotFound = errors.New("webhook not found")
+)
+
+// Config says where the outbox keeps its data.
+type Config struct {
+	// Dir is the embedded server's store directory. With URL empty and Dir
+	// empty the embedded server keeps everything in memory: no durability,
+	// for simulations and tests that do not need it.
+	Dir string
+	// URL names an existing NATS (JetStream) deployment, e.g. a cluster
+	// "nats://a:4222,nats://b:4222"; empty runs the embedded server.
+	URL string
+	// Node names this engine node (default: the host name).
+	Node string
+	// Replicas of each stream on a cluster (default 1; 3 on a 3-node
+	// cluster survives losing one).
+	Replicas int
+	// Partitions splits the outbox; every node must use the same number.
+	Partitions int
+	// SyncAlways makes the embedded server fsync every write, so even a
+	// power loss keeps acknowledged requests (a crash of the process keeps
+	// them either way: writes reach the kernel before Enqueue returns).
+	SyncAlways bool
+	// LogMaxAge is how long attempts are kept (default DefaultLogMaxAge).
+	LogMaxAge time.Duration
+	// MaxAckPending per partition (default DefaultMaxAckPending).
+	MaxAckPending int
+	// Concurrency per receiver (default delivery.DefaultConcurrency).
+	Concurrency int
+	Logger      *slog.Logger
+	// Server, when set, is an embedded server the caller started (tests of
+	// clusters); the outbox connects to it in-process and does not stop it.
+	Server *server.Server
+}
+
+// Outbox is a running durable outbox. Create it with Open, then Start.
+type Outbox struct {
+	cfg    Config
+	log    *slog.Logger
+	srv    *server.Server // embedded, owned; nil with URL or cfg.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	logs   jetstream.Stream
+	kv     jetstream.KeyValue
+	recv   *delivery.Receivers
+	disp   *delivery.Dispatcher
+	met    *Metrics
+
+	onResult func(delivery.Result)
+
+	lastSeq  atomic.Uint64 // highest stream sequence this node enqueued
+	mu       sync.Mutex
+	owned    map[int]jetstream.ConsumeContext
+	closed   bool
+	finished chan struct{} // signalled (non-blocking) after every ack
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+// Option configures an Outbox.
+type Option func(*Outbox)
+
+// WithResult calls f with every final Result (delivered or dead).
+func WithResult(f func(delivery.Result)) Option { return func(o *Outbox) { o.onResult = f } }
+
+// WithMetrics records queue depth, attempts, latency and dead letters.
+func WithMetrics(m *Metrics) Option { return func(o *Outbox) { o.met = m } }
+
+// Open starts or connects to the NATS server, makes sure the streams exist,
+// and returns an outbox delivering through recv. Nothing is sent before
+// Start.
+func Open(ctx context.Context, cfg Config, recv *delivery.Receivers, opts ...Option) (*Outbox, error) {
+	if cfg.Partitions <= 0 {
+		cfg.Partitions = DefaultPartitions
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.LogMaxAge <= 0 {
+		cfg.LogMaxAge = DefaultLogMaxAge
+	}
+	if cfg.MaxAckPending <= 0 {
+		cfg.MaxAckPending = DefaultMaxAckPending
+	}
+	if cfg.Node == "" {
+		cfg.Node, _ = os.Hostname()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	o := &Outbox{
+		cfg: cfg, log: cfg.Logger.With("component", "outbox"), recv: recv,
+		owned: map[int]jetstream.ConsumeContext{}, finished: make(chan struct{}, 1),
+		stop: make(chan struct{}), onResult: func(delivery.Result) {},
+	}
+	for _, opt := range opts {
+		opt(o)
+	}
+	if err := o.connect(); err != nil {
+		return nil, err
+	}
+	if err := o.ensureStreams(ctx); err != nil {
+		o.closeConn()
+		return nil, err
+	}
+	if err := o.loadDisabled(ctx); err != nil {
+		o.closeConn()
+		return nil, err
+	}
+	dopts := []delivery.DispatcherOption{delivery.WithDispatcherLogger(o.log)}
+	if cfg.Concurrency > 0 {
+		dopts = append(dopts, delivery.WithDispatcherConcurrency(cfg.Concurrency))
+	}
+	o.disp = delivery.NewDispatcher(recv.Send, dopts...)
+	return o, nil
+}
+
+func (o *Outbox) connect() error {
+	var err error
+	switch {
+	case o.cfg.URL != "":
+		o.nc, err = nats.Connect(o.cfg.URL, nats.Name("callhook "+o.cfg.Node), nats.MaxReconnects(-1),
+			nats.ReconnectWait(100*time.Millisecond))
+	default:
+		srv := o.cfg.Server
+		if srv == nil {
+			opts := &server.Options{
+				ServerName: "callhook-" + o.cfg.Node, DontListen: true, NoSigs: true, NoLog: true,
+				JetStream: true, StoreDir: o.cfg.Dir, SyncAlways: o.cfg.SyncAlways,
+				JetStreamMaxMemory: 256 << 20,
+			}
+			if o.cfg.Dir == "" {
+				opts.StoreDir = ""
+			}
+			if srv, err = server.NewServer(opts); err != nil {
+				return fmt.Errorf("start embedded nats in %s: %w", o.cfg.Dir, err)
+			}
+			srv.Start()
+			if !srv.ReadyForConnections(30 * time.Second) {
+				srv.Shutdown()
+				return fmt.Errorf("start embedded nats in %s: not ready within 30s", o.cfg.Dir)
+			}
+			o.srv = srv
+		}
+		o.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("callhook "+o.cfg.Node))
+	}
+	if err != nil {
+		if o.srv != nil {
+			o.srv.Shutdown()
+		}
+		return fmt.Errorf("connect outbox nats %s: %w", o.cfg.URL, err)
+	}
+	o.js, err = jetstream.New(o.nc)
+	if err != nil {
+		o.closeConn()
+		return fmt.Errorf("open jetstream: %w", err)
+	}
+	return nil
+}
+
+func (o *Outbox) storage() jetstream.StorageType {
+	if o.cfg.URL == "" && o.cfg.Server == nil && o.cfg.Dir == "" {
+		return jetstream.MemoryStorage
+	}
+	return jetstream.FileStorage
+}
+
+func (o *Outbox) ensureStreams(ctx context.Context) error {
+	var err error
+	o.stream, err = o.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: StreamName, Subjects: []string{subjectPrefix + ">"}, Retention: jetstream.WorkQueuePolicy,
+		Storage: o.storage(), Replicas: o.cfg.Replicas, Duplicates: 2 * time.Minute,
+		Description: "callhook: webhooks waiting for delivery",
+	})
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", StreamName, err)
+	}
+	o.logs, err = o.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: LogStream, Subjects: []string{logPrefix + ">"}, Retention: jetstream.LimitsPolicy,
+		Storage: o.storage(), Replicas: o.cfg.Replicas, MaxAge: o.cfg.LogMaxAge,
+		Description: "callhook: delivery attempts and outcomes",
+	})
+	if err != nil {
+		return fmt.Errorf("create stream %s: %w", LogStream, err)
+	}
+	o.kv, err = o.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: ReceiverKV, Storage: o.storage(), Replicas: o.cfg.Replicas,
+		Description: "callhook: receivers disabled by 410 Gone",
+	})
+	if err != nil {
+		return fmt.Errorf("create bucket %s: %w", ReceiverKV, err)
+	}
+	return nil
+}
+
+// Partition is the outbox partition of a receiver's call: every request
+// of one call to one receiver lands in the same one, in order.
+func (o *Outbox) Partition(receiver, callKey string) int {
+	h := fnv.New32a()
+	h.Write([]byte(receiver))
+	h.Write([]byte{0})
+	h.Write([]byte(callKey))
+	if callKey == "" {
+		return 0
+	}
+	return int(h.Sum32() % uint32(o.cfg.Partitions))
+}
+
+// Enqueue writes r to the outbox and returns once the stream acknowledged
+// it: from then on it survives a crash of the engine. The webhook id
+// deduplicates: the same id enqueued again within two minutes (an engine
+// restarted and fed the same PBX events) is stored once.
+func (o *Outbox) Enqueue(ctx context.Context, r delivery.Request) error {
+	return o.publish(ctx, r, r.ID)
+}
+
+func (o *Outbox) publish(ctx context.Context, r delivery.Request, msgID string) error {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode webhook %s: %w", r.ID, err)
+	}
+	subj := subjectPrefix + strconv.Itoa(o.Partition(r.Receiver, r.CallKey))
+	ack, err := o.js.Publish(ctx, subj, data, jetstream.WithMsgID(msgID))
+	if err != nil {
+		return fmt.Errorf("store webhook %s: %w", r.ID, err)
+	}
+	for {
+		cur := o.lastSeq.Load()
+		if ack.Sequence <= cur || o.lastSeq.CompareAndSwap(cur, ack.Sequence) {
+			break
+		}
+	}
+	if o.met != nil {
+		o.met.enqueued.WithLabelValues(r.Receiver).Inc()
+	}
+	return nil
+}
+
+// Flush waits until every request in the outbox when it was called (this
+// node's and any other's) was delivered or dead-lettered, by whichever node
+// owns its partition.
+func (o *Outbox) Flush(ctx context.Context) error {
+	info, err := o.stream.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("flush outbox: %w", err)
+	}
+	target := max(o.lastSeq.Load(), info.State.LastSeq)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		info, err := o.stream.Info(ctx)
+		if err != nil {
+			return fmt.Errorf("flush outbox: %w", err)
+		}
+		if info.State.Msgs == 0 || info.State.FirstSeq > target {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("flush outbox: %d webhooks still pending: %w", info.State.Msgs, ctx.Err())
+		case <-o.finished:
+		case <-tick.C:
+		}
+	}
+}
+
+// Pending is the number of requests waiting in the outbox (all nodes).
+func (o *Outbox) Pending(ctx context.Context) (uint64, error) {
+	info, err := o.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read outbox state: %w", err)
+	}
+	return info.State.Msgs, nil
+}
+
+// Receivers is the policy layer the outbox delivers through.
+func (o *Outbox) Receivers() *delivery.Receivers { return o.recv }
+
+// Shutdown stops taking requests from the stream and waits for those in
+// flight to finish; what is left stays in the stream for the next start.
+// If ctx ends first, in-flight requests are cut short (and kept).
+func (o *Outbox) Shutdown(ctx context.Context) error {
+	o.stopConsuming()
+	err := o.disp.Shutdown(ctx)
+	o.closeConn()
+	return err
+}
+
+// Close stops at once; requests not yet delivered stay in the stream.
+func (o *Outbox) Close() {
+	o.stopConsuming()
+	o.disp.Close()
+	o.closeConn()
+}
+
+func (o *Outbox) stopConsuming() {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.closed = true
+	close(o.stop)
+	for p, cc := range o.owned {
+		cc.Stop()
+		delete(o.owned, p)
+	}
+	o.mu.Unlock()
+	o.wg.Wait()
+}
+
+func (o *Outbox) closeConn() {
+	if o.nc != nil {
+		_ = o.nc.FlushTimeout(2 * time.Second) // acknowledgements on their way
+		o.nc.Close()
+	}
+	if o.srv != nil {
+		o.srv.Shutdown()
+		o.srv.WaitForShutdown()
+		o.srv = nil
+	}
+}
