@@ -32,10 +32,10 @@ type Dispatcher struct {
 
 	mu      sync.Mutex
 	queues  map[orderKey][]queued // waiting requests; a key is present while its worker runs
-	seq     uint64                 // makes keys unique for unordered requests
-	pending int                    // enqueued and not yet reported
-	idle    chan struct{}          // closed when pending drops to 0
-	closing bool                   // Enqueue refused
+	seq     uint64                // makes keys unique for unordered requests
+	pending int                   // enqueued and not yet reported
+	idle    chan struct{}         // closed when pending drops to 0
+	closing bool                  // Enqueue refused
 }
 
 type queued struct {
