@@ -16,6 +16,7 @@ import (
 
 	"github.com/callhook/callhook/fixtures"
 	"github.com/callhook/callhook/pbxsim/scenario"
+	"gopkg.in/yaml.v3"
 )
 
 // Request is one request as a receiver got it.
@@ -37,6 +38,11 @@ func (r Request) String() string { return r.Method + " " + r.Path + "?" + r.RawQ
 // ThreeCX checks requests against the 3CX webhooks module's documented rules.
 type ThreeCX struct {
 	Rules *fixtures.ThreeCXRules
+	// Status holds the extension and queue status events: the document
+	// lists them without a wire form; the rules file gives callhook's.
+	Status map[string]fixtures.ThreeCXEvent
+	// OptIn holds events sent only when a receiver asks for them.
+	OptIn map[string]fixtures.ThreeCXEvent
 }
 
 // NewThreeCX loads the rules.
@@ -45,7 +51,37 @@ func NewThreeCX() (*ThreeCX, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ThreeCX{Rules: r}, nil
+	b, err := fixtures.FS.ReadFile("3cx/webhooks-module.yaml")
+	if err != nil {
+		return nil, fmt.Errorf("read 3cx rules: %w", err)
+	}
+	var extra struct {
+		Status map[string]fixtures.ThreeCXEvent `yaml:"status_events"`
+		OptIn  map[string]fixtures.ThreeCXEvent `yaml:"opt_in_events"`
+	}
+	if err := yaml.Unmarshal(b, &extra); err != nil {
+		return nil, fmt.Errorf("parse 3cx status rules: %w", err)
+	}
+	return &ThreeCX{Rules: r, Status: extra.Status, OptIn: extra.OptIn}, nil
+}
+
+// IsStatus says whether r is an extension or queue status event.
+func (c *ThreeCX) IsStatus(r Request) bool {
+	_, ok := c.Status[r.Query().Get("event")]
+	return ok
+}
+
+// rule finds the rule for an event name: a call event, a status event or
+// an opt-in one.
+func (c *ThreeCX) rule(name string) (fixtures.ThreeCXEvent, bool) {
+	if rule, ok := c.Rules.Events[name]; ok {
+		return rule, true
+	}
+	if rule, ok := c.Status[name]; ok {
+		return rule, true
+	}
+	rule, ok := c.OptIn[name]
+	return rule, ok
 }
 
 // Transport: the module sends each event as one request of the documented
@@ -65,7 +101,7 @@ func (c *ThreeCX) Transport(r Request) error {
 func (c *ThreeCX) Fields(r Request) error {
 	q := r.Query()
 	name := q.Get("event")
-	rule, ok := c.Rules.Events[name]
+	rule, ok := c.rule(name)
 	if !ok {
 		return fmt.Errorf("%s: event %q is not one the document names", r, name)
 	}
@@ -89,7 +125,7 @@ func (c *ThreeCX) Fields(r Request) error {
 // Values: enumerated fields hold only the values the document lists.
 func (c *ThreeCX) Values(r Request) error {
 	q := r.Query()
-	rule := c.Rules.Events[q.Get("event")]
+	rule, _ := c.rule(q.Get("event"))
 	var errs []error
 	for f, allowed := range rule.Values {
 		if q.Has(f) && !slices.Contains(allowed, q.Get(f)) {
@@ -100,8 +136,15 @@ func (c *ThreeCX) Values(r Request) error {
 }
 
 // ID: the id has the documented form <yyMMddHHmmss>_<number>-<link> with a
-// real date-time.
+// real date-time. Status events are about an extension, not a call, and
+// carry none.
 func (c *ThreeCX) ID(r Request) error {
+	if c.IsStatus(r) {
+		if r.Query().Has("id") {
+			return fmt.Errorf("%s: a status event carries a call id", r)
+		}
+		return nil
+	}
 	id := r.Query().Get("id")
 	if !regexp.MustCompile(c.Rules.ID.Pattern).MatchString(id) {
 		return fmt.Errorf("%s: id %q is not of the form yyMMddHHmmss_N-L", r, id)
@@ -135,12 +178,17 @@ func parseID(id string) (parsedID, error) {
 func (c *ThreeCX) Chain(reqs []Request) error {
 	var first parsedID
 	last := -1
-	for i, r := range reqs {
+	i := 0
+	for _, r := range reqs {
+		if c.IsStatus(r) {
+			continue
+		}
 		id, err := parseID(r.Query().Get("id"))
 		if err != nil {
 			return fmt.Errorf("%s: %w", r, err)
 		}
-		if i == 0 {
+		i++
+		if i == 1 {
 			first = id
 		} else if id.prefix != first.prefix {
 			return fmt.Errorf("%s: id prefix %s differs from the call's %s", r, id.prefix, first.prefix)
@@ -197,8 +245,10 @@ func (c *ThreeCX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time
 		}
 		switch e.Event {
 		case "ringing":
-			if q.Get("usertype") != "ext" {
-				bad("usertype=%s, want ext", q.Get("usertype"))
+			// A phone rung directly is usertype ext; one rung by a queue,
+			// queue ("usertype = ext / queue / other").
+			if ut := q.Get("usertype"); ut != "ext" && ut != "queue" {
+				bad("usertype=%s, want ext (or queue for an agent rung by a queue)", ut)
 			}
 		case "answered":
 			want := map[string]string{"": "NotDef", "none": "NotDef", "blind": "Blind", "attended": "Accomp"}[e.Transfer]
