@@ -26,6 +26,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -37,6 +38,7 @@ const DefaultWebhookTimeout = 10 * time.Second
 type Config struct {
 	File     string // the name the file was read under, as used in problems
 	PBX      PBX
+	Delivery Delivery // [delivery], optional
 	Webhooks []Webhook // in file order
 }
 
@@ -67,9 +69,53 @@ type Webhook struct {
 	SigningSecret Secret // signs each request (Standard Webhooks HMAC)
 	PBXNumber     string // the PBX number a bulutfon webhook is bound to
 
+	// AllowPrivate lets the receiver be on a private, loopback or
+	// link-local address (key allow_private); refused otherwise.
+	AllowPrivate bool
+	// Retry overrides [delivery]'s schedule (keys retry_attempts,
+	// retry_min, retry_max); zero fields inherit it.
+	Retry Retry
+
 	Timeout time.Duration     // per attempt; DefaultWebhookTimeout when unset
 	Headers map[string]string // extra request headers (keys header.NAME), canonical names
 	Line    int               // line of the section header
+}
+
+// Retry is a retry schedule: Attempts in all (the first included), waits
+// growing from Min, doubling, capped at Max, with jitter. Zero fields take
+// the default.
+type Retry struct {
+	Attempts int
+	Min, Max time.Duration
+}
+
+// Delivery is the optional [delivery] section: where the durable outbox
+// lives, the admin API, and the default retry schedule.
+type Delivery struct {
+	// Dir holds the embedded outbox's files (key dir). Load defaults it to
+	// callhook-data beside the config file; relative paths are taken from
+	// the config file's directory.
+	Dir string
+	// NATSURL names an existing NATS JetStream cluster to share the outbox
+	// with other engine nodes (key nats_url); empty runs NATS embedded.
+	NATSURL    string
+	Node       string // this node's name among several (key node); default the host name
+	Replicas   int    // stream replicas on a cluster (key replicas)
+	Partitions int    // outbox partitions (key partitions); every node must agree
+	Fsync      bool   // fsync every outbox write (key fsync): survives power loss too
+	// Memory keeps the outbox in memory (key memory): no durability.
+	Memory      bool
+	Concurrency int // requests in flight per receiver (key concurrency)
+
+	AdminListen string // host:port of the admin API and /metrics (key admin_listen)
+	AdminToken  Secret // bearer token the admin API requires (key admin_token)
+
+	Retry           Retry
+	BreakerFailures int           // failed attempts in a row that open a receiver's circuit
+	BreakerCooldown time.Duration // how long it stays open
+	LogMaxAge       time.Duration // how long the attempt log is kept
+
+	Line int // line of the [delivery] header, 0 when absent
 }
 
 // Secret is a password or key from the config. Its String, GoString,
@@ -110,7 +156,20 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
 	defer f.Close()
-	return Parse(path, f)
+	cfg, err := Parse(path, f)
+	if err != nil {
+		return nil, err
+	}
+	d := &cfg.Delivery
+	if !d.Memory && d.NATSURL == "" {
+		if d.Dir == "" {
+			d.Dir = "callhook-data"
+		}
+		if !filepath.IsAbs(d.Dir) {
+			d.Dir = filepath.Join(filepath.Dir(path), d.Dir)
+		}
+	}
+	return cfg, nil
 }
 
 // Parse reads and checks a configuration; name is used as the file name in
@@ -124,6 +183,7 @@ func Parse(name string, r io.Reader) (*Config, error) {
 	cfg := &Config{File: name}
 
 	var pbxSeen bool
+	var deliveryLine int
 	webhookLines := map[string]int{}
 	var pbxLine int
 	for _, sec := range ini.sections {
@@ -136,6 +196,13 @@ func Parse(name string, r io.Reader) (*Config, error) {
 			}
 			pbxSeen, pbxLine = true, sec.line
 			cfg.PBX = checkPBX(sec, ps)
+		case lower == "delivery":
+			if deliveryLine != 0 {
+				ps.add(sec.line, sec.name, "", "duplicate section (first defined on line %d)", deliveryLine)
+				continue
+			}
+			deliveryLine = sec.line
+			cfg.Delivery = checkDelivery(sec, ps)
 		case strings.HasPrefix(lower, webhookPrefix):
 			name := sec.name[len(webhookPrefix):]
 			if first, dup := webhookLines[name]; dup {
@@ -149,7 +216,7 @@ func Parse(name string, r io.Reader) (*Config, error) {
 			}
 			cfg.Webhooks = append(cfg.Webhooks, checkWebhook(name, sec, ps))
 		default:
-			ps.add(sec.line, sec.name, "", "unknown section (want [pbx] or [webhook.NAME])")
+			ps.add(sec.line, sec.name, "", "unknown section (want [pbx], [delivery] or [webhook.NAME])")
 		}
 	}
 	if !pbxSeen {

@@ -241,3 +241,142 @@ func isToken(s string) bool {
 	}
 	return true
 }
+
+// parseDuration reads a positive duration such as 500ms, 10s or 5m.
+func parseDuration(v string) (time.Duration, error) {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("invalid duration %q (want e.g. 10s, 1500ms)", v)
+	}
+	if d <= 0 {
+		return 0, fmt.Errorf("duration %s must be positive", v)
+	}
+	return d, nil
+}
+
+// parseCount reads a whole number in [lo, hi].
+func parseCount(v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("want a whole number %d-%d, got %q", lo, hi, v)
+	}
+	return n, nil
+}
+
+// parseBool reads true/false, yes/no, on/off, 1/0.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("want true or false, got %q", v)
+}
+
+// retryFields are the retry schedule keys, shared by [delivery] (the
+// default) and [webhook.NAME] (per receiver).
+func retryFields[T any](get func(*T) *Retry) map[string]field[T] {
+	return map[string]field[T]{
+		"retry_attempts": {set: func(d *T, _, v string) error {
+			n, err := parseCount(v, 1, 1000)
+			get(d).Attempts = n
+			return err
+		}},
+		"retry_min": {set: func(d *T, _, v string) error {
+			x, err := parseDuration(v)
+			get(d).Min = x
+			return err
+		}},
+		"retry_max": {set: func(d *T, _, v string) error {
+			x, err := parseDuration(v)
+			get(d).Max = x
+			return err
+		}},
+	}
+}
+
+var deliveryFields = func() map[string]field[Delivery] {
+	m := map[string]field[Delivery]{
+		"dir":      {set: func(d *Delivery, _, v string) error { d.Dir = v; return nil }},
+		"nats_url": {set: func(d *Delivery, _, v string) error { d.NATSURL = v; return nil }},
+		"node":     {set: func(d *Delivery, _, v string) error { d.Node = v; return nil }},
+		"replicas": {set: func(d *Delivery, _, v string) error {
+			n, err := parseCount(v, 1, 5)
+			d.Replicas = n
+			return err
+		}},
+		"partitions": {set: func(d *Delivery, _, v string) error {
+			n, err := parseCount(v, 1, 1024)
+			d.Partitions = n
+			return err
+		}},
+		"concurrency": {set: func(d *Delivery, _, v string) error {
+			n, err := parseCount(v, 1, 4096)
+			d.Concurrency = n
+			return err
+		}},
+		"fsync": {set: func(d *Delivery, _, v string) error {
+			b, err := parseBool(v)
+			d.Fsync = b
+			return err
+		}},
+		"memory": {set: func(d *Delivery, _, v string) error {
+			b, err := parseBool(v)
+			d.Memory = b
+			return err
+		}},
+		"admin_listen": {set: func(d *Delivery, _, v string) error {
+			if err := checkHostPort(v); err != nil && !strings.HasSuffix(v, ":0") {
+				return err
+			}
+			d.AdminListen = v
+			return nil
+		}},
+		"admin_token": {set: func(d *Delivery, _, v string) error {
+			if len(v) < 16 {
+				return fmt.Errorf("token too short (%d characters, want at least 16)", len(v))
+			}
+			d.AdminToken = Secret(v)
+			return nil
+		}},
+		"breaker_failures": {set: func(d *Delivery, _, v string) error {
+			n, err := parseCount(v, 1, 1000)
+			d.BreakerFailures = n
+			return err
+		}},
+		"breaker_cooldown": {set: func(d *Delivery, _, v string) error {
+			x, err := parseDuration(v)
+			d.BreakerCooldown = x
+			return err
+		}},
+		"log_max_age": {set: func(d *Delivery, _, v string) error {
+			x, err := parseDuration(v)
+			d.LogMaxAge = x
+			return err
+		}},
+	}
+	maps.Copy(m, retryFields(func(d *Delivery) *Retry { return &d.Retry }))
+	return m
+}()
+
+func init() {
+	maps.Copy(webhookFields, retryFields(func(w *Webhook) *Retry { return &w.Retry }))
+	webhookFields["allow_private"] = field[Webhook]{set: func(w *Webhook, _, v string) error {
+		b, err := parseBool(v)
+		w.AllowPrivate = b
+		return err
+	}}
+}
+
+func checkDelivery(sec *iniSection, ps *problems) Delivery {
+	d := Delivery{Line: sec.line}
+	seen := applyFields(sec, deliveryFields, &d, ps)
+	if _, ok := seen["admin_listen"]; ok && d.AdminToken == "" {
+		ps.add(seen["admin_listen"], sec.name, "admin_token", "missing (required with admin_listen: the admin API can replay webhooks)")
+	}
+	if d.Retry.Min > 0 && d.Retry.Max > 0 && d.Retry.Max < d.Retry.Min {
+		ps.add(sec.line, sec.name, "retry_max", "%s is shorter than retry_min %s", d.Retry.Max, d.Retry.Min)
+	}
+	return d
+}
