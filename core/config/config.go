@@ -38,7 +38,7 @@ const DefaultWebhookTimeout = 10 * time.Second
 type Config struct {
 	File     string // the name the file was read under, as used in problems
 	PBX      PBX
-	Delivery Delivery // [delivery], optional
+	Delivery Delivery  // [delivery], optional
 	Webhooks []Webhook // in file order
 }
 
