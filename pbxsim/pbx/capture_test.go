@@ -23,6 +23,18 @@ var captureDir = filepath.Join("..", "..", "fixtures", "ami", "asterisk22")
 // subroutine's Newexten lines, and login events.
 func readCapture(t *testing.T, name string) []ami.Message {
 	t.Helper()
+	var out []ami.Message
+	for _, m := range readAll(t, name) {
+		if keepCaptured(m) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// readAll returns every message of a capture after the banner.
+func readAll(t *testing.T, name string) []ami.Message {
+	t.Helper()
 	f, err := os.Open(filepath.Join(captureDir, name))
 	if err != nil {
 		t.Fatal(err)
@@ -41,9 +53,7 @@ func readCapture(t *testing.T, name string) []ami.Message {
 		if err != nil {
 			t.Fatalf("read %s: %v", name, err)
 		}
-		if keepCaptured(m) {
-			out = append(out, m)
-		}
+		out = append(out, m)
 	}
 }
 

@@ -1,6 +1,7 @@
 package pbx_test
 
 import (
+	"errors"
 	"sort"
 	"strings"
 	"testing"
@@ -166,4 +167,55 @@ func ringingAfterState(ms []ami.Message) []ami.Message {
 		out = append(out, held)
 	}
 	return out
+}
+
+// TestCaptureQueueMembers plays capture 08's member actions and compares
+// the member events and pause devices with it.
+func TestCaptureQueueMembers(t *testing.T) {
+	e := start(t, nil)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(e.pbx.QueueAdd("800", "PJSIP/103", "Carol 103", 0, false, ""))
+	must(e.pbx.QueuePause("800", "PJSIP/103", true, "Lunch"))
+	must(e.pbx.QueuePause("800", "PJSIP/103", false, ""))
+	must(e.pbx.QueuePause("", "PJSIP/101", true, "Break"))
+	must(e.pbx.QueuePause("", "PJSIP/101", false, ""))
+	must(e.pbx.QueueRemove("800", "PJSIP/103"))
+	if err := e.pbx.QueueRemove("800", "PJSIP/101"); !errors.Is(err, pbx.ErrNotDynamic) {
+		t.Errorf("removing a static member: %v, want ErrNotDynamic", err)
+	}
+	if err := e.pbx.QueueAdd("800", "PJSIP/101", "", 0, false, ""); !errors.Is(err, pbx.ErrMemberExists) {
+		t.Errorf("adding a member twice: %v, want ErrMemberExists", err)
+	}
+	if err := e.pbx.QueuePause("900", "PJSIP/101", true, ""); !errors.Is(err, pbx.ErrNoQueue) {
+		t.Errorf("pausing in an unknown queue: %v, want ErrNoQueue", err)
+	}
+	keep := func(ms []ami.Message) []ami.Message {
+		var out []ami.Message
+		for _, m := range ms {
+			switch ev := m.Get("Event"); {
+			case ev == "QueueMemberAdded" || ev == "QueueMemberPause" || ev == "QueueMemberRemoved":
+				out = append(out, m)
+			case ev == "DeviceStateChange" && strings.Contains(m.Get("Device"), "_pause_"):
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	want := keep(readAll(t, "08_queue_member_pause.log"))
+	got := keep(render(e.rec.all()))
+	if len(want) != len(got) {
+		t.Fatalf("%d member events, capture has %d", len(got), len(want))
+	}
+	for i := range want {
+		for _, k := range []string{"Event", "Device", "State", "Queue", "MemberName", "Interface", "Membership", "Paused", "PausedReason", "Status"} {
+			if want[i].Get(k) != got[i].Get(k) {
+				t.Errorf("event %d %s: %s = %q, capture has %q", i, want[i].Get("Event"), k, got[i].Get(k), want[i].Get(k))
+			}
+		}
+	}
 }

@@ -73,7 +73,9 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	now := clock(cfg.Speed)
 	s := &Sim{now: now, cfg: cfg, phones: map[string]*phone.Phone{}, runner: scenario.Runner{Speed: cfg.Speed, Logger: cfg.Logger}}
 
+	var started atomic.Pointer[pbx.PBX]
 	srv, err := ami.NewServer(ami.Config{
+		Actions:         queueActions(started.Load),
 		Addr:            cfg.AMIAddr,
 		Users:           map[string]string{cfg.AMIUser: cfg.AMISecret},
 		TimestampEvents: true,
@@ -140,6 +142,7 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		return nil, fmt.Errorf("start simulator SIP on %s: %w", cfg.SIPAddr, err)
 	}
 	s.pbx = p
+	started.Store(p)
 
 	// The carrier: the far end of the trunk, where 9 + number goes.
 	if trunk.Addr == "" {
