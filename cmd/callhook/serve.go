@@ -59,7 +59,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// Give queued webhooks a moment to go out before exiting.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if serr := svc.Dispatcher.Shutdown(sctx); serr != nil {
+	if serr := svc.Shutdown(sctx); serr != nil {
 		log.Warn("stopped with webhooks still queued", "error", serr)
 	}
 	return err

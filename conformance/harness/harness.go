@@ -66,6 +66,9 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 		PBX:  config.PBX{Type: "pbxsim", Address: s.AMIAddr(), Username: s.AMIUser(), Secret: config.Secret(s.AMISecret())},
 		Webhooks: []config.Webhook{{
 			Name: "target", URL: cfg.Target, Dialect: cfg.Dialect, Profile: cfg.Profile, Timeout: 10 * time.Second,
+			// The simulator's receivers are on loopback, which the
+			// engine refuses unless allowed (allow_private in a .ini).
+			AllowPrivate: true,
 		}},
 	}
 	svc, err := service.New(conf, service.Options{

@@ -8,7 +8,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/config"
@@ -16,35 +21,60 @@ import (
 	"github.com/callhook/callhook/core/delivery"
 	"github.com/callhook/callhook/core/dialect/threecx"
 	"github.com/callhook/callhook/core/engine"
+	"github.com/callhook/callhook/core/outbox"
+	"github.com/callhook/callhook/core/signal"
 )
 
 // Options tune what the configuration does not say.
 type Options struct {
 	Logger *slog.Logger
-	// Retry is the delivery retry schedule; zero uses delivery's default.
+	// Retry is the retry schedule of receivers for which neither their
+	// [webhook.NAME] nor [delivery] sets one; zero uses delivery's default.
 	Retry delivery.RetryPolicy
 	// OnResult sees the outcome of every delivery.
 	OnResult func(delivery.Result)
 	// OnEvent sees every call event.
 	OnEvent func(callmodel.Event)
+	// Registry takes the delivery metrics (default: a new registry, served
+	// on the admin listener's /metrics).
+	Registry *prometheus.Registry
 }
 
-// Service is an engine with its delivery.
+// Service is an engine with its durable delivery and admin API.
 type Service struct {
 	*engine.Engine
-	Dispatcher *delivery.Dispatcher
+	Outbox   *outbox.Outbox
+	Registry *prometheus.Registry
+	cfg      *config.Config
+	log      *slog.Logger
+	admin    *http.Server
+	adminLn  net.Listener
+	lastSync atomic.Pointer[string]
 }
 
-// Close stops delivery; requests not yet sent are reported as failed.
-func (s *Service) Close() { s.Dispatcher.Close() }
+// Close stops delivery at once; requests not yet delivered stay in the
+// outbox for the next start.
+func (s *Service) Close() {
+	s.closeAdmin()
+	s.Outbox.Close()
+}
 
-// deliverer adapts the dispatcher to the engine's interface.
-type deliverer struct{ d *delivery.Dispatcher }
+// Shutdown stops taking new work and waits for requests in flight; what is
+// left stays in the outbox.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.closeAdmin()
+	return s.Outbox.Shutdown(ctx)
+}
 
-func (d deliverer) Enqueue(_ context.Context, r delivery.Request) error { return d.d.Enqueue(r) }
-func (d deliverer) Flush(ctx context.Context) error                     { return d.d.Wait(ctx) }
+func (s *Service) closeAdmin() {
+	if s.admin != nil {
+		_ = s.admin.Close()
+	}
+}
 
-// New builds the engine the configuration describes.
+// New builds the engine the configuration describes and starts delivering
+// what an earlier run left in the outbox. Receivers on private, loopback or
+// link-local addresses are refused unless their section sets allow_private.
 func New(cfg *config.Config, opts Options) (*Service, error) {
 	log := opts.Logger
 	if log == nil {
@@ -54,25 +84,147 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	svc := &Service{cfg: cfg, log: log, Registry: opts.Registry}
+	if svc.Registry == nil {
+		svc.Registry = prometheus.NewRegistry()
+	}
+	policies := map[string]delivery.Policy{}
 	var receivers []engine.Receiver
 	for _, w := range cfg.Webhooks {
 		r, err := newRenderer(cfg, w)
 		if err != nil {
 			return nil, err
 		}
+		p, err := newPolicy(cfg, w, opts.Retry)
+		if err != nil {
+			return nil, err
+		}
+		policies[w.Name] = p
 		receivers = append(receivers, engine.Receiver{Name: w.Name, Renderer: r})
 	}
-	sender := delivery.NewSender(delivery.WithSenderLogger(log.With("component", "delivery")))
-	dopts := []delivery.DispatcherOption{delivery.WithDispatcherLogger(log.With("component", "dispatcher"))}
-	if opts.OnResult != nil {
-		dopts = append(dopts, delivery.WithDispatcherResult(opts.OnResult))
+	ob, err := newOutbox(cfg, policies, svc, log, opts.OnResult)
+	if err != nil {
+		return nil, err
 	}
-	disp := delivery.NewDispatcher(sender.Retrying(opts.Retry), dopts...)
-	eng := engine.New(conn, receivers, deliverer{disp},
+	svc.Outbox = ob
+	if err := ob.Start(context.Background()); err != nil {
+		ob.Close()
+		return nil, fmt.Errorf("start delivery: %w", err)
+	}
+	svc.Engine = engine.New(syncWatcher{conn, svc}, receivers, ob,
 		engine.WithLogger(log.With("component", "engine")),
 		engine.WithEventHook(opts.OnEvent),
 	)
-	return &Service{Engine: eng, Dispatcher: disp}, nil
+	if cfg.Delivery.AdminListen != "" {
+		if err := svc.startAdmin(); err != nil {
+			ob.Close()
+			return nil, err
+		}
+	}
+	return svc, nil
+}
+
+func newOutbox(cfg *config.Config, policies map[string]delivery.Policy, svc *Service, log *slog.Logger, onResult func(delivery.Result)) (*outbox.Outbox, error) {
+	d := cfg.Delivery
+	var ob *outbox.Outbox
+	recv := delivery.NewReceivers(
+		delivery.NewSender(delivery.WithSenderGuard(), delivery.WithSenderLogger(log.With("component", "delivery"))),
+		policies,
+		delivery.WithReceiversBreaker(delivery.Breaker{Failures: d.BreakerFailures, Cooldown: d.BreakerCooldown}),
+		delivery.WithReceiversAttempt(func(a delivery.Attempt) { ob.RecordAttempt(a) }),
+		delivery.WithReceiversDisable(func(name, why string) { ob.SaveDisabled(name, why) }),
+		delivery.WithReceiversLogger(log.With("component", "delivery")),
+	)
+	ocfg := outbox.Config{
+		Dir: d.Dir, URL: d.NATSURL, Node: d.Node, Replicas: d.Replicas, Partitions: d.Partitions,
+		SyncAlways: d.Fsync, LogMaxAge: d.LogMaxAge, Concurrency: d.Concurrency, Logger: log,
+	}
+	if d.Memory {
+		ocfg.Dir = ""
+	}
+	oopts := []outbox.Option{}
+	if onResult != nil {
+		oopts = append(oopts, outbox.WithResult(onResult))
+	}
+	var pending func() float64
+	oopts = append(oopts, outbox.WithMetrics(outbox.NewMetrics(svc.Registry, func() float64 { return pending() })))
+	var err error
+	ob, err = outbox.Open(context.Background(), ocfg, recv, oopts...)
+	if err != nil {
+		where := "[delivery]"
+		if d.Line != 0 {
+			where = fmt.Sprintf("%s:%d: [delivery]", cfg.File, d.Line)
+		}
+		return nil, fmt.Errorf("%s: open outbox: %w", where, err)
+	}
+	pending = ob.PendingFunc()
+	return ob, nil
+}
+
+// newPolicy turns a webhook's section into its delivery policy: retry
+// schedule (the webhook's keys, else [delivery]'s, else def), signing,
+// basic auth and the private-address guard.
+func newPolicy(cfg *config.Config, w config.Webhook, def delivery.RetryPolicy) (delivery.Policy, error) {
+	where := fmt.Sprintf("%s:%d: [webhook.%s]", cfg.File, w.Line, w.Name)
+	retry := def
+	for _, r := range []config.Retry{cfg.Delivery.Retry, w.Retry} {
+		if r.Attempts > 0 {
+			retry.Attempts = r.Attempts
+		}
+		if r.Min > 0 {
+			retry.Min = r.Min
+		}
+		if r.Max > 0 {
+			retry.Max = r.Max
+		}
+	}
+	if retry.Attempts == 0 {
+		retry.Attempts = delivery.DefaultRetryPolicy.Attempts
+	}
+	p := delivery.Policy{Retry: retry, Username: w.Username, Password: w.Password.Reveal(), AllowPrivate: w.AllowPrivate}
+	if w.SigningSecret != "" {
+		s, err := delivery.NewSigner(w.SigningSecret.Reveal())
+		if err != nil {
+			return p, fmt.Errorf("%s signing_secret: %w (want whsec_ followed by base64, as Standard Webhooks secrets are)", where, err)
+		}
+		p.Signer = s
+	}
+	if !w.AllowPrivate {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := delivery.CheckHost(ctx, w.URL.Hostname()); err != nil {
+			return p, fmt.Errorf("%s url: %w", where, err)
+		}
+	}
+	return p, nil
+}
+
+// syncWatcher notes the PBX sync user events the engine has handled, so
+// the admin API can tell an outside driver (a test, a load generator)
+// that everything before a token is safely in the outbox.
+type syncWatcher struct {
+	engine.Connector
+	svc *Service
+}
+
+func (w syncWatcher) Run(ctx context.Context, h signal.Handler) error {
+	return w.Connector.Run(ctx, signal.HandlerFunc(func(ctx context.Context, s signal.Signal) error {
+		err := h.HandleSignal(ctx, s)
+		if err == nil && s.Kind == signal.UserEvent && s.Name == engine.SyncEvent {
+			tok := s.Data["Token"]
+			w.svc.lastSync.Store(&tok)
+		}
+		return err
+	}))
+}
+
+// LastSync is the token of the last sync user event whose signals are all
+// in the outbox ("" before any).
+func (s *Service) LastSync() string {
+	if p := s.lastSync.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 func newConnector(cfg *config.Config, log *slog.Logger) (engine.Connector, error) {
@@ -119,7 +271,7 @@ func newRenderer(cfg *config.Config, w config.Webhook) (engine.Renderer, error) 
 }
 
 // receiver adds what the configuration says about the HTTP request itself:
-// basic auth, extra headers, the timeout.
+// extra headers and the timeout.
 type receiver struct {
 	engine.Renderer
 	hook config.Webhook
@@ -136,9 +288,8 @@ func (r *receiver) Render(ev callmodel.Event) (delivery.Request, bool) {
 	for k, v := range r.hook.Headers {
 		req.Header.Set(k, v)
 	}
-	if r.hook.Username != "" {
-		req.Header.Set("Authorization", delivery.BasicAuth(r.hook.Username, r.hook.Password.Reveal()))
-	}
+	// Basic auth and signing are added at send time by the receiver's
+	// policy, so credentials are never stored in the outbox.
 	req.Timeout = r.hook.Timeout
 	return req, true
 }
