@@ -245,10 +245,15 @@ func (c *ThreeCX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time
 		}
 		switch e.Event {
 		case "ringing":
-			// A phone rung directly is usertype ext; one rung by a queue,
-			// queue ("usertype = ext / queue / other").
-			if ut := q.Get("usertype"); ut != "ext" && ut != "queue" {
-				bad("usertype=%s, want ext (or queue for an agent rung by a queue)", ut)
+			// "usertype = ext / queue / other (user extension / queue /
+			// other)": a phone rung directly is ext, an agent rung by a
+			// queue is queue.
+			want := e.UserType
+			if want == "" {
+				want = "ext"
+			}
+			if ut := q.Get("usertype"); ut != want {
+				bad("usertype=%s, want %s", ut, want)
 			}
 		case "answered":
 			want := map[string]string{"": "NotDef", "none": "NotDef", "blind": "Blind", "attended": "Accomp"}[e.Transfer]

@@ -68,6 +68,7 @@ type WaitStep struct {
 type Expect struct {
 	Event       string   `yaml:"event"` // ringing | dialing | answered | ended
 	User        string   `yaml:"user"`
+	UserType    string   `yaml:"usertype"` // ext | queue | other (ringing); default ext
 	External    string   `yaml:"external"`
 	DID         string   `yaml:"did"`
 	Link        int      `yaml:"link"`
@@ -197,6 +198,11 @@ func (sc *Scenario) validate() error {
 		case "ringing", "dialing", "answered", "ended":
 		default:
 			bad(1, "expect[%d]: event %q (want ringing, dialing, answered or ended)", i, e.Event)
+		}
+		switch e.UserType {
+		case "", "ext", "queue", "other":
+		default:
+			bad(1, "expect[%d]: usertype %q (want ext, queue or other)", i, e.UserType)
 		}
 		switch e.Finish {
 		case "", "ok", "missed":
