@@ -36,6 +36,12 @@ if [ -f /etc/ssl/certs/ca-certificates.crt ]; then
 	cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
 fi
 
+# The engine's durable outbox: /var/lib/callhook (owned by the engine's
+# user in the Dockerfile); the default [delivery] dir, callhook-data beside
+# the config file, points there too.
+mkdir -p "$root/var/lib/callhook"
+ln -s /var/lib/callhook "$root/etc/callhook/callhook-data"
+
 printf 'root:x:0:0:root:/:/nonexistent\nnobody:x:65534:65534:nobody:/nonexistent:/nonexistent\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
 
