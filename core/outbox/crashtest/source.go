@@ -1,0 +1,219 @@
+// Package crashtest drives a real callhook engine process through crashes:
+// a small AMI source on loopback plays synthetic calls shaped like a real
+// Asterisk 22 capture, the engine (callhook serve) is killed with SIGKILL
+// at random points and restarted, and a receiver checks that every
+// webhook arrived, in order per call.
+//
+// The AMI protocol has no acknowledgements, and a real Asterisk drops the
+// events of a manager session that is gone, so no engine can promise to
+// deliver what the PBX sent while it was down or what was still in its
+// socket when it died. What callhook promises is this: every event the
+// engine received and acknowledged (its requests are in the outbox) is
+// delivered. The source makes the acknowledgement observable with
+// CallhookSync user events after each batch of calls: once the engine's
+// admin API reports a batch's token, every webhook of the batch is
+// durable. After a restart, the source plays again from the first batch
+// not acknowledged, as an operator would re-sync a PBX; batches already
+// acknowledged are never replayed, so their delivery rests on the outbox
+// alone.
+package crashtest
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Source is a minimal AMI server: it answers Login and any other action
+// with Success, and writes what Send gives it to the current session.
+type Source struct {
+	ln net.Listener
+
+	mu      sync.Mutex
+	conn    net.Conn
+	gen     int // counts sessions
+	changed chan struct{}
+}
+
+// NewSource listens on 127.0.0.1:0.
+func NewSource() (*Source, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen ami source: %w", err)
+	}
+	s := &Source{ln: ln, changed: make(chan struct{})}
+	go s.accept()
+	return s, nil
+}
+
+// Addr is the source's address.
+func (s *Source) Addr() string { return s.ln.Addr().String() }
+
+// Close stops listening and drops the session.
+func (s *Source) Close() {
+	s.ln.Close()
+	s.mu.Lock()
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.mu.Unlock()
+}
+
+func (s *Source) accept() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		go s.serve(c)
+	}
+}
+
+// serve answers actions; after a successful Login the connection becomes
+// the current session.
+func (s *Source) serve(c net.Conn) {
+	var wmu sync.Mutex
+	write := func(b string) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_, err := c.Write([]byte(b))
+		return err
+	}
+	if write("Asterisk Call Manager/11.0.0\r\n") != nil {
+		return
+	}
+	br := bufio.NewReader(c)
+	for {
+		fields := map[string]string{}
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				c.Close()
+				return
+			}
+			line = strings.TrimRight(line, "\r\n")
+			if line == "" {
+				break
+			}
+			if k, v, ok := strings.Cut(line, ":"); ok {
+				fields[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+			}
+		}
+		if len(fields) == 0 {
+			continue
+		}
+		resp := "Response: Success\r\nActionID: " + fields["actionid"] + "\r\n"
+		switch strings.ToLower(fields["action"]) {
+		case "login":
+			resp += "Message: Authentication accepted\r\n\r\n"
+		case "ping":
+			resp += "Ping: Pong\r\n\r\n"
+		default:
+			resp += "\r\n"
+		}
+		// The session is locked while events are written, so a
+		// response never lands inside an event.
+		s.mu.Lock()
+		cur := s.conn == c
+		s.mu.Unlock()
+		if cur {
+			s.mu.Lock()
+			err := write(resp)
+			s.mu.Unlock()
+			if err != nil {
+				return
+			}
+		} else if write(resp) != nil {
+			return
+		}
+		if strings.EqualFold(fields["action"], "login") {
+			s.mu.Lock()
+			if s.conn != nil {
+				s.conn.Close()
+			}
+			s.conn = c
+			s.gen++
+			close(s.changed)
+			s.changed = make(chan struct{})
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Session waits for a logged-in session newer than gen and returns its
+// number.
+func (s *Source) Session(ctx context.Context, after int) (int, error) {
+	for {
+		s.mu.Lock()
+		gen, ch := s.gen, s.changed
+		s.mu.Unlock()
+		if gen > after {
+			return gen, nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+	}
+}
+
+// Send writes b to session gen; an error means the session is gone.
+func (s *Source) Send(gen int, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen || s.conn == nil {
+		return fmt.Errorf("ami session %d is gone", gen)
+	}
+	_, err := s.conn.Write(b)
+	return err
+}
+
+// Calls turns a capture of one call (a raw AMI stream) into n distinct
+// calls with the same shape: unique ids, channel names and bridge ids per
+// call, events in the capture's order. Non-call events (FullyBooted,
+// SuccessfulAuth) are dropped.
+func Calls(capturePath string, n int) ([][]byte, error) {
+	raw, err := os.ReadFile(capturePath)
+	if err != nil {
+		return nil, fmt.Errorf("read capture: %w", err)
+	}
+	text := strings.ReplaceAll(string(raw), "\r\n", "\n")
+	var events []string
+	for _, pkt := range strings.Split(text, "\n\n") {
+		pkt = strings.TrimSpace(pkt)
+		if !strings.HasPrefix(pkt, "Event:") || strings.HasPrefix(pkt, "Event: FullyBooted") || strings.HasPrefix(pkt, "Event: SuccessfulAuth") {
+			continue
+		}
+		events = append(events, pkt)
+	}
+	one := strings.Join(events, "\n\n") + "\n\n"
+	uid := regexp.MustCompile(`\b(\d{10})\.(\d)\b`)
+	chn := regexp.MustCompile(`-0000000(\d)\b`)
+	bridge := regexp.MustCompile(`(BridgeUniqueid: [0-9a-f-]+)[0-9a-f]{8}\n`)
+	out := make([][]byte, n)
+	for i := range n {
+		c := uid.ReplaceAllStringFunc(one, func(m string) string {
+			sub := uid.FindStringSubmatch(m)
+			k := int(sub[2][0] - '0')
+			return fmt.Sprintf("%s.%d", sub[1], 1000+i*10+k)
+		})
+		c = chn.ReplaceAllStringFunc(c, func(m string) string {
+			k := int(m[len(m)-1] - '0')
+			return fmt.Sprintf("-%08x", 0x1000+i*10+k)
+		})
+		c = bridge.ReplaceAllString(c, fmt.Sprintf("${1}%08x\n", i))
+		out[i] = []byte(strings.ReplaceAll(c, "\n", "\r\n"))
+	}
+	return out, nil
+}
+
+// SyncEvent is the AMI user event the engine treats as a barrier.
+func SyncEvent(token string) []byte {
+	return []byte("Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: CallhookSync\r\nToken: " + token + "\r\n\r\n")
+}
