@@ -39,6 +39,7 @@ type Config struct {
 	File     string // the name the file was read under, as used in problems
 	PBX      PBX
 	Delivery Delivery  // [delivery], optional
+	API      API       // [api], optional: the autodial API
 	Webhooks []Webhook // in file order
 }
 
@@ -68,6 +69,12 @@ type Webhook struct {
 	Password      Secret
 	SigningSecret Secret // signs each request (Standard Webhooks HMAC)
 	PBXNumber     string // the PBX number a bulutfon webhook is bound to
+	// DomainID and AccountID: bulutfon domain_id and account_id (keys
+	// domain_id, account_id); null in the payloads when unset.
+	DomainID, AccountID string
+	// CDRBase and CDRAPIBase: bases of bulutfon cdr_url and cdr_api_url
+	// (keys cdr_url, cdr_api_url); null when unset.
+	CDRBase, CDRAPIBase string
 
 	// AllowPrivate lets the receiver be on a private, loopback or
 	// link-local address (key allow_private); refused otherwise.
@@ -183,7 +190,7 @@ func Parse(name string, r io.Reader) (*Config, error) {
 	cfg := &Config{File: name}
 
 	var pbxSeen bool
-	var deliveryLine int
+	var deliveryLine, apiLine int
 	webhookLines := map[string]int{}
 	var pbxLine int
 	for _, sec := range ini.sections {
@@ -203,6 +210,13 @@ func Parse(name string, r io.Reader) (*Config, error) {
 			}
 			deliveryLine = sec.line
 			cfg.Delivery = checkDelivery(sec, ps)
+		case lower == "api":
+			if apiLine != 0 {
+				ps.add(sec.line, sec.name, "", "duplicate section (first defined on line %d)", apiLine)
+				continue
+			}
+			apiLine = sec.line
+			cfg.API = checkAPI(sec, ps)
 		case strings.HasPrefix(lower, webhookPrefix):
 			name := sec.name[len(webhookPrefix):]
 			if first, dup := webhookLines[name]; dup {
@@ -216,7 +230,7 @@ func Parse(name string, r io.Reader) (*Config, error) {
 			}
 			cfg.Webhooks = append(cfg.Webhooks, checkWebhook(name, sec, ps))
 		default:
-			ps.add(sec.line, sec.name, "", "unknown section (want [pbx], [delivery] or [webhook.NAME])")
+			ps.add(sec.line, sec.name, "", "unknown section (want [pbx], [delivery], [api] or [webhook.NAME])")
 		}
 	}
 	if !pbxSeen {

@@ -70,7 +70,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key in webhook", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nretries = 3\n",
 			"[webhook.crm] retries: unknown key", 9},
 		{"unknown section", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\n[recording]\nkeep_days = 7\n",
-			"callhook.ini:9: [recording]: unknown section (want [pbx], [delivery] or [webhook.NAME])", 9},
+			"callhook.ini:9: [recording]: unknown section (want [pbx], [delivery], [api] or [webhook.NAME])", 9},
 		{"duplicate key", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nURL = http://y\n",
 			"[webhook.crm] url: duplicate key (first set on line 7)", 9},
 		{"duplicate section", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\n[webhook.crm]\nurl = http://y\ndialect = 3cx\n",
@@ -170,7 +170,7 @@ dialect = voipex
 		`callhook.ini:1: [pbx] secret: missing (required for type = ami)`,
 		`callhook.ini:3: [pbx] address: want host:port, got "127.0.0.1" (missing port in address)`,
 		`callhook.ini:6: [webhook.crm] dialect: unknown dialect "3cxx" (want 3cx, bulutfon, voipex)`,
-		`callhook.ini:7: [webhook.crm] colour: unknown key (known: allow_private, dialect, events, format, header.*, method, password, pbx_number, profile, retry_attempts, retry_max, retry_min, signing_secret, timeout, url, username)`,
+		`callhook.ini:7: [webhook.crm] colour: unknown key (known: account_id, allow_private, cdr_api_url, cdr_url, dialect, domain_id, events, format, header.*, method, password, pbx_number, profile, retry_attempts, retry_max, retry_min, signing_secret, timeout, url, username)`,
 		`callhook.ini:8: [webhook.erp] url: missing (required)`,
 	}
 	if got := err.Error(); got != strings.Join(want, "\n") {
