@@ -25,13 +25,15 @@ const (
 	userEventFax  = "CallhookFax"
 )
 
-func init() {
-	translators["newexten"] = newextenSignal
+// dialplanTranslators are the events translated only for some of their
+// instances (most Newexten lines are plain dialplan steps and skipped).
+var dialplanTranslators = map[string]translator{
+	"newexten": newextenSignal,
 	// ReceiveFAX: res_fax's event when a received fax completed; a fax
 	// the dialplan's Newexten did not announce is reported by it.
-	translators["receivefax"] = func(m Message) (signal.Signal, error) {
+	"receivefax": func(m Message) (signal.Signal, error) {
 		return appSignal(m, userEventFax, nil)
-	}
+	},
 }
 
 // newextenSignal reports a menu or fax application starting on a channel

@@ -57,6 +57,9 @@ func translate(m Message, recv time.Time, loc *time.Location) (signal.Signal, er
 	name := m.Get("Event")
 	tr, ok := translators[strings.ToLower(name)]
 	if !ok {
+		tr, ok = dialplanTranslators[strings.ToLower(name)]
+	}
+	if !ok {
 		return signal.Signal{}, errSkip
 	}
 	s, err := tr(m)
