@@ -5,7 +5,7 @@ BIN       := bin/callhook
 # Race detector on by default in tests; `make test RACE=` turns it off.
 RACE      ?= -race
 
-.PHONY: all build demo test unit conformance deps vet bench fuzz clean help \
+.PHONY: all build demo test unit conformance deps vet bench fuzz clean help soak bench-delivery \
 	gotest image image-deps docker-deps docker-up docker-down realpbx parity
 
 all: build
@@ -15,6 +15,8 @@ help:
 	@echo "make test         install test tools, vet, and run every unit and conformance test"
 	@echo "make conformance  the conformance suites only"
 	@echo "make bench        benchmarks"
+	@echo "make soak         crash test at full size: 2,000 calls, engine SIGKILLed 5 times"
+	@echo "make bench-delivery  durable delivery throughput and latency against a no-durability baseline"
 	@echo "make fuzz         short fuzzing runs of the wire parsers"
 	@echo "make build        build $(BIN)"
 	@echo "make image        build the engine image ($(IMAGE)) with a local Docker"
@@ -125,6 +127,10 @@ conformance:
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+
+# The crash test of `make test` at full size.
+soak:
+	$(GO) test -count=1 -timeout 30m -v -run 'TestCrashKeepsEveryWebhook' ./core/outbox/crashtest -args -calls=2000 -kills=5
 
 FUZZTIME ?= 20s
 fuzz:
