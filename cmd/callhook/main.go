@@ -30,6 +30,7 @@ Usage:
   callhook sim run SCENARIO... --dialect 3cx --target URL [--speed X] [--profile NAME]
                                        play scenarios through simulator + engine to your receiver
   callhook conformance                 every scenario x dialect, checked against the vendor documents
+  callhook deliveries list|show|replay|enable   a running engine's attempt log, replay (admin API)
 
 Run 'callhook COMMAND --help' for a command's options.
 `
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdDemo(ctx, args[1:], stdout, stderr)
 	case "conformance":
 		return cmdConformance(ctx, args[1:], stdout, stderr)
+	case "deliveries":
+		return cmdDeliveries(ctx, args[1:], stdout, stderr)
 	case "sim":
 		if len(args) < 2 {
 			fmt.Fprint(stderr, usage)
