@@ -74,8 +74,28 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	s := &Sim{now: now, cfg: cfg, phones: map[string]*phone.Phone{}, runner: scenario.Runner{Speed: cfg.Speed, Logger: cfg.Logger}}
 
 	var started atomic.Pointer[pbx.PBX]
+	actions := queueActions(started.Load)
+	// Originate: the extension's phone places the call (pbx.Originate).
+	actions["Originate"] = func(req ami.Message) []ami.Message {
+		p := started.Load()
+		if p == nil {
+			return []ami.Message{ami.Error(req, "PBX not ready")}
+		}
+		msg, err := p.Originate(req.Get, func(ext, number string) error {
+			ph, ok := s.phones[ext]
+			if !ok {
+				return pbx.ErrOriginateChannel
+			}
+			_, err := ph.Dial(context.WithoutCancel(ctx), number)
+			return err
+		})
+		if err != nil {
+			return []ami.Message{ami.Error(req, err.Error())}
+		}
+		return []ami.Message{ami.Success(req, msg)}
+	}
 	srv, err := ami.NewServer(ami.Config{
-		Actions:         queueActions(started.Load),
+		Actions:         actions,
 		Addr:            cfg.AMIAddr,
 		Users:           map[string]string{cfg.AMIUser: cfg.AMISecret},
 		TimestampEvents: true,
