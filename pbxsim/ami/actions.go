@@ -329,7 +329,7 @@ func (s *Server) coreShowChannels(req Message) []Message {
 		if id != "" {
 			m = append(m, Field{"ActionID", id})
 		}
-		m = appendChannel(m, "", &c.Channel)
+		m = appendFields(m, c.Channel.Fields(""))
 		dur := ""
 		if !c.Created.IsZero() {
 			d := int(now.Sub(c.Created) / time.Second)

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"time"
 
@@ -162,21 +161,13 @@ func Render(e pbx.Event, timestamps bool) Message {
 		m = append(m, Field{"Timestamp", Timestamp(e.Time)})
 	}
 	if b := e.Bridge; b != nil {
-		m = append(m,
-			Field{"BridgeUniqueid", b.Uniqueid},
-			Field{"BridgeType", b.Type},
-			Field{"BridgeTechnology", b.Technology},
-			Field{"BridgeCreator", unknown(b.Creator)},
-			Field{"BridgeName", unknown(b.Name)},
-			Field{"BridgeNumChannels", strconv.Itoa(b.NumChannels)},
-			Field{"BridgeVideoSourceMode", orDefault(b.VideoSource, "none")},
-		)
+		m = appendFields(m, b.Fields(""))
 	}
 	if c := e.Channel; c != nil {
-		m = appendChannel(m, "", c)
+		m = appendFields(m, c.Fields(""))
 	}
 	if c := e.Dest; c != nil {
-		m = appendChannel(m, "Dest", c)
+		m = appendFields(m, c.Fields("Dest"))
 	}
 	for _, f := range e.Fields {
 		m = append(m, Field{f.Key, f.Value})
@@ -184,34 +175,9 @@ func Render(e pbx.Event, timestamps bool) Message {
 	return m
 }
 
-func appendChannel(m Message, prefix string, c *pbx.Channel) Message {
-	name := "Channel"
-	if prefix != "" {
-		name = prefix + "Channel"
+func appendFields(m Message, fs []pbx.Field) Message {
+	for _, f := range fs {
+		m = append(m, Field{f.Key, f.Value})
 	}
-	return append(m,
-		Field{name, c.Name},
-		Field{prefix + "ChannelState", strconv.Itoa(int(c.State))},
-		Field{prefix + "ChannelStateDesc", c.State.Desc()},
-		Field{prefix + "CallerIDNum", unknown(c.CallerIDNum)},
-		Field{prefix + "CallerIDName", unknown(c.CallerIDName)},
-		Field{prefix + "ConnectedLineNum", unknown(c.ConnectedLineNum)},
-		Field{prefix + "ConnectedLineName", unknown(c.ConnectedLineName)},
-		Field{prefix + "Language", orDefault(c.Language, "en")},
-		Field{prefix + "AccountCode", c.AccountCode},
-		Field{prefix + "Context", c.Context},
-		Field{prefix + "Exten", c.Exten},
-		Field{prefix + "Priority", strconv.Itoa(max(c.Priority, 1))},
-		Field{prefix + "Uniqueid", c.Uniqueid},
-		Field{prefix + "Linkedid", c.Linkedid},
-	)
-}
-
-func unknown(s string) string { return orDefault(s, "<unknown>") }
-
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	return m
 }

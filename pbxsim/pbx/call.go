@@ -26,6 +26,9 @@ const (
 // (caller tells which leg) or a queue call q (m is the member leg, nil for
 // the caller's).
 type legRef struct {
+	// gone is the dialog of a leg handed over by a transfer: only its BYE
+	// is still answered.
+	gone   *dialog
 	c      *call
 	caller bool
 	q      *queueCall
@@ -36,6 +39,9 @@ type legRef struct {
 type liveCall interface{ shutdown() }
 
 func (r *legRef) dialog() *dialog {
+	if r.gone != nil {
+		return r.gone
+	}
 	if r.q != nil {
 		if r.m != nil {
 			return r.m.out
@@ -82,6 +88,12 @@ type call struct {
 	bridge        Bridge
 	start, answer time.Time
 	pendingBye    *bool // a BYE that raced the answer: true if from the caller
+	transfers     int
+	// xferStop ends a blind transfer's dial: true when the transferee
+	// hung up (its BYE answered).
+	xferStop chan bool
+	held     map[*Channel]bool
+	rec      *recording
 }
 
 // onInvite routes a new INVITE: a DID from the carrier starts a call; an
@@ -440,6 +452,7 @@ func (c *call) answered(res *sip.Response) {
 	p.devSet(c.calleeDev, &c.callee, StateUp)
 	p.chanEvent("Newstate", &c.callee)
 	p.devCheck(c.calleeDev)
+	c.startRecording(&c.callee)
 	// The U(sub-record) subroutine returns to the callee's from-internal
 	// context with an empty extension, as the capture shows.
 	c.callee.Exten = ""
@@ -513,11 +526,21 @@ func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 		c.mu.Unlock()
 		return
 	}
+	if c.phase == phaseTransferring {
+		// Only the transferee is left; its hangup ends the transfer.
+		c.mu.Unlock()
+		select {
+		case c.xferStop <- byCaller:
+		default:
+		}
+		return
+	}
 	if c.phase != phaseUp {
 		c.mu.Unlock()
 		return
 	}
 	c.phase = phaseEnded
+	c.stopRecording()
 	first, second := &c.caller, &c.callee
 	if !byCaller {
 		first, second = second, first
@@ -695,5 +718,8 @@ func (c *call) release() {
 	p.mu.Unlock()
 	c.mIn.close()
 	c.mOut.close()
+	c.mu.Lock()
+	c.stopRecording()
+	c.mu.Unlock()
 	c.endOnce.Do(func() { close(c.ended) })
 }

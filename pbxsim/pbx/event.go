@@ -1,6 +1,9 @@
 package pbx
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // ChannelState numbers follow Asterisk's ChannelState values.
 type ChannelState int
@@ -91,3 +94,50 @@ type ObserverFunc func(e Event)
 
 // PBXEvent calls f(e).
 func (f ObserverFunc) PBXEvent(e Event) { f(e) }
+
+// Fields renders c as an AMI channel block whose keys start with prefix
+// ("" for Channel, "Dest", "Transferer", "OrigTransferer", ...), in
+// Asterisk's order. Empty caller ids render "<unknown>".
+func (c *Channel) Fields(prefix string) []Field {
+	name := "Channel"
+	if prefix != "" {
+		name = prefix + "Channel"
+	}
+	return []Field{
+		{name, c.Name},
+		{prefix + "ChannelState", strconv.Itoa(int(c.State))},
+		{prefix + "ChannelStateDesc", c.State.Desc()},
+		{prefix + "CallerIDNum", orDefault(c.CallerIDNum, "<unknown>")},
+		{prefix + "CallerIDName", orDefault(c.CallerIDName, "<unknown>")},
+		{prefix + "ConnectedLineNum", orDefault(c.ConnectedLineNum, "<unknown>")},
+		{prefix + "ConnectedLineName", orDefault(c.ConnectedLineName, "<unknown>")},
+		{prefix + "Language", orDefault(c.Language, "en")},
+		{prefix + "AccountCode", c.AccountCode},
+		{prefix + "Context", c.Context},
+		{prefix + "Exten", c.Exten},
+		{prefix + "Priority", strconv.Itoa(max(c.Priority, 1))},
+		{prefix + "Uniqueid", c.Uniqueid},
+		{prefix + "Linkedid", c.Linkedid},
+	}
+}
+
+// Fields renders b as an AMI bridge block whose keys start with prefix
+// ("" for Bridge..., "Orig", "Second" for AttendedTransfer's bridges).
+func (b *Bridge) Fields(prefix string) []Field {
+	return []Field{
+		{prefix + "BridgeUniqueid", b.Uniqueid},
+		{prefix + "BridgeType", b.Type},
+		{prefix + "BridgeTechnology", b.Technology},
+		{prefix + "BridgeCreator", orDefault(b.Creator, "<unknown>")},
+		{prefix + "BridgeName", orDefault(b.Name, "<unknown>")},
+		{prefix + "BridgeNumChannels", strconv.Itoa(b.NumChannels)},
+		{prefix + "BridgeVideoSourceMode", orDefault(b.VideoSource, "none")},
+	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -214,6 +214,18 @@ func (p *PBX) devSet(dev string, key *Channel, st ChannelState) {
 	m[key] = st
 }
 
+// devMove re-keys a channel's entry on dev (a call swapped or took over
+// a channel value).
+func (p *PBX) devMove(dev string, from, to *Channel) {
+	p.devMu.Lock()
+	defer p.devMu.Unlock()
+	m := p.devChan[dev]
+	if st, ok := m[from]; ok && from != to {
+		delete(m, from)
+		m[to] = st
+	}
+}
+
 // devCheck emits a DeviceStateChange if dev's state changed since the last.
 func (p *PBX) devCheck(dev string) {
 	p.devMu.Lock()

@@ -8,7 +8,7 @@ import (
 	"github.com/callhook/callhook/pbxsim/rtp"
 )
 
-const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
+const allowHeader = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, REFER, NOTIFY, INFO"
 
 // lookupLeg finds the call leg a request belongs to by Call-ID, checking
 // both tags against the dialog (RFC 3261 section 12.2.2); nil if none.
@@ -58,6 +58,14 @@ func (p *PBX) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	_ = p.respond(tx, req, 200, "OK", "", nil)
+	if ref.gone != nil {
+		p.mu.Lock()
+		if p.legs[ref.gone.callID] == ref {
+			delete(p.legs, ref.gone.callID)
+		}
+		p.mu.Unlock()
+		return
+	}
 	if ref.q != nil {
 		ref.q.post(queueEv{kind: qeBye, m: ref.m})
 		return
@@ -118,6 +126,9 @@ func (p *PBX) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 		leg.setRemote(m.Addr)
+		if ref.c != nil {
+			ref.c.setHold(ref.caller, m.Direction != "sendrecv")
+		}
 	}
 	_ = p.respond(tx, req, 200, "OK", "", rtp.BuildSDP(leg.addr(), rand.Uint64N(1<<31), "pbxsim"))
 }

@@ -17,6 +17,9 @@ type relayLeg struct {
 	remote  atomic.Pointer[net.UDPAddr]
 	peer    atomic.Pointer[relayLeg]
 	packets atomic.Int64
+	rec     atomic.Pointer[recTap]
+	digit   atomic.Pointer[func(string)]
+	lastEv  atomic.Uint32 // RTP timestamp of the last telephone-event taken
 	wg      sync.WaitGroup
 	once    sync.Once
 }
@@ -52,6 +55,16 @@ func (l *relayLeg) loop() {
 			continue
 		}
 		l.packets.Add(1)
+		if f := l.digit.Load(); f != nil {
+			if d, ts, end, ok := rfc4733Digit(buf[:n]); ok && end && l.lastEv.Swap(ts+1) != ts+1 {
+				(*f)(d)
+			}
+		}
+		if t := l.rec.Load(); t != nil {
+			if pl, ok := pcmuPayload(buf[:n]); ok {
+				t.r.write(t.side, pl)
+			}
+		}
 		if l.remote.Load() == nil {
 			// Symmetric RTP: a far end without usable SDP is answered where
 			// it sends from.
@@ -82,4 +95,51 @@ func (l *relayLeg) close() {
 		_ = l.conn.Close()
 		l.wg.Wait()
 	})
+}
+
+// recTap sends a leg's received audio to one side of a recording.
+type recTap struct {
+	r    *recording
+	side int
+}
+
+// tap records what this leg receives as side of r.
+func (l *relayLeg) tap(r *recording, side int) {
+	if l != nil && r != nil {
+		l.rec.Store(&recTap{r: r, side: side})
+	}
+}
+
+// untap stops recording to r (a later recording's tap stays).
+func (l *relayLeg) untap(r *recording) {
+	if l == nil {
+		return
+	}
+	if t := l.rec.Load(); t != nil && t.r == r {
+		l.rec.CompareAndSwap(t, nil)
+	}
+}
+
+// pcmuPayload is the PCMU payload of an RTP packet (RFC 3550 section 5.1),
+// skipping CSRCs, header extension and padding; ok is false for anything
+// else (telephone-event, RTCP, garbage).
+func pcmuPayload(b []byte) ([]byte, bool) {
+	if len(b) < 12 || b[0]>>6 != 2 || b[1]&0x7f != 0 {
+		return nil, false
+	}
+	off := 12 + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 {
+		if len(b) < off+4 {
+			return nil, false
+		}
+		off += 4 + 4*int(uint16(b[off+2])<<8|uint16(b[off+3]))
+	}
+	end := len(b)
+	if b[0]&0x20 != 0 && end > 0 {
+		end -= int(b[end-1])
+	}
+	if off > end {
+		return nil, false
+	}
+	return b[off:end], true
 }

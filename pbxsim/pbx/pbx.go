@@ -48,6 +48,10 @@ type Config struct {
 	InternalRingTimeout time.Duration
 	// Queues are app_queue queues, each reached on its own DID.
 	Queues []Queue
+	// Recordings is the folder answered conversations are recorded to
+	// (one WAV file per link, named as the sub-record subroutine names
+	// them); empty records nothing but still announces MixMonitor.
+	Recordings string
 	// Observer gets every Event; nil drops them.
 	Observer Observer
 	Logger   *slog.Logger
@@ -243,6 +247,9 @@ func (p *PBX) Start(ctx context.Context) error {
 	p.srv.OnBye(p.onBye)
 	p.srv.OnCancel(p.onCancel)
 	p.srv.OnOptions(p.onOptions)
+	p.srv.OnRefer(p.onRefer)
+	p.srv.OnNotify(p.onNotify)
+	p.srv.OnInfo(p.onInfo)
 	p.srv.OnNoRoute(p.onNoRoute)
 
 	go func() { _ = p.srv.ServeUDP(udp) }()

@@ -51,6 +51,7 @@ type queueCall struct {
 	winner   *queueMember
 	bridge   Bridge
 	answered time.Time
+	rec      *recording
 }
 
 // queueMember is one ring of one member: its channel and SIP leg.
@@ -79,13 +80,15 @@ const (
 	qeFailed
 	qeBye
 	qeShutdown
+	qeDigit
 )
 
 type queueEv struct {
 	kind queueEvKind
 	m    *queueMember // nil: the caller
-	res  *sip.Response
-	code int
+	res   *sip.Response
+	code  int
+	digit string
 }
 
 func (qc *queueCall) post(e queueEv) {
@@ -541,6 +544,7 @@ func (qc *queueCall) connect(w *queueMember, res *sip.Response) {
 	hold := int(qc.answered.Sub(qc.joined).Round(time.Second) / time.Second)
 	ring := int(qc.answered.Sub(w.rang).Round(time.Second) / time.Second)
 	qc.memberStatus(w.m.Ext, 2)
+	qc.rec = p.subRecord(&w.ch, qc.mIn, w.media)
 	p.dialEvent("AgentConnect", &qc.caller, &w.ch, append(qc.agentFields(w),
 		Field{"HoldTime", strconv.Itoa(hold)}, Field{"RingTime", strconv.Itoa(ring)})...)
 	qc.bridge = Bridge{Uniqueid: uuid.NewString(), Type: "basic", Technology: "simple_bridge", VideoSource: "none"}
@@ -738,6 +742,9 @@ func (qc *queueCall) release() {
 	delete(p.live, qc)
 	p.mu.Unlock()
 	qc.mIn.close()
+	if err := qc.rec.close(); err != nil {
+		p.log.Warn("recording", "error", err)
+	}
 	for _, qm := range qc.attempts {
 		qm.media.close()
 		if qm.tx != nil && qm != qc.winner {

@@ -50,7 +50,13 @@ type Call struct {
 	inTx   sip.ServerTransaction
 	outReq *sip.Request
 
+	seq    uint64
+	notify chan int // final and provisional sipfrag codes of our REFER
+
 	mu           sync.Mutex
+	ladder       []string
+	referDone    chan struct{} // closed once our REFER has its response
+	held         bool
 	up           bool
 	code         int
 	reason       string
@@ -72,7 +78,8 @@ func (p *Phone) newCall(outgoing bool, d *dialog) (*Call, error) {
 		return nil, fmt.Errorf("new call media: %w", err)
 	}
 	return &Call{
-		p: p, outgoing: outgoing, d: d, media: m, sessID: rand.Uint64N(1 << 31),
+		p: p, outgoing: outgoing, d: d, media: m, sessID: rand.Uint64N(1 << 31), seq: p.callSeq.Add(1),
+		notify:  make(chan int, 16),
 		ringing: make(chan struct{}), answered: make(chan struct{}), done: make(chan struct{}),
 		answerReq: make(chan struct{}), cancelReq: make(chan struct{}), ackArrived: make(chan struct{}),
 		rejectReq: make(chan int, 1),
@@ -212,6 +219,7 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 	req.SetBody(rtp.BuildSDP(c.media.LocalAddr(), c.sessID, p.cfg.User))
 	c.outReq = req
 	p.addCall(c)
+	c.note("send INVITE")
 	tx, err := p.cli.TransactionRequest(ctx, req)
 	if err != nil {
 		c.finish(0, "send failed")
@@ -231,6 +239,7 @@ func (c *Call) runOutgoing(tx sip.ClientTransaction) {
 	for {
 		select {
 		case res := <-tx.Responses():
+			c.note(fmt.Sprintf("recv %d INVITE", res.StatusCode))
 			switch {
 			case res.StatusCode < 200:
 				if res.StatusCode == 100 {
@@ -243,6 +252,13 @@ func (c *Call) runOutgoing(tx sip.ClientTransaction) {
 					}
 				}
 				if res.StatusCode == 180 || res.StatusCode == 183 {
+					// An early dialog: its tag names the dialog for a
+					// transfer before the answer (RFC 3891 section 3).
+					c.d.mu.Lock()
+					if c.d.remoteTag == "" {
+						c.d.remoteTag = tagOf(res.To().Params)
+					}
+					c.d.mu.Unlock()
 					c.markRinging()
 				}
 			case res.StatusCode < 300:
@@ -258,6 +274,7 @@ func (c *Call) runOutgoing(tx sip.ClientTransaction) {
 				ack := c.newRequest(sip.ACK)
 				tmpl := ack.Clone()
 				_ = p.cli.WriteRequest(ack)
+				c.note("send ACK")
 				tx.OnRetransmission(func(r *sip.Response) {
 					if r.IsSuccess() {
 						_ = p.cli.WriteRequest(tmpl.Clone())
@@ -316,15 +333,22 @@ func (c *Call) sendCancel() {
 	req.SetDestination(inv.Destination())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := c.p.cli.Do(ctx, req); err != nil {
+	c.note("send CANCEL")
+	if res, err := c.p.cli.Do(ctx, req); err != nil {
 		c.p.log.Debug("cancel failed", "error", err)
+	} else {
+		c.note(fmt.Sprintf("recv %d CANCEL", res.StatusCode))
 	}
 }
 
 // bye ends an up call with BYE and waits for the answer.
 func (c *Call) bye(ctx context.Context, reason string) error {
 	req := c.newRequest(sip.BYE)
+	c.note("send BYE")
 	res, err := c.p.cli.Do(ctx, req)
+	if err == nil {
+		c.note(fmt.Sprintf("recv %d BYE", res.StatusCode))
+	}
 	c.finish(200, reason)
 	if err != nil {
 		return fmt.Errorf("bye: %w", err)
@@ -406,9 +430,11 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			p.respond(tx, req, 481, "Call/Transaction Does Not Exist", "", nil)
 			return
 		}
-		if m, err := rtp.ParseSDP(req.Body()); err == nil {
+		c.note("recv INVITE")
+		if m, err := rtp.ParseSDP(req.Body()); err == nil && m.Addr != nil {
 			c.media.SetRemote(m.Addr)
 		}
+		c.note("send 200 INVITE")
 		p.respond(tx, req, 200, "OK", "", rtp.BuildSDP(c.media.LocalAddr(), c.sessID, p.cfg.User))
 		return
 	}
@@ -452,6 +478,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	c.inReq, c.inTx = req, tx
 	p.addCall(c)
+	c.note("recv INVITE")
 	cancelled := cancelSignal(tx, func(r *sip.Request) {
 		if h := r.GetHeader("Reason"); h != nil {
 			c.mu.Lock()
@@ -459,6 +486,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			c.mu.Unlock()
 		}
 	})
+	c.note("send 180 INVITE")
 	p.respond(tx, req, 180, "Ringing", d.localTag, nil)
 	c.markRinging()
 	select {
@@ -495,6 +523,7 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		case <-cancelled:
 			// CANCEL: the transaction layer has answered 487.
+			c.note("recv CANCEL")
 			c.finish(487, "remote CANCEL")
 			return
 		case <-p.closed:
@@ -514,6 +543,7 @@ func (c *Call) reject(code int) {
 	case 503:
 		reason = "Service Unavailable"
 	}
+	c.note(fmt.Sprintf("send %d INVITE", code))
 	c.p.respond(c.inTx, c.inReq, code, reason, c.d.localTag, nil)
 	c.finish(code, "local reject")
 }
@@ -522,6 +552,7 @@ func (c *Call) reject(code int) {
 // 200 on UDP (RFC 3261 section 13.3.1.4).
 func (c *Call) answer() {
 	p := c.p
+	c.note("send 200 INVITE")
 	ok := p.respond(c.inTx, c.inReq, 200, "OK", c.d.localTag, rtp.BuildSDP(c.media.LocalAddr(), c.sessID, p.cfg.User))
 	c.markUp(c.inReq.Body())
 	if p.transport != "UDP" {
@@ -549,7 +580,10 @@ func (c *Call) answer() {
 
 func (p *Phone) onAck(req *sip.Request, _ sip.ServerTransaction) {
 	if c := p.lookup(req); c != nil {
-		c.ackOnce.Do(func() { close(c.ackArrived) })
+		c.ackOnce.Do(func() {
+			c.note("recv ACK")
+			close(c.ackArrived)
+		})
 	}
 }
 
@@ -559,6 +593,8 @@ func (p *Phone) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(tx, req, 481, "Call/Transaction Does Not Exist", "", nil)
 		return
 	}
+	c.note("recv BYE")
+	c.note("send 200 BYE")
 	p.respond(tx, req, 200, "OK", "", nil)
 	c.finish(200, "remote BYE")
 }

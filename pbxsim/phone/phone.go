@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -90,6 +91,7 @@ type Phone struct {
 
 	incoming chan *Call
 	closed   chan struct{}
+	callSeq  atomic.Uint64
 	once     sync.Once
 
 	mu     sync.Mutex
@@ -167,6 +169,7 @@ func New(ctx context.Context, cfg Config) (*Phone, error) {
 	p.srv.OnCancel(func(req *sip.Request, tx sip.ServerTransaction) {
 		p.respond(tx, req, 481, "Call/Transaction Does Not Exist", "", nil)
 	})
+	p.srv.OnNotify(p.onNotify)
 	p.srv.OnOptions(func(req *sip.Request, tx sip.ServerTransaction) { p.respond(tx, req, 200, "OK", "", nil) })
 	if p.udp != nil {
 		go func() { _ = p.srv.ServeUDP(p.udp) }()

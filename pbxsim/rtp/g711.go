@@ -86,3 +86,25 @@ func (t *Tone) Frame(buf []byte) {
 		t.n++
 	}
 }
+
+// DTMF events of RFC 4733 section 3.2: 0-9, *, #, A-D are events 0-15.
+const dtmfDigits = "0123456789*#ABCD"
+
+// EventDigit is the digit of telephone-event ev, ok false for others.
+func EventDigit(ev byte) (string, bool) {
+	if int(ev) >= len(dtmfDigits) {
+		return "", false
+	}
+	return dtmfDigits[ev : ev+1], true
+}
+
+// DigitEvent is the telephone-event number of digit, ok false for a
+// character that is not a DTMF digit.
+func DigitEvent(digit byte) (byte, bool) {
+	for i := range len(dtmfDigits) {
+		if dtmfDigits[i] == digit {
+			return byte(i), true
+		}
+	}
+	return 0, false
+}

@@ -14,6 +14,15 @@ import (
 type Media struct {
 	Addr     *net.UDPAddr
 	Payloads []int
+	// Direction is the audio stream's (else the session's) direction
+	// attribute: "sendrecv" (the default), "sendonly", "recvonly" or
+	// "inactive". A phone putting a call on hold offers sendonly or
+	// inactive (RFC 3264 section 8.4).
+	Direction string
+	// Image is set when the body also offers a T.38 fax stream
+	// ("m=image <port> udptl t38"); ImageAddr is where it goes.
+	Image     bool
+	ImageAddr *net.UDPAddr
 }
 
 // ErrNoAudio is returned for an SDP body without an "m=audio" line with a
@@ -29,6 +38,9 @@ func ParseSDP(body []byte) (Media, error) {
 	port := -1
 	var payloads []int
 	inAudio := false
+	inImage := false
+	imagePort := -1
+	sessionDir, mediaDir := "", ""
 	for _, raw := range bytes.Split(body, []byte("\n")) {
 		line := strings.TrimSpace(string(raw))
 		if len(line) < 2 || line[1] != '=' {
@@ -47,8 +59,26 @@ func ParseSDP(body []byte) (Media, error) {
 			} else if port < 0 {
 				sessionIP = ip
 			}
+		case 'a':
+			switch val {
+			case "sendrecv", "sendonly", "recvonly", "inactive":
+				switch {
+				case inAudio:
+					mediaDir = val
+				case port < 0 && !inImage:
+					sessionDir = val
+				}
+			}
 		case 'm':
 			f := strings.Fields(val)
+			inImage = false
+			if len(f) >= 3 && f[0] == "image" && strings.EqualFold(f[2], "udptl") && imagePort < 0 {
+				if p, err := strconv.Atoi(strings.Split(f[1], "/")[0]); err == nil && p > 0 {
+					imagePort, inImage = p, true
+				}
+				inAudio = false
+				continue
+			}
 			if inAudio || len(f) < 3 || f[0] != "audio" || port >= 0 {
 				inAudio = false
 				continue
@@ -69,14 +99,31 @@ func ParseSDP(body []byte) (Media, error) {
 	if ip == "" {
 		ip = sessionIP
 	}
+	dir := mediaDir
+	if dir == "" {
+		dir = sessionDir
+	}
+	if dir == "" {
+		dir = "sendrecv"
+	}
+	var image *net.UDPAddr
+	if imagePort > 0 {
+		if a := net.ParseIP(sessionIP); a != nil {
+			image = &net.UDPAddr{IP: a, Port: imagePort}
+		}
+	}
 	if port <= 0 || ip == "" {
+		if image != nil {
+			// A fax-only offer (a T.38 re-INVITE): no audio, but usable.
+			return Media{Image: true, ImageAddr: image, Direction: dir}, nil
+		}
 		return Media{}, ErrNoAudio
 	}
 	addr := net.ParseIP(ip)
 	if addr == nil {
 		return Media{}, fmt.Errorf("parse sdp address %q: %w", ip, ErrNoAudio)
 	}
-	return Media{Addr: &net.UDPAddr{IP: addr, Port: port}, Payloads: payloads}, nil
+	return Media{Addr: &net.UDPAddr{IP: addr, Port: port}, Payloads: payloads, Direction: dir, Image: image != nil, ImageAddr: image}, nil
 }
 
 // Offers reports whether payload type pt is among the stream's payloads.
@@ -92,6 +139,15 @@ func (m Media) Offers(pt int) bool {
 // BuildSDP returns an SDP body offering PCMU (and telephone-event) on addr.
 // sessionID should stay the same for one endpoint's offers and answers.
 func BuildSDP(addr *net.UDPAddr, sessionID uint64, user string) []byte {
+	return BuildSDPDirection(addr, sessionID, user, "sendrecv")
+}
+
+// BuildSDPDirection is BuildSDP with the stream's direction attribute
+// ("sendonly" puts the far end on hold, "sendrecv" takes it off).
+func BuildSDPDirection(addr *net.UDPAddr, sessionID uint64, user, direction string) []byte {
+	if direction == "" {
+		direction = "sendrecv"
+	}
 	if user == "" {
 		user = "-"
 	}
@@ -107,6 +163,6 @@ func BuildSDP(addr *net.UDPAddr, sessionID uint64, user string) []byte {
 	fmt.Fprintf(&b, "a=rtpmap:101 telephone-event/8000\r\n")
 	fmt.Fprintf(&b, "a=fmtp:101 0-16\r\n")
 	fmt.Fprintf(&b, "a=ptime:20\r\n")
-	fmt.Fprintf(&b, "a=sendrecv\r\n")
+	fmt.Fprintf(&b, "a=%s\r\n", direction)
 	return []byte(b.String())
 }
