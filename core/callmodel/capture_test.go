@@ -19,18 +19,21 @@ func TestAsteriskCaptures(t *testing.T) {
 	}{
 		// 101 rings ~3 s, answers; the caller hangs up ~8 s after answer.
 		{"01_inbound_answered.log", []want{
+			{kind: callmodel.Initiated, link: 0},
 			{kind: callmodel.Ringing, user: "101", link: 0},
 			{kind: callmodel.Answered, user: "101", link: 1, transfer: callmodel.NotTransferred},
 			{kind: callmodel.Ended, user: "101", link: 1, finish: callmodel.FinishOK, talk: 8 * time.Second},
 		}},
 		// 101 never answers; Dial gives NOANSWER after 20 s.
 		{"02_inbound_missed.log", []want{
+			{kind: callmodel.Initiated, link: 0},
 			{kind: callmodel.Ringing, user: "101", link: 0},
 			{kind: callmodel.Ended, user: "101", link: 0, finish: callmodel.FinishMissed},
 		}},
 		// 101 dials out through the trunk; the carrier answers after ~3 s;
 		// 101 hangs up ~10 s after answer.
 		{"07_outbound_answered.log", []want{
+			{kind: callmodel.Initiated, user: "101", link: 0},
 			{kind: callmodel.Dialing, user: "101", link: 0},
 			{kind: callmodel.Answered, user: "101", link: 1, transfer: callmodel.NotTransferred},
 			{kind: callmodel.Ended, user: "101", link: 1, finish: callmodel.FinishOK, talk: 10 * time.Second},

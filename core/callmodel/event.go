@@ -42,12 +42,32 @@ const (
 	// stopped being one.
 	AgentAdded
 	AgentRemoved
+
+	// Call events added later; numbered after the status kinds so the
+	// earlier values stay as they were.
+
+	// Initiated: the call started: an inbound call reached the PBX, or an
+	// extension started an outbound or internal call. It is the first
+	// event of every call chain the model reports.
+	Initiated
+	// Record: the PBX stored the call's record (Asterisk Cdr) after the
+	// chain ended; Record holds what it says.
+	Record
+	// TransferCompleted: User's attended transfer was completed: the
+	// transferee now talks to the party User consulted.
+	TransferCompleted
+	// TransferCancelled: User consulted another party and gave up: the
+	// consultation ended without a transfer and the call goes on.
+	TransferCancelled
 )
 
 // IsStatus says whether k is a status event rather than a call event.
 func (k Kind) IsStatus() bool { return k >= ForwardingChanged && k <= AgentRemoved }
 
 func (k Kind) String() string {
+	if s, ok := k.flowString(); ok {
+		return s
+	}
 	switch k {
 	case Ringing:
 		return "ringing"
@@ -73,6 +93,14 @@ func (k Kind) String() string {
 		return "agent-added"
 	case AgentRemoved:
 		return "agent-removed"
+	case Initiated:
+		return "initiated"
+	case Record:
+		return "record"
+	case TransferCompleted:
+		return "transfer-completed"
+	case TransferCancelled:
+		return "transfer-cancelled"
 	}
 	return "unknown"
 }
@@ -84,7 +112,11 @@ type Direction uint8
 const (
 	Inbound Direction = iota + 1
 	Outbound
+	// Internal: between two extensions of the PBX.
 	Internal
+	// Barge: a supervisor's device listening in on (or speaking into)
+	// another call (Asterisk ChanSpy).
+	Barge
 )
 
 func (d Direction) String() string {
@@ -95,6 +127,8 @@ func (d Direction) String() string {
 		return "outbound"
 	case Internal:
 		return "internal"
+	case Barge:
+		return "barge"
 	}
 	return "unknown"
 }
@@ -147,6 +181,10 @@ type Event struct {
 	Kind Kind
 	Time time.Time // when the PBX reported what caused the event
 	ID   CallID
+	// UniqueID is the PBX's own id of the call chain: Asterisk's Linkedid
+	// of the chain's first leg, which is also that leg's Uniqueid and the
+	// UniqueID of the call's Cdr. It stays the same across transfers.
+	UniqueID string
 	// Seq numbers the events of one chain from 0 in the order they were
 	// emitted; with ID.Chain it identifies the event stably, so a replay of
 	// the same signals gives the same webhook ids.
@@ -176,6 +214,36 @@ type Event struct {
 	// Forwarding and Destination: ForwardingChanged.
 	Forwarding  bool
 	Destination string
-	// Reason: why a status changed, when the PBX said (e.g. a pause reason).
+	// Reason: why a status changed, when the PBX said (e.g. a pause
+	// reason); on Ended, why the call ended, as a Q.850 cause name
+	// (NORMAL_CLEARING, NO_ANSWER, USER_BUSY, ORIGINATOR_CANCEL, ...).
 	Reason string
+	// Paused: QueueMemberLoginChanged reports a queue member's pause state
+	// (Asterisk QueueMemberPause), not a login.
+	Paused bool
+	// Party is the other extension of an internal call (the called one;
+	// for the callee's events the caller), and on a barge the extension
+	// whose call is listened in on.
+	Party string
+	// Record: Record only.
+	Record *CallRecord
+	// Listened: Ended only, with WithLandings: how long the caller spent
+	// in IVR menus, which answer the call (not part of Talk).
+	Listened time.Duration
+	// EndedBy: Ended only, with WithLandings: who ended the call.
+	EndedBy Party
+}
+
+// CallRecord is what a call's record says, once the PBX stored it.
+type CallRecord struct {
+	Start, Answer, End time.Time // Answer is zero for calls nobody answered
+	Duration           time.Duration
+	Billable           time.Duration // from answer to end
+	// Disposition as the PBX's record gives it: ANSWERED, NO ANSWER,
+	// BUSY, FAILED.
+	Disposition string
+	// Recordings are the names of the call's recording files, where the
+	// PBX gave them; Recorded says a recording ran even when it did not.
+	Recordings []string
+	Recorded   bool
 }

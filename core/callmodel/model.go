@@ -56,6 +56,7 @@ type Model struct {
 	didNames       map[string]string
 	log            *slog.Logger
 	stoppedRinging bool
+	flow           *flow // call-flow events (WithLandings), nil when off
 
 	calls   map[string]*call // by chain id (Asterisk Linkedid), merged chains included
 	byLeg   map[string]*call // by leg id: a leg stays with its call when the PBX renames its chain
@@ -144,9 +145,16 @@ func (m *Model) Calls() int {
 
 // Handle applies one signal and returns the events it causes, in order.
 func (m *Model) Handle(s signal.Signal) []Event {
+	if m.flow != nil {
+		return m.handleFlow(s)
+	}
+	return m.handle(s)
+}
+
+func (m *Model) handle(s signal.Signal) []Event {
 	switch s.Kind {
 	case signal.LegCreated:
-		m.legCreated(s)
+		return m.legCreated(s)
 	case signal.StateChanged:
 		return m.stateChanged(s)
 	case signal.DialBegin:
@@ -201,9 +209,9 @@ func (m *Model) find(l signal.Leg) (*call, *leg) {
 	return m.calls[l.ChainID], nil
 }
 
-func (m *Model) legCreated(s signal.Signal) {
+func (m *Model) legCreated(s signal.Signal) []Event {
 	if s.Leg.ID == "" || m.byLeg[s.Leg.ID] != nil {
-		return
+		return nil
 	}
 	c := m.calls[s.Leg.ChainID]
 	if c == nil {
@@ -225,8 +233,10 @@ func (m *Model) legCreated(s signal.Signal) {
 			c.external = s.Leg.CallerNum
 			c.extName = s.Leg.CallerName
 			c.did = s.Leg.Exten
+			return []Event{m.emit(c, Event{Kind: Initiated, Time: s.Time})}
 		}
 	}
+	return nil
 }
 
 func (m *Model) addLeg(c *call, sl signal.Leg) *leg {
@@ -280,10 +290,14 @@ func (m *Model) dialBegin(s signal.Signal) []Event {
 			c.direction = Outbound
 			c.external = dialledNumber(s)
 			c.user = from
-			return []Event{m.emit(c, Event{Kind: Dialing, Time: s.Time, User: from.endpoint, UserName: from.name})}
+			return []Event{
+				m.emit(c, Event{Kind: Initiated, Time: s.Time, User: from.endpoint, UserName: from.name}),
+				m.emit(c, Event{Kind: Dialing, Time: s.Time, User: from.endpoint, UserName: from.name}),
+			}
 		}
 		if !to.local {
 			c.direction = Internal
+			return []Event{m.emit(c, Event{Kind: Initiated, Time: s.Time, User: from.endpoint, UserName: from.name, Party: to.endpoint})}
 		}
 	}
 	if c.direction == Inbound && c.user == nil && !to.external && !to.local {
@@ -512,6 +526,7 @@ func roundSeconds(d time.Duration) time.Duration {
 // emit completes ev with what the call knows and numbers it.
 func (m *Model) emit(c *call, ev Event) Event {
 	ev.ID = c.id
+	ev.UniqueID = c.chains[0]
 	ev.Seq = c.seq
 	c.seq++
 	ev.Direction = c.direction

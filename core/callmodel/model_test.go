@@ -100,16 +100,19 @@ func TestInbound(t *testing.T) {
 		// 3CX document: link 0 until answered, 1 once answered; call ended
 		// reports finishtype Ok with the talk time.
 		{"answered", "ANSWER", []want{
+			{kind: callmodel.Initiated, link: 0},
 			{kind: callmodel.Ringing, user: "101", link: 0},
 			{kind: callmodel.Answered, user: "101", link: 1, transfer: callmodel.NotTransferred},
 			{kind: callmodel.Ended, user: "101", link: 1, finish: callmodel.FinishOK, talk: 8 * time.Second},
 		}},
 		// Nobody answered at the PBX: finishtype Missed, still link 0.
 		{"ring timeout", "NOANSWER", []want{
+			{kind: callmodel.Initiated, link: 0},
 			{kind: callmodel.Ringing, user: "101", link: 0},
 			{kind: callmodel.Ended, user: "101", link: 0, finish: callmodel.FinishMissed},
 		}},
 		{"busy", "BUSY", []want{
+			{kind: callmodel.Initiated, link: 0},
 			{kind: callmodel.Ringing, user: "101", link: 0},
 			{kind: callmodel.Ended, user: "101", link: 0, finish: callmodel.FinishMissed},
 		}},
@@ -136,6 +139,7 @@ func TestInboundAnswerSignalOrder(t *testing.T) {
 	sigs := inbound("ANSWER")
 	sigs[5], sigs[6] = sigs[6], sigs[5]
 	check(t, run(t, sigs), []want{
+		{kind: callmodel.Initiated, link: 0},
 		{kind: callmodel.Ringing, user: "101", link: 0},
 		{kind: callmodel.Answered, user: "101", link: 1, transfer: callmodel.NotTransferred},
 		{kind: callmodel.Ended, user: "101", link: 1, finish: callmodel.FinishOK, talk: 8 * time.Second},
@@ -155,7 +159,7 @@ func TestCallNumberWithoutAsteriskIDs(t *testing.T) {
 		sigs[i].Leg.ChainID, sigs[i].Peer.ChainID = "call-a", "call-a"
 	}
 	got := run(t, sigs)
-	if got[0].ID.Number != 1 {
+	if got[0].ID.Number != 1 || got[0].UniqueID != "call-a" {
 		t.Errorf("call number %d, want the model's own counter (1)", got[0].ID.Number)
 	}
 }
@@ -177,11 +181,19 @@ func TestOutboundDialing(t *testing.T) {
 	}
 	got := run(t, sigs)
 	check(t, got, []want{
+		{kind: callmodel.Initiated, user: "101", link: 0},
 		{kind: callmodel.Dialing, user: "101", link: 0},
 		{kind: callmodel.Answered, user: "101", link: 1, transfer: callmodel.NotTransferred},
 		{kind: callmodel.Ended, user: "101", link: 1, finish: callmodel.FinishOK, talk: 10 * time.Second},
 	})
-	if got[0].External != "12125550199" || got[0].Direction != callmodel.Outbound {
-		t.Errorf("dialing external %q direction %v", got[0].External, got[0].Direction)
+	for _, ev := range got[:2] {
+		if ev.External != "12125550199" || ev.Direction != callmodel.Outbound {
+			t.Errorf("%v: external %q direction %v", ev.Kind, ev.External, ev.Direction)
+		}
+	}
+	for _, ev := range got {
+		if ev.UniqueID != "1795482359.29" {
+			t.Errorf("%v: UniqueID %q, want the chain's Linkedid", ev.Kind, ev.UniqueID)
+		}
 	}
 }

@@ -94,6 +94,10 @@ func FormatID(id callmodel.CallID, loc *time.Location) string {
 // Render returns the request for ev, and false when the module sends
 // nothing for such an event.
 func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
+	if ev.Direction == callmodel.Internal || ev.Direction == callmodel.Barge {
+		// The module reports calls with the outside world only.
+		return delivery.Request{}, false
+	}
 	q, ok := d.params(ev)
 	if !ok {
 		return delivery.Request{}, false

@@ -1,0 +1,286 @@
+package callmodel
+
+import (
+	"strings"
+	"time"
+
+	"github.com/callhook/callhook/core/signal"
+)
+
+// Call-flow kinds, reported only with WithLandings. Their values sit far
+// from the iota-numbered kinds so that either list can grow.
+const (
+	// Landed: an inbound call reached a destination inside the PBX.
+	// Destination (and User) is its number; UserType says what it is:
+	// UserExtension (a phone rung directly), UserQueue (a queue or a ring
+	// group: several phones rung together) or UserOther (an IVR menu).
+	Landed Kind = 64 + iota
+	// Missed: an inbound call ended without anyone answering; it follows
+	// the call's Ended event and carries the same fields.
+	Missed
+	// FaxReceived: a fax is being received on the call.
+	FaxReceived
+)
+
+// Party says which side of a call did something: the one who started the
+// call (for an inbound call the outside caller, for an outbound one the
+// extension) or the one it was placed to.
+type Party uint8
+
+// Parties of Event.EndedBy.
+const (
+	// ByCaller: the caller hung up (or cancelled before an answer).
+	ByCaller Party = iota + 1
+	// ByCallee: the called side hung up, or the PBX ended the call for it
+	// (e.g. a ring timeout).
+	ByCallee
+	// Refused: the called side refused the call (busy, declined).
+	Refused
+)
+
+// User events that mark where a call is in the dialplan. The AMI
+// connector raises them from the dialplan applications that mean it
+// (Background, WaitExten and Read for a menu; ReceiveFAX for a fax); a
+// dialplan may raise them itself where it has no such application.
+const (
+	// UserEventMenu: header Menu, the menu's number (a menu without one
+	// is named by its dialplan context).
+	UserEventMenu = "CallhookMenu"
+	// UserEventFax: the channel receives a fax.
+	UserEventFax = "CallhookFax"
+)
+
+// WithLandings makes the model report where inbound calls land (Landed),
+// missed inbound calls (Missed) and incoming faxes (FaxReceived), and fill
+// Ended's EndedBy and Listened. Dialects that report a call's way through
+// the PBX (Bulutfon) need them; the others ignore these kinds.
+func WithLandings() Option {
+	return func(m *Model) { m.flow = &flow{calls: map[string]*flowCall{}} }
+}
+
+// flow is the state WithLandings keeps per call chain (by ID.Chain).
+type flow struct {
+	calls map[string]*flowCall
+}
+
+type flowCall struct {
+	last      string // kind:destination of the last landing
+	menuSince time.Time
+	listened  time.Duration
+	fax       bool
+	lastDial  string // the last DialEnd status
+	// batch is the dial the call is in: one leg dialling one peer (an
+	// extension) or several at once (a ring group).
+	batchLeg   string
+	batchExten string
+	batch      map[string]bool // peer leg → still dialled
+}
+
+func (f *flow) of(c *call) *flowCall {
+	k := c.id.Chain()
+	fc := f.calls[k]
+	if fc == nil {
+		fc = &flowCall{}
+		f.calls[k] = fc
+	}
+	return fc
+}
+
+// handleFlow runs one signal through the model and adds the call-flow
+// events. pre is the signal's call before the model handled it (a hangup
+// makes the model forget it).
+func (m *Model) handleFlow(s signal.Signal) []Event {
+	pre, _ := m.find(s.Leg)
+	if pre == nil && s.Kind == signal.DialBegin {
+		pre, _ = m.find(s.Peer)
+	}
+	evs := m.handle(s)
+	if m.flow == nil {
+		return evs
+	}
+	c := pre
+	if c == nil {
+		c, _ = m.find(s.Leg)
+	}
+	var fc *flowCall
+	if c != nil {
+		fc = m.flow.of(c)
+	}
+	var out []Event
+	if c != nil && fc != nil {
+		out = append(out, m.flowSignal(c, fc, s)...)
+	}
+	for _, ev := range evs {
+		if ev.Kind.IsStatus() || c == nil || ev.ID.Chain() != c.id.Chain() {
+			out = append(out, ev)
+			continue
+		}
+		switch ev.Kind {
+		case Ringing:
+			if ev.Direction == Inbound && ev.UserType != UserQueue {
+				dest, typ := ev.User, UserExtension
+				if n := fc.dialling(); n >= 2 && fc.batchExten != "" {
+					dest, typ = fc.batchExten, UserQueue
+				}
+				out = append(out, m.land(c, fc, ev.Time, dest, typ)...)
+			}
+			fc.endMenu(ev.Time)
+		case Dialing, Answered:
+			fc.endMenu(ev.Time)
+		case Ended:
+			fc.endMenu(ev.Time)
+			ev.Listened = fc.listened
+			ev.EndedBy = fc.endedBy(c, ev, s)
+		}
+		out = append(out, ev)
+		if ev.Kind == Ended && ev.Direction == Inbound && ev.Finish == FinishMissed && !ev.Transferred {
+			miss := ev
+			miss.Kind = Missed
+			out = append(out, m.emit(c, miss))
+		}
+	}
+	renumber(out)
+	if c != nil && c.ended && m.calls[c.chains[0]] == nil {
+		delete(m.flow.calls, c.id.Chain())
+	}
+	return out
+}
+
+// flowSignal notes what the signal says about the call's way and returns
+// the landings it causes at once (queues, menus, faxes).
+func (m *Model) flowSignal(c *call, fc *flowCall, s signal.Signal) []Event {
+	switch s.Kind {
+	case signal.DialBegin:
+		if fc.batchLeg != s.Leg.ID || fc.dialling() == 0 {
+			fc.batchLeg, fc.batchExten, fc.batch = s.Leg.ID, s.Leg.Exten, map[string]bool{}
+		}
+		fc.batch[s.Peer.ID] = true
+	case signal.DialEnd:
+		if fc.batch[s.Peer.ID] {
+			fc.batch[s.Peer.ID] = false
+		}
+		fc.lastDial = s.DialStatus
+	case signal.QueueJoin:
+		if c.direction == Inbound && s.Queue != "" {
+			fc.endMenu(s.Time)
+			return m.land(c, fc, s.Time, s.Queue, UserQueue)
+		}
+	case signal.UserEvent:
+		switch {
+		case strings.EqualFold(s.Name, UserEventMenu):
+			menu := dataValue(s.Data, "Menu")
+			if menu == "" || c.direction != Inbound || c.ended {
+				return nil
+			}
+			out := m.land(c, fc, s.Time, menu, UserOther)
+			if fc.menuSince.IsZero() {
+				fc.menuSince = s.Time
+			}
+			return out
+		case strings.EqualFold(s.Name, UserEventFax):
+			if fc.fax || c.ended {
+				return nil
+			}
+			fc.fax = true
+			return []Event{m.emit(c, Event{Kind: FaxReceived, Time: s.Time})}
+		}
+	}
+	return nil
+}
+
+// land reports the call reaching dest, unless that is where it already is.
+func (m *Model) land(c *call, fc *flowCall, t time.Time, dest string, typ UserType) []Event {
+	key := string(rune('0'+typ)) + ":" + dest
+	if fc.last == key || c.ended {
+		return nil
+	}
+	fc.last = key
+	return []Event{m.emit(c, Event{Kind: Landed, Time: t, User: dest, UserType: typ, Destination: dest})}
+}
+
+func (fc *flowCall) dialling() int {
+	n := 0
+	for _, on := range fc.batch {
+		if on {
+			n++
+		}
+	}
+	return n
+}
+
+// endMenu stops the menu clock: the call left the menu.
+func (fc *flowCall) endMenu(t time.Time) {
+	if !fc.menuSince.IsZero() {
+		if d := t.Sub(fc.menuSince); d > 0 {
+			fc.listened += roundSeconds(d)
+		}
+		fc.menuSince = time.Time{}
+	}
+}
+
+// endedBy tells who ended the call: a busy or declined callee refused it;
+// the caller's own hangup (or cancel) is the caller's, unless the PBX
+// gave up ringing first; everything else is the called side's.
+func (fc *flowCall) endedBy(c *call, ev Event, s signal.Signal) Party {
+	if ev.Finish == FinishMissed {
+		switch {
+		case fc.lastDial == "BUSY" || ev.Cause == 17 || ev.Cause == 21:
+			return Refused
+		case fc.lastDial == "NOANSWER":
+			return ByCallee
+		}
+	}
+	if s.Kind == signal.Hangup && c.origin != nil && s.Leg.ID == c.origin.id {
+		return ByCaller
+	}
+	if s.Kind == signal.Hangup || s.Kind == signal.BridgeLeave {
+		return ByCallee
+	}
+	return ByCaller
+}
+
+// renumber keeps Seq increasing in emission order within each chain after
+// call-flow events were put before the event that caused them.
+func renumber(evs []Event) {
+	base := map[string]int{}
+	for _, ev := range evs {
+		if ev.Kind.IsStatus() {
+			continue
+		}
+		k := ev.ID.Chain()
+		if b, ok := base[k]; !ok || ev.Seq < b {
+			base[k] = ev.Seq
+		}
+	}
+	next := map[string]int{}
+	for i := range evs {
+		if evs[i].Kind.IsStatus() {
+			continue
+		}
+		k := evs[i].ID.Chain()
+		evs[i].Seq = base[k] + next[k]
+		next[k]++
+	}
+}
+
+func dataValue(data map[string]string, key string) string {
+	for k, v := range data {
+		if strings.EqualFold(k, key) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// FlowString names the call-flow kinds (Kind.String covers the others).
+func (k Kind) flowString() (string, bool) {
+	switch k {
+	case Landed:
+		return "landed", true
+	case Missed:
+		return "missed", true
+	case FaxReceived:
+		return "fax-received", true
+	}
+	return "", false
+}
