@@ -132,6 +132,10 @@ bench:
 soak:
 	$(GO) test -count=1 -timeout 30m -v -run 'TestCrashKeepsEveryWebhook' ./core/outbox/crashtest -args -calls=2000 -kills=5
 
+# Durable delivery against a no-durability fan-out, in one run.
+bench-delivery:
+	$(GO) test -count=1 -timeout 10m -run 'TestBenchDelivery' ./core/outbox -args -bench-delivery
+
 FUZZTIME ?= 20s
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzReadPacket -fuzztime=$(FUZZTIME) ./core/connector/ami

@@ -1,0 +1,158 @@
+package outbox_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/outbox"
+)
+
+var benchDelivery = flag.Bool("bench-delivery", false, "run the delivery benchmark (make bench-delivery)")
+
+// latencyReceiver answers 200 at once and records event→receiver latency
+// from the X-Sent header (unix nanoseconds at Enqueue).
+type latencyReceiver struct {
+	url  string
+	srv  *http.Server
+	mu   sync.Mutex
+	lat  []time.Duration
+	n    atomic.Int64
+	want int64
+	done chan struct{}
+}
+
+func newLatencyReceiver(t *testing.T) *latencyReceiver {
+	lr := &latencyReceiver{}
+	lr.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ns, err := strconv.ParseInt(r.Header.Get("X-Sent"), 10, 64); err == nil {
+			d := time.Since(time.Unix(0, ns))
+			lr.mu.Lock()
+			lr.lat = append(lr.lat, d)
+			lr.mu.Unlock()
+		}
+		if lr.n.Add(1) == lr.want {
+			close(lr.done)
+		}
+	})}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go lr.srv.Serve(ln)
+	t.Cleanup(func() { lr.srv.Close() })
+	lr.url = "http://" + ln.Addr().String() + "/hook"
+	return lr
+}
+
+func (lr *latencyReceiver) reset(want int) {
+	lr.mu.Lock()
+	lr.lat = lr.lat[:0]
+	lr.mu.Unlock()
+	lr.n.Store(0)
+	lr.want = int64(want)
+	lr.done = make(chan struct{})
+}
+
+func (lr *latencyReceiver) percentiles() (p50, p99 time.Duration) {
+	lr.mu.Lock()
+	defer lr.mu.Unlock()
+	s := slices.Clone(lr.lat)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0, 0
+	}
+	return s[len(s)/2], s[len(s)*99/100]
+}
+
+var runID int
+
+type enqueuer func(ctx context.Context, r delivery.Request) error
+
+// run enqueues n webhooks (calls of 4 events) from one goroutine, as the
+// engine does, at rate per second (0: as fast as possible), and waits for
+// all to arrive.
+func runLoad(t *testing.T, lr *latencyReceiver, enq enqueuer, n, rate int) (perSec float64, p50, p99 time.Duration) {
+	lr.reset(n)
+	runID++
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	for i := range n {
+		if rate > 0 {
+			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		r := delivery.Request{
+			ID: "r" + strconv.Itoa(runID) + "-w" + strconv.Itoa(i), Receiver: "crm", CallKey: "c" + strconv.Itoa(i/4), Method: "POST", URL: lr.url,
+			Header: http.Header{"X-Sent": {strconv.FormatInt(time.Now().UnixNano(), 10)}}, Body: []byte(`{"event":"ringing"}`),
+		}
+		if err := enq(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-lr.done:
+	case <-ctx.Done():
+		t.Fatalf("only %d of %d webhooks arrived", lr.n.Load(), n)
+	}
+	el := time.Since(start)
+	p50, p99 = lr.percentiles()
+	return float64(n) / el.Seconds(), p50, p99
+}
+
+// TestBenchDelivery compares the durable outbox (embedded JetStream, file
+// store) with a no-durability fan-out (the same Receivers and Dispatcher,
+// requests handed over in memory) in one run: throughput at full speed and
+// event→receiver latency at 1,000 events/s.
+func TestBenchDelivery(t *testing.T) {
+	if !*benchDelivery {
+		t.Skip("run with -bench-delivery (make bench-delivery)")
+	}
+	const n, paced = 50_000, 5_000
+	lr := newLatencyReceiver(t)
+	pol := map[string]delivery.Policy{"crm": {AllowPrivate: true, Retry: fast}}
+
+	// Baseline: no outbox.
+	base := delivery.NewDispatcher(delivery.NewReceivers(delivery.NewSender(delivery.WithSenderGuard()), pol).Send,
+		delivery.WithDispatcherConcurrency(64))
+	defer base.Close()
+	baseEnq := func(_ context.Context, r delivery.Request) error { return base.Enqueue(r) }
+	runLoad(t, lr, baseEnq, 5000, 0) // warm up connections
+	bRate, _, _ := runLoad(t, lr, baseEnq, n, 0)
+	t.Logf("baseline: %.0f webhooks/s", bRate)
+	_, b50, b99 := runLoad(t, lr, baseEnq, paced, 1000)
+
+	// Durable: the outbox on disk.
+	var ob *outbox.Outbox
+	recv := delivery.NewReceivers(delivery.NewSender(delivery.WithSenderGuard()), pol,
+		delivery.WithReceiversAttempt(func(a delivery.Attempt) { ob.RecordAttempt(a) }))
+	ob, err := outbox.Open(context.Background(), outbox.Config{Dir: t.TempDir(), Node: "bench", Concurrency: 64}, recv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	if err := ob.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	runLoad(t, lr, ob.Enqueue, 5000, 0)
+	dRate, _, _ := runLoad(t, lr, ob.Enqueue, n, 0)
+	t.Logf("durable: %.0f webhooks/s", dRate)
+	_, d50, d99 := runLoad(t, lr, ob.Enqueue, paced, 1000)
+
+	fmt.Printf("\ndelivery benchmark: %d webhooks, one producer (as the engine), loopback receiver\n", n)
+	fmt.Printf("  %-28s %10s %10s %10s\n", "", "webhooks/s", "p50", "p99")
+	fmt.Printf("  %-28s %10.0f %10s %10s\n", "baseline (no durability)", bRate, b50.Round(time.Microsecond), b99.Round(time.Microsecond))
+	fmt.Printf("  %-28s %10.0f %10s %10s\n", "durable outbox (JetStream)", dRate, d50.Round(time.Microsecond), d99.Round(time.Microsecond))
+	fmt.Printf("  ratio durable/baseline: %.2f   (latency measured at 1,000 events/s)\n\n", dRate/bRate)
+}
