@@ -134,7 +134,7 @@ soak:
 
 # Durable delivery against a no-durability fan-out, in one run.
 bench-delivery:
-	$(GO) test -count=1 -timeout 10m -run 'TestBenchDelivery' ./core/outbox -args -bench-delivery
+	$(GO) test -count=1 -timeout 10m -v -run 'TestBenchDelivery' ./core/outbox -args -bench-delivery
 
 FUZZTIME ?= 20s
 fuzz:
