@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/callhook/callhook/core/autodial"
 	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/config"
 	"github.com/callhook/callhook/core/connector/ami"
@@ -50,6 +51,11 @@ type Service struct {
 	admin    *http.Server
 	adminLn  net.Listener
 	lastSync atomic.Pointer[string]
+	// API is the autodial API ([api]), nil when not configured.
+	API      *autodial.Server
+	autodial *autodial.Registry
+	// originator starts autodial calls: the PBX connector.
+	originator autodial.Originator
 }
 
 // Close stops delivery at once; requests not yet delivered stay in the
@@ -67,6 +73,7 @@ func (s *Service) Shutdown(ctx context.Context) error {
 }
 
 func (s *Service) closeAdmin() {
+	s.closeAPI()
 	if s.admin != nil {
 		_ = s.admin.Close()
 	}
@@ -102,6 +109,7 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		policies[w.Name] = p
 		receivers = append(receivers, engine.Receiver{Name: w.Name, Renderer: r})
 	}
+	receivers, conn = svc.withAutodial(cfg, receivers, policies, opts.Retry, conn)
 	ob, err := newOutbox(cfg, policies, svc, log, opts.OnResult)
 	if err != nil {
 		return nil, err
@@ -114,7 +122,12 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	svc.Engine = engine.New(syncWatcher{conn, svc}, receivers, ob,
 		engine.WithLogger(log.With("component", "engine")),
 		engine.WithEventHook(opts.OnEvent),
+		modelOptions(cfg, log.With("component", "callmodel")),
 	)
+	if err := svc.startAPI(cfg, log); err != nil {
+		ob.Close()
+		return nil, err
+	}
 	if cfg.Delivery.AdminListen != "" {
 		if err := svc.startAdmin(); err != nil {
 			ob.Close()
@@ -264,6 +277,11 @@ func newRenderer(cfg *config.Config, w config.Webhook) (engine.Renderer, error) 
 			opts = append(opts, threecx.WithMethod(w.Method))
 		}
 		r = threecx.New(w.Name, w.URL, opts...)
+	case "bulutfon":
+		var err error
+		if r, err = newBulutfon(cfg, w); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("%s dialect: %q is not available in this build yet (available: 3cx)", where, w.Dialect)
 	}

@@ -1,0 +1,81 @@
+package bulutfon_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/callhook/callhook/conformance/check"
+	"github.com/callhook/callhook/scenarios"
+)
+
+// variants are the webhooks every scenario is played to at once: each
+// encoding with each profile.
+var variants = []struct{ format, profile string }{
+	{"json", "current"}, {"form", "current"}, {"json", "legacy"}, {"form", "legacy"},
+}
+
+var _ = Describe("Bulutfon web hooks, end to end", func() {
+	for _, name := range scenarios.Names() {
+		sc, err := scenarios.Load(name)
+		if err != nil {
+			panic(err)
+		}
+		decorators := []any{Ordered}
+		note := ""
+		if sc.Pending != "" {
+			decorators = append(decorators, Pending)
+			note = " (pending: " + sc.Pending + ")"
+		}
+		Context(name+note, decorators, func() {
+			hooks := make([]*hook, len(variants))
+			BeforeAll(func(ctx SpecContext) {
+				for i, v := range variants {
+					p := ""
+					if v.profile == "legacy" {
+						p = "legacy"
+					}
+					hooks[i] = &hook{name: v.format + "-" + v.profile, format: v.format, profile: p}
+				}
+				w := start(ctx, false, hooks...)
+				w.play(ctx, sc)
+			}, NodeTimeout(2*time.Minute))
+
+			for i, v := range variants {
+				Context("as "+v.format+", "+v.profile+" profile", func() {
+					rules, err := check.NewBulutfon(v.profile, v.format == "form")
+					if err != nil {
+						panic(err)
+					}
+					It("sends the events the documents call for, in order, with the scenario's values", func() {
+						reqs, _ := requests(hooks[i])
+						Expect(rules.Expected(sc, reqs, tolerance)).To(Succeed())
+					})
+					It("POSTs each event in the webhook's encoding", func() {
+						reqs, types := requests(hooks[i])
+						for j, r := range reqs {
+							Expect(rules.Transport(r, types[j])).To(Succeed())
+						}
+					})
+					It("carries exactly the fields the document lists for each event", func() {
+						reqs, _ := requests(hooks[i])
+						for _, r := range reqs {
+							p, err := rules.Decode(r)
+							Expect(err).NotTo(HaveOccurred())
+							Expect(rules.Fields(p)).To(Succeed(), string(r.Body))
+						}
+					})
+					It("uses documented values, one uuid, microsecond timestamps and numbers that keep their digits", func() {
+						reqs, _ := requests(hooks[i])
+						for _, r := range reqs {
+							p, err := rules.Decode(r)
+							Expect(err).NotTo(HaveOccurred())
+							Expect(rules.Values(p, time.Now())).To(Succeed(), string(r.Body))
+						}
+					})
+				})
+			}
+		})
+	}
+})

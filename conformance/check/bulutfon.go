@@ -1,0 +1,383 @@
+package check
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"mime"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callhook/callhook/fixtures"
+	"github.com/callhook/callhook/pbxsim/pbx"
+	"github.com/callhook/callhook/pbxsim/scenario"
+)
+
+// Bulutfon checks requests against the Bulutfon web hooks' documented
+// rules, for one profile ("current" or "legacy") and encoding.
+type Bulutfon struct {
+	Rules   *fixtures.BulutfonRules
+	Profile string
+	Form    bool
+}
+
+// NewBulutfon loads the rules.
+func NewBulutfon(profile string, form bool) (*Bulutfon, error) {
+	r, err := fixtures.LoadBulutfon()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := r.Profiles[profile]; !ok {
+		return nil, fmt.Errorf("bulutfon rules have no profile %q", profile)
+	}
+	return &Bulutfon{Rules: r, Profile: profile, Form: form}, nil
+}
+
+// Payload is one decoded request body: top-level keys to values. JSON
+// numbers stay json.Number; a form body's values are strings, its nested
+// keys (cdr[uuid]) grouped under their top-level key.
+type Payload map[string]any
+
+// Str is a field as text (a JSON number's digits, a string, "" for null).
+func (p Payload) Str(k string) string {
+	switch v := p[k].(type) {
+	case json.Number:
+		return v.String()
+	case string:
+		return v
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return ""
+}
+
+// Decode reads r's body in the encoding the check expects.
+func (c *Bulutfon) Decode(r Request) (Payload, error) {
+	if c.Form {
+		q, err := url.ParseQuery(string(r.Body))
+		if err != nil {
+			return nil, fmt.Errorf("%s: form body: %w", r.Method, err)
+		}
+		p := Payload{}
+		for k, v := range q {
+			top, _, nested := strings.Cut(k, "[")
+			if nested {
+				m, _ := p[top].(map[string]string)
+				if m == nil {
+					m = map[string]string{}
+					p[top] = m
+				}
+				m[k] = v[0]
+				continue
+			}
+			if len(v) != 1 {
+				return nil, fmt.Errorf("form field %q given %d times", k, len(v))
+			}
+			p[k] = v[0]
+		}
+		return p, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.Body))
+	dec.UseNumber()
+	var p Payload
+	if err := dec.Decode(&p); err != nil {
+		return nil, fmt.Errorf("JSON body %q: %w", r.Body, err)
+	}
+	return p, nil
+}
+
+// Transport: a POST with the encoding's content type and a body.
+func (c *Bulutfon) Transport(r Request, contentType string) error {
+	if r.Method != c.Rules.Transport.Method {
+		return fmt.Errorf("method %s, the document POSTs", r.Method)
+	}
+	want := c.Rules.Transport.ContentTypes["json"]
+	if c.Form {
+		want = c.Rules.Transport.ContentTypes["form"]
+	}
+	if mt, _, _ := mime.ParseMediaType(contentType); mt != want {
+		return fmt.Errorf("content type %q, want %s", contentType, want)
+	}
+	if len(r.Body) == 0 {
+		return errors.New("empty body")
+	}
+	return nil
+}
+
+// Fields: the event is one the profile names and carries exactly its
+// documented fields (the autodial ones only with autodial).
+func (c *Bulutfon) Fields(p Payload) error {
+	name := p.Str("event_type")
+	rule, ok := c.Rules.Profiles[c.Profile].Events[name]
+	if !ok {
+		return fmt.Errorf("event_type %q is not one the %s document names", name, c.Profile)
+	}
+	var errs []error
+	for _, f := range rule.Fields {
+		if _, ok := p[f]; !ok {
+			errs = append(errs, fmt.Errorf("%s lacks documented field %q", name, f))
+		}
+	}
+	_, auto := p["autodial"]
+	for k := range p {
+		if slices.Contains(rule.Fields, k) || slices.Contains(rule.Optional, k) || (auto && slices.Contains(c.Rules.Autodial, k)) {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s carries undocumented field %q", name, k))
+	}
+	if auto {
+		for _, f := range c.Rules.Autodial {
+			if _, ok := p[f]; !ok {
+				errs = append(errs, fmt.Errorf("autodial %s lacks %q", name, f))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// Values: enumerated fields hold documented values; uuid is a UUID; the
+// timestamp is microseconds since the epoch near now; a number is a JSON
+// number only when writing it as one keeps every digit.
+func (c *Bulutfon) Values(p Payload, now time.Time) error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for f, allowed := range c.Rules.Values {
+		if _, ok := p[f]; ok && !slices.Contains(allowed, p.Str(f)) {
+			bad("%s=%q, the document allows %q", f, p.Str(f), allowed)
+		}
+	}
+	if !uuidPattern.MatchString(p.Str("uuid")) {
+		bad("uuid %q is not a UUID", p.Str("uuid"))
+	}
+	us, err := strconv.ParseInt(p.Str("timestamp"), 10, 64)
+	if err != nil {
+		bad("timestamp %q is not an integer", p.Str("timestamp"))
+	} else if d := time.UnixMicro(us).Sub(now); d > 24*time.Hour || d < -24*time.Hour {
+		bad("timestamp %d is not microseconds since the epoch near now (%s off)", us, d)
+	}
+	if !c.Form {
+		for _, k := range []string{"caller", "callee", "destination", "domain_id", "account_id"} {
+			switch v := p[k].(type) {
+			case json.Number:
+				if s := v.String(); s[0] == '0' || len(s) > 15 || strings.ContainsAny(s, ".eE+-") {
+					bad("%s=%s as a JSON number loses digits", k, s)
+				}
+			case string:
+				if regexp.MustCompile(`^[1-9][0-9]{0,14}$`).MatchString(v) {
+					bad("%s=%q: a plain number, the document writes it as a JSON number", k, v)
+				}
+			}
+		}
+	}
+	if c.Profile == "legacy" {
+		if _, ok := p["cdr"]; ok {
+			errs = append(errs, c.legacyCDR(p))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Bulutfon) legacyCDR(p Payload) error {
+	rule := c.Rules.Profiles["legacy"].CDR
+	var errs []error
+	get := func(k string) (string, bool) {
+		if c.Form {
+			m, _ := p["cdr"].(map[string]string)
+			v, ok := m["cdr["+k+"]"]
+			return v, ok
+		}
+		m, _ := p["cdr"].(map[string]any)
+		v, ok := m[k]
+		if n, isNum := v.(json.Number); isNum {
+			return n.String(), ok
+		}
+		s, _ := v.(string)
+		return s, ok
+	}
+	for _, f := range rule.Fields {
+		if f == "callflow" {
+			continue
+		}
+		v, ok := get(f)
+		if !ok {
+			errs = append(errs, fmt.Errorf("cdr lacks %q", f))
+			continue
+		}
+		if allowed, ok := rule.Values[f]; ok && !slices.Contains(allowed, v) {
+			errs = append(errs, fmt.Errorf("cdr %s=%q, the document allows %q", f, v, allowed))
+		}
+		if strings.HasSuffix(f, "_time") && v != "" {
+			if _, err := time.Parse(rule.Layout, v); err != nil {
+				errs = append(errs, fmt.Errorf("cdr %s=%q is not RFC 3339 with an offset", f, v))
+			}
+		}
+	}
+	if !c.Form {
+		m, _ := p["cdr"].(map[string]any)
+		flow, _ := m["callflow"].([]any)
+		if len(flow) == 0 {
+			errs = append(errs, errors.New("cdr has no callflow"))
+		}
+		for i, st := range flow {
+			o, _ := st.(map[string]any)
+			for _, f := range rule.Callflow.Fields {
+				if _, ok := o[f]; !ok {
+					errs = append(errs, fmt.Errorf("callflow[%d] lacks %q", i, f))
+				}
+			}
+			for k := range o {
+				if !slices.Contains(rule.Callflow.Fields, k) && !slices.Contains(rule.Callflow.Optional, k) {
+					errs = append(errs, fmt.Errorf("callflow[%d] carries undocumented %q", i, k))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// BulutfonEvent is one expected event.
+type BulutfonEvent struct {
+	Type                string
+	Caller, Callee      string
+	Direction           string
+	Destination         string
+	Talk                *time.Duration // call_hangup
+	Success             bool           // call_hangup: result_disposition SUCCESS
+	ScenarioExpectIndex int
+}
+
+// ExpectedEvents maps a scenario's vendor-neutral expectations onto the
+// Bulutfon events the documents call for: call_init when the call starts;
+// a landing when it reaches an extension directly or a group (a queue);
+// call_hangup when it ends (a link ended by a transfer is not the call's
+// end); missing_call after an inbound call nobody answered.
+func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
+	legacy := c.Profile == "legacy"
+	extName, groupName := "incoming_call_extension", "incoming_call_group"
+	if legacy {
+		extName, groupName = "call_init_extension", "call_init_group"
+	}
+	queues := map[string]string{}
+	for _, q := range pbx.DefaultTopology().Queues {
+		queues[q.DID] = q.Number
+	}
+	inbound := !slices.ContainsFunc(sc.Expect, func(e scenario.Expect) bool { return e.Event == "dialing" })
+	var out []BulutfonEvent
+	party := func(e scenario.Expect) (string, string, string) {
+		if inbound {
+			return e.External, e.DID, "IN"
+		}
+		return e.User, e.External, "OUT"
+	}
+	last := ""
+	for i, e := range sc.Expect {
+		caller, callee, dir := party(e)
+		ev := BulutfonEvent{Caller: caller, Callee: callee, Direction: dir, ScenarioExpectIndex: i}
+		if len(out) == 0 {
+			first := ev
+			first.Type = "call_init"
+			out = append(out, first)
+		}
+		switch e.Event {
+		case "ringing":
+			if !inbound {
+				continue
+			}
+			dest, typ := e.User, extName
+			if e.UserType == "queue" {
+				dest, typ = queues[e.DID], groupName
+			}
+			if key := typ + dest; key != last {
+				last = key
+				ev.Type, ev.Destination = typ, dest
+				out = append(out, ev)
+			}
+		case "ended":
+			if e.Transferred {
+				continue
+			}
+			talk := e.Talk.D()
+			ev.Type, ev.Talk, ev.Success = "call_hangup", &talk, e.Finish == "ok"
+			out = append(out, ev)
+			if inbound && e.Finish == "missed" {
+				miss := ev
+				miss.Type, miss.Talk = "missing_call", nil
+				out = append(out, miss)
+			}
+		}
+	}
+	return out
+}
+
+// Expected checks reqs against the scenario's expected events one by one.
+func (c *Bulutfon) Expected(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) error {
+	want := c.ExpectedEvents(sc)
+	var got []Payload
+	var names []string
+	for _, r := range reqs {
+		p, err := c.Decode(r)
+		if err != nil {
+			return err
+		}
+		got = append(got, p)
+		names = append(names, p.Str("event_type"))
+	}
+	if len(got) != len(want) {
+		var wn []string
+		for _, w := range want {
+			wn = append(wn, w.Type)
+		}
+		return fmt.Errorf("%s: %d requests %v, want %d %v", sc.Name, len(got), names, len(want), wn)
+	}
+	var errs []error
+	uuid := ""
+	for i, w := range want {
+		p := got[i]
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("%s request %d (%s): %s", sc.Name, i+1, w.Type, fmt.Sprintf(format, args...)))
+		}
+		if p.Str("event_type") != w.Type {
+			bad("event_type=%s", p.Str("event_type"))
+		}
+		if w.Caller != "" && p.Str("caller") != w.Caller {
+			bad("caller=%s, want %s", p.Str("caller"), w.Caller)
+		}
+		if w.Callee != "" && p.Str("callee") != w.Callee {
+			bad("callee=%s, want %s", p.Str("callee"), w.Callee)
+		}
+		if p.Str("direction") != w.Direction {
+			bad("direction=%s, want %s", p.Str("direction"), w.Direction)
+		}
+		if w.Destination != "" && p.Str("destination") != w.Destination {
+			bad("destination=%s, want %s", p.Str("destination"), w.Destination)
+		}
+		if i == 0 {
+			uuid = p.Str("uuid")
+		} else if p.Str("uuid") != uuid {
+			bad("uuid %s differs from the call's %s", p.Str("uuid"), uuid)
+		}
+		if w.Type == "call_hangup" && c.Profile != "legacy" {
+			d, err := strconv.Atoi(p.Str("talk_duration"))
+			if err != nil {
+				bad("talk_duration=%q is not whole seconds", p.Str("talk_duration"))
+			} else if diff := time.Duration(d)*time.Second - *w.Talk; diff > tolerance || diff < -tolerance {
+				bad("talk_duration=%d s, want %s ± %s", d, *w.Talk, tolerance)
+			}
+			wantDisp := ""
+			if w.Success {
+				wantDisp = "SUCCESS"
+			}
+			if p.Str("result_disposition") != wantDisp {
+				bad("result_disposition=%q, want %q", p.Str("result_disposition"), wantDisp)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}

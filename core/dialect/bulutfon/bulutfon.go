@@ -1,0 +1,390 @@
+// Package bulutfon renders call events as Bulutfon web hooks send them: a
+// POST per event to the receiver, JSON by default or
+// application/x-www-form-urlencoded, with the fields and names of the
+// Bulutfon web hooks document. Each webhook may be bound to one PBX number
+// and a subset of events; calls started through the autodial API carry
+// autodial, additional_data and callback_url.
+package bulutfon
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/callhook/callhook/core/callmodel"
+	"github.com/callhook/callhook/core/delivery"
+)
+
+// Event types, as the current document's examples name them.
+const (
+	EventCallInit      = "call_init"
+	EventCallHangup    = "call_hangup"
+	EventFaxInit       = "fax_init"
+	EventMissingCall   = "missing_call"
+	EventExtension     = "incoming_call_extension"
+	EventGroup         = "incoming_call_group"
+	EventMenu          = "call_init_menu"
+	LegacyEventExt     = "call_init_extension" // legacy profile and both documents' lists
+	LegacyEventGroup   = "call_init_group"
+	legacyEventMenuTyp = "call_init_manu" // the lists' misspelling, accepted in events
+)
+
+// Events are the event types a webhook can choose (events = ...).
+var Events = []string{EventCallInit, EventCallHangup, EventFaxInit, EventMissingCall, EventExtension, EventGroup, EventMenu}
+
+// aliases maps the names the documents' lists use to the event they mean.
+var aliases = map[string]string{
+	LegacyEventExt: EventExtension, LegacyEventGroup: EventGroup, legacyEventMenuTyp: EventMenu,
+}
+
+// ErrUnknownEvent: an events list names an event the documents do not.
+var ErrUnknownEvent = errors.New("unknown bulutfon event")
+
+// ParseEvents checks an event subset and returns it with the lists'
+// aliases resolved; an empty list means every event.
+func ParseEvents(names []string) (map[string]bool, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	set := map[string]bool{}
+	for _, n := range names {
+		n = strings.ToLower(strings.TrimSpace(n))
+		if a, ok := aliases[n]; ok {
+			n = a
+		}
+		if !slices.Contains(Events, n) {
+			return nil, fmt.Errorf("%w %q (want %s)", ErrUnknownEvent, n, strings.Join(Events, ", "))
+		}
+		set[n] = true
+	}
+	return set, nil
+}
+
+// Profile names a variant where the documents differ (see the product
+// specification, "Ambiguities").
+type Profile struct {
+	// Legacy is the older document: landings named call_init_extension /
+	// call_init_group, no domain_id/account_id, and call end (and missed
+	// call) carrying a nested cdr object with its callflow instead of the
+	// flat talk_duration … cdr_api_url fields.
+	Legacy bool
+}
+
+// ParseProfile reads "legacy" or "current" ("" is current).
+func ParseProfile(s string) (Profile, error) {
+	var p Profile
+	for _, part := range strings.Split(s, ",") {
+		switch strings.ToLower(strings.TrimSpace(part)) {
+		case "", "default", "current":
+		case "legacy":
+			p.Legacy = true
+		default:
+			return p, fmt.Errorf("bulutfon profile: unknown option %q (want legacy or current)", part)
+		}
+	}
+	return p, nil
+}
+
+// Autodial is what the autodial API was told about a call it started.
+type Autodial struct {
+	AdditionalData *string // null when the request gave none
+	CallbackURL    *string // null when the request gave none
+	// PBXNumber binds the call to a PBX number for webhooks bound to one
+	// (an outbound call has no DID of its own).
+	PBXNumber string
+}
+
+// AutodialLookup finds the autodial request of a call by the PBX's chain
+// id (callmodel.Event.UniqueID).
+type AutodialLookup func(uniqueID string) (Autodial, bool)
+
+// Dialect renders call events for one webhook.
+type Dialect struct {
+	receiver  string
+	target    *url.URL
+	profile   Profile
+	form      bool
+	number    string
+	events    map[string]bool
+	domain    string
+	account   string
+	cdrBase   string
+	cdrAPI    string
+	loc       *time.Location
+	autodial  AutodialLookup
+	callbacks bool
+	flows     map[string]*callFlow
+}
+
+// Option configures a Dialect.
+type Option func(*Dialect)
+
+// WithProfile selects a profile.
+func WithProfile(p Profile) Option { return func(d *Dialect) { d.profile = p } }
+
+// WithForm sends application/x-www-form-urlencoded bodies instead of JSON.
+func WithForm() Option { return func(d *Dialect) { d.form = true } }
+
+// WithPBXNumber binds the webhook to one PBX number: only calls to it
+// (inbound, by DID) or from it (autodial calls placed for it) are sent.
+func WithPBXNumber(n string) Option { return func(d *Dialect) { d.number = n } }
+
+// WithEvents limits the webhook to a subset of events (see ParseEvents).
+func WithEvents(set map[string]bool) Option { return func(d *Dialect) { d.events = set } }
+
+// WithAccount sets domain_id (the PBX's id) and account_id (the CRM
+// account code); without them both are null.
+func WithAccount(domainID, accountID string) Option {
+	return func(d *Dialect) { d.domain, d.account = domainID, accountID }
+}
+
+// WithCDR sets the bases of cdr_url and cdr_api_url; each link is the base
+// followed by /YYYY/MM/DD/<uuid>, as in the document's example. Without a
+// base the field is null.
+func WithCDR(base, apiBase string) Option {
+	return func(d *Dialect) {
+		d.cdrBase, d.cdrAPI = strings.TrimRight(base, "/"), strings.TrimRight(apiBase, "/")
+	}
+}
+
+// WithLocation sets the zone of the legacy cdr's times and of the date in
+// CDR links (the PBX's). Default: the engine's local zone.
+func WithLocation(loc *time.Location) Option { return func(d *Dialect) { d.loc = loc } }
+
+// WithAutodial looks up the autodial request of each call.
+func WithAutodial(f AutodialLookup) Option { return func(d *Dialect) { d.autodial = f } }
+
+// WithCallbacks makes the dialect render for autodial callback URLs: every
+// event of a call started with a callback_url goes to that URL, whatever
+// the binding and event subset; nothing else is sent.
+func WithCallbacks() Option { return func(d *Dialect) { d.callbacks = true } }
+
+// New returns a dialect that sends to target for the webhook named name.
+func New(name string, target *url.URL, opts ...Option) *Dialect {
+	d := &Dialect{receiver: name, target: target, loc: time.Local, flows: map[string]*callFlow{}}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// Render returns the request for ev, and false when this webhook sends
+// nothing for it. It must see every event of a call in order (the engine
+// calls it so): the legacy cdr's callflow is built from them.
+func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
+	if ev.Kind.IsStatus() || (ev.Direction != callmodel.Inbound && ev.Direction != callmodel.Outbound) {
+		return delivery.Request{}, false
+	}
+	chain := ev.ID.Chain()
+	fl := d.flows[chain]
+	if fl == nil {
+		fl = &callFlow{}
+		d.flows[chain] = fl
+	}
+	fl.note(ev)
+	if ev.Kind == callmodel.Ended && !ev.Transferred {
+		defer func() {
+			if ev.Direction != callmodel.Inbound || ev.Finish != callmodel.FinishMissed {
+				delete(d.flows, chain)
+			}
+		}()
+	}
+	if ev.Kind == callmodel.Missed {
+		defer delete(d.flows, chain)
+	}
+	name := d.eventType(ev)
+	if name == "" {
+		return delivery.Request{}, false
+	}
+	var ad *Autodial
+	if d.autodial != nil {
+		if a, ok := d.autodial(ev.UniqueID); ok {
+			ad = &a
+		}
+	}
+	target := d.target
+	if d.callbacks {
+		if ad == nil || ad.CallbackURL == nil {
+			return delivery.Request{}, false
+		}
+		u, err := url.Parse(*ad.CallbackURL)
+		if err != nil {
+			return delivery.Request{}, false
+		}
+		target = u
+	} else {
+		if !d.bound(ev, ad) {
+			return delivery.Request{}, false
+		}
+		if d.events != nil && !d.events[canonical(name)] {
+			return delivery.Request{}, false
+		}
+	}
+	body := d.payload(name, ev, ad, fl)
+	h := http.Header{}
+	var raw []byte
+	if d.form {
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
+		raw = body.Form()
+	} else {
+		h.Set("Content-Type", "application/json")
+		raw = body.JSON()
+	}
+	return delivery.Request{
+		ID:       fmt.Sprintf("%s-%s-%d", d.receiver, chain, ev.Seq),
+		Receiver: d.receiver,
+		CallKey:  chain,
+		Method:   http.MethodPost,
+		URL:      target.String(),
+		Header:   h,
+		Body:     raw,
+	}, true
+}
+
+func canonical(name string) string {
+	if a, ok := aliases[name]; ok {
+		return a
+	}
+	return name
+}
+
+// bound says whether ev belongs to the webhook's PBX number.
+func (d *Dialect) bound(ev callmodel.Event, ad *Autodial) bool {
+	if d.number == "" {
+		return true
+	}
+	if ev.Direction == callmodel.Inbound {
+		return ev.DID == d.number
+	}
+	return ad != nil && ad.PBXNumber == d.number
+}
+
+// eventType names ev's event, "" when the documents have none for it.
+func (d *Dialect) eventType(ev callmodel.Event) string {
+	switch ev.Kind {
+	case callmodel.Initiated:
+		return EventCallInit
+	case callmodel.Ended:
+		if ev.Transferred {
+			return "" // one link of the call ended; the call goes on
+		}
+		return EventCallHangup
+	case callmodel.Missed:
+		return EventMissingCall
+	case callmodel.FaxReceived:
+		return EventFaxInit
+	case callmodel.Landed:
+		switch ev.UserType {
+		case callmodel.UserQueue:
+			if d.profile.Legacy {
+				return LegacyEventGroup
+			}
+			return EventGroup
+		case callmodel.UserOther:
+			return EventMenu
+		}
+		if d.profile.Legacy {
+			return LegacyEventExt
+		}
+		return EventExtension
+	}
+	return ""
+}
+
+// Parties of ev: the caller and the callee numbers. Inbound: the outside
+// caller and the PBX number it called. Outbound: the extension and the
+// number it dialled (an autodial call bound to a PBX number shows that
+// number as the caller, as the carrier does).
+func parties(ev callmodel.Event, fl *callFlow, ad *Autodial) (caller, callee string) {
+	if ev.Direction == callmodel.Inbound {
+		return ev.External, ev.DID
+	}
+	caller = fl.extension
+	if caller == "" {
+		caller = ev.User
+	}
+	if ad != nil && ad.PBXNumber != "" {
+		caller = ad.PBXNumber
+	}
+	return caller, ev.External
+}
+
+func direction(ev callmodel.Event) string {
+	if ev.Direction == callmodel.Inbound {
+		return "IN"
+	}
+	return "OUT"
+}
+
+// payload builds the event's fields in the documents' order.
+func (d *Dialect) payload(name string, ev callmodel.Event, ad *Autodial, fl *callFlow) object {
+	uuid := CallUUID(ev.ID.Chain())
+	caller, callee := parties(ev, fl, ad)
+	o := object{{"event_type", name}}
+	if !d.profile.Legacy {
+		o = o.with("domain_id", numOrNull(d.domain)).with("account_id", numOrNull(d.account))
+	}
+	o = o.with("caller", numOrNull(caller)).with("callee", numOrNull(callee)).with("uuid", uuid)
+	end := ev.Kind == callmodel.Ended || (ev.Kind == callmodel.Missed && d.profile.Legacy)
+	if end {
+		// The call-end example's order: uuid, timestamp, hangup_cause, direction, ….
+		o = o.with("timestamp", ev.Time.UnixMicro()).with("hangup_cause", CauseName(ev.Cause)).with("direction", direction(ev))
+	} else {
+		o = o.with("direction", direction(ev)).with("timestamp", ev.Time.UnixMicro())
+	}
+	if ev.Kind == callmodel.Landed {
+		o = o.with("destination", numText(ev.Destination))
+	}
+	if ad != nil {
+		o = o.with("autodial", true).with("additional_data", strPtr(ad.AdditionalData)).with("callback_url", strPtr(ad.CallbackURL))
+	}
+	if !end {
+		return o
+	}
+	if d.profile.Legacy {
+		return o.with("cdr", d.cdr(ev, fl, uuid, caller, callee))
+	}
+	day := ev.Time.In(d.loc).Format("2006/01/02")
+	link := func(base string) value {
+		if base == "" {
+			return null{}
+		}
+		return base + "/" + day + "/" + uuid
+	}
+	disposition := ""
+	if ev.Finish == callmodel.FinishOK {
+		disposition = "SUCCESS"
+	}
+	return o.with("talk_duration", int64((ev.Talk+ev.Listened)/time.Second)).
+		with("hangup_detail", hangupDetail(ev.EndedBy)).
+		with("result_disposition", disposition).
+		with("cdr_url", link(d.cdrBase)).
+		with("cdr_api_url", link(d.cdrAPI))
+}
+
+func strPtr(s *string) value {
+	if s == nil {
+		return null{}
+	}
+	return *s
+}
+
+// hangupDetail: send_bye the callee hung up, recv_bye the caller did,
+// send_refuse the call was refused.
+func hangupDetail(p callmodel.Party) string {
+	switch p {
+	case callmodel.ByCaller:
+		return "recv_bye"
+	case callmodel.Refused:
+		return "send_refuse"
+	}
+	return "send_bye"
+}
+
+// SetAutodial sets the autodial lookup after construction (the registry
+// exists only once the API is configured).
+func (d *Dialect) SetAutodial(f AutodialLookup) { d.autodial = f }
