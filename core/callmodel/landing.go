@@ -94,9 +94,13 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 	if pre == nil && s.Kind == signal.DialBegin {
 		pre, _ = m.find(s.Peer)
 	}
+	wasEnded := pre != nil && pre.ended
 	evs := m.handle(s)
 	if m.flow == nil {
 		return evs
+	}
+	if ev, ok := m.endInMenu(pre, wasEnded, s, evs); ok {
+		evs = append(evs, ev)
 	}
 	c := pre
 	if c == nil {
@@ -144,6 +148,26 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 		delete(m.flow.calls, c.id.Chain())
 	}
 	return out
+}
+
+// endInMenu ends an inbound call whose caller hung up where no extension
+// had rung (in a menu, or before anything answered): the model reports no
+// end for a call without a user, but the call did end.
+func (m *Model) endInMenu(c *call, wasEnded bool, s signal.Signal, evs []Event) (Event, bool) {
+	if c == nil || wasEnded || s.Kind != signal.Hangup || c.direction != Inbound || c.origin == nil || s.Leg.ID != c.origin.id {
+		return Event{}, false
+	}
+	for _, ev := range evs {
+		if ev.Kind == Ended {
+			return Event{}, false
+		}
+	}
+	c.ended = true
+	ev := Event{Kind: Ended, Time: s.Time, Finish: FinishMissed, Cause: s.Cause, UserType: UserOther}
+	if fc := m.flow.calls[c.id.Chain()]; fc != nil && fc.last != "" {
+		ev.User = fc.last[2:]
+	}
+	return m.emit(c, ev), true
 }
 
 // flowSignal notes what the signal says about the call's way and returns
