@@ -55,6 +55,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log.Info("callhook serving", "config", cfg.File, "pbx", cfg.PBX.Address, "webhooks", len(cfg.Webhooks))
+	if svc.API != nil {
+		// The service started it: [api] is configured.
+		log.Info("autodial API listening", "addr", "http://"+svc.API.Addr()+"/v1/autodial")
+	}
 	err = svc.Run(ctx)
 	// Give queued webhooks a moment to go out before exiting.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
