@@ -23,12 +23,14 @@ func TestAsteriskCaptures(t *testing.T) {
 			{kind: callmodel.Ringing, user: "101", link: 0},
 			{kind: callmodel.Answered, user: "101", link: 1, transfer: callmodel.NotTransferred},
 			{kind: callmodel.Ended, user: "101", link: 1, finish: callmodel.FinishOK, talk: 8 * time.Second},
+			{kind: callmodel.Record, user: "101", link: 1},
 		}},
 		// 101 never answers; Dial gives NOANSWER after 20 s.
 		{"02_inbound_missed.log", []want{
 			{kind: callmodel.Initiated, link: 0},
 			{kind: callmodel.Ringing, user: "101", link: 0},
 			{kind: callmodel.Ended, user: "101", link: 0, finish: callmodel.FinishMissed},
+			{kind: callmodel.Record, user: "101", link: 0},
 		}},
 		// 101 dials out through the trunk; the carrier answers after ~3 s;
 		// 101 hangs up ~10 s after answer.
@@ -37,6 +39,7 @@ func TestAsteriskCaptures(t *testing.T) {
 			{kind: callmodel.Dialing, user: "101", link: 0},
 			{kind: callmodel.Answered, user: "101", link: 1, transfer: callmodel.NotTransferred},
 			{kind: callmodel.Ended, user: "101", link: 1, finish: callmodel.FinishOK, talk: 10 * time.Second},
+			{kind: callmodel.Record, user: "101", link: 1},
 		}},
 	}
 	for _, tt := range tests {

@@ -221,10 +221,11 @@ type Event struct {
 	// Paused: QueueMemberLoginChanged reports a queue member's pause state
 	// (Asterisk QueueMemberPause), not a login.
 	Paused bool
-	// Party is the other extension of an internal call (the called one;
-	// for the callee's events the caller), and on a barge the extension
-	// whose call is listened in on.
-	Party string
+	// Other is the other extension of an internal call (the called one;
+	// for the callee's events the caller), the party an attended transfer
+	// consulted, and on a barge the extension whose call is listened in
+	// on.
+	Other string
 	// Record: Record only.
 	Record *CallRecord
 	// Listened: Ended only, with WithLandings: how long the caller spent

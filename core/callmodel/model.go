@@ -63,6 +63,7 @@ type Model struct {
 	bridges map[string]*call // by bridge id: the call whose legs are in the bridge
 	counter int              // call numbers when the PBX's ids carry none
 	status  int              // sequence of status events
+	done    *finished        // ended calls waiting for the PBX's call record
 }
 
 // New returns a Model with no calls in progress.
@@ -74,6 +75,7 @@ func New(opts ...Option) *Model {
 		calls:     map[string]*call{},
 		byLeg:     map[string]*call{},
 		bridges:   map[string]*call{},
+		done:      newFinished(),
 	}
 	for _, o := range opts {
 		o(m)
@@ -130,9 +132,26 @@ type call struct {
 	lost      *lost
 	stops     []*leg // stopped ringing, reported once the call goes on
 	seq       int
+
+	dialStatus  string    // the last dial's outcome other than ANSWER
+	firstAnswer time.Time // when the chain was first answered
+	endedAt     time.Time
+	consultFor  *call  // this call is a consultation of the user of that call
+	consults    int    // consultations of this call under way
+	party       string // internal: the called extension; barge: the extension listened in on
+	bargeOf     string // barge: the UniqueID of the call listened in on
+	recorded    bool
+	cdrs        []map[string]string
+	recordSent  bool
 }
 
 func (c *call) reporting() bool { return c.direction == Inbound || c.direction == Outbound }
+
+// local says whether c is a call the model reports although no outside
+// party is in it: an internal call that is not a consultation, or a barge.
+func (c *call) local() bool {
+	return (c.direction == Internal && c.consultFor == nil) || c.direction == Barge
+}
 
 // Calls is the number of call chains the model is following.
 func (m *Model) Calls() int {
@@ -170,6 +189,7 @@ func (m *Model) handle(s signal.Signal) []Event {
 			if s.DialStatus == "ANSWER" {
 				return m.answer(c, l, s.Time)
 			}
+			c.dialStatus = s.DialStatus
 			return m.stopRinging(c, l, s.Time)
 		}
 	case signal.BridgeEnter:
@@ -188,6 +208,16 @@ func (m *Model) handle(s signal.Signal) []Event {
 		return m.memberSignal(s)
 	case signal.UserEvent:
 		return m.userEvent(s)
+	case signal.CDR:
+		return m.cdr(s)
+	case signal.RecordingStarted:
+		if c, _ := m.find(s.Leg); c != nil {
+			c.recorded = true
+		}
+	case signal.SpyStarted:
+		return m.spyStarted(s)
+	case signal.SpyStopped:
+		return m.spyStopped(s)
 	}
 	return nil
 }
@@ -296,8 +326,7 @@ func (m *Model) dialBegin(s signal.Signal) []Event {
 			}
 		}
 		if !to.local {
-			c.direction = Internal
-			return []Event{m.emit(c, Event{Kind: Initiated, Time: s.Time, User: from.endpoint, UserName: from.name, Party: to.endpoint})}
+			return m.internalCall(c, from, to, s.Time)
 		}
 	}
 	if c.direction == Inbound && c.user == nil && !to.external && !to.local {
@@ -344,7 +373,7 @@ func (m *Model) ring(c *call, l *leg, t time.Time) []Event {
 	if l.rang || l.up || l.external || l.local || c.ended || c.talking {
 		return nil
 	}
-	if c.direction != Inbound && (c.direction != Outbound || c.id.Link < 2) {
+	if c.direction != Inbound && (c.direction != Outbound || c.id.Link < 2) && !c.local() {
 		return nil
 	}
 	l.rang = true
@@ -383,12 +412,16 @@ func (m *Model) answer(c *call, l *leg, t time.Time) []Event {
 		user = c.user
 		c.extLeg = l
 	case c.direction == Outbound && c.id.Link >= 2 && !l.external:
+	case c.direction == Internal && c.local() && l.dialled && l != c.origin:
 	default:
 		return nil
 	}
 	c.user = user
 	c.talking = true
 	c.answered = t
+	if c.firstAnswer.IsZero() {
+		c.firstAnswer = t
+	}
 	c.atQueue = false
 	c.lost = nil
 	if c.id.Link == 0 {
@@ -439,7 +472,9 @@ func (m *Model) hangup(s signal.Signal) []Event {
 	l.gone = true
 	l.bridge = ""
 	var out []Event
-	if !c.ended && c.reporting() {
+	if !c.ended && c.direction == Barge && l == c.user {
+		out = m.end(c, s.Time, s.Cause, FinishOK)
+	} else if !c.ended && (c.reporting() || c.local()) {
 		switch {
 		case c.lost != nil && l == c.extLeg:
 			out = m.end(c, c.lost.at, c.lost.cause, FinishOK)
@@ -451,7 +486,7 @@ func (m *Model) hangup(s signal.Signal) []Event {
 				break
 			}
 			out = m.end(c, s.Time, s.Cause, FinishOK)
-		case c.talking && l == c.extLeg:
+		case c.talking && (l == c.extLeg || c.direction == Internal && l == c.origin):
 			out = m.end(c, s.Time, s.Cause, FinishOK)
 		case !c.talking && l == c.origin:
 			out = m.end(c, s.Time, s.Cause, FinishMissed)
@@ -465,14 +500,16 @@ func (m *Model) hangup(s signal.Signal) []Event {
 		}
 	}
 	m.forget(c)
-	return out
+	return append(out, m.chainDone(c, s.Time)...)
 }
 
 // end reports the call's last link ended.
 func (m *Model) end(c *call, t time.Time, cause int, finish Finish) []Event {
 	c.ended = true
+	c.endedAt = t
 	c.stops = nil
-	ev := Event{Kind: Ended, Time: t, Finish: finish, Cause: cause, Queue: c.queue, Callback: c.callback, UserType: UserExtension}
+	ev := Event{Kind: Ended, Time: t, Finish: finish, Cause: cause, Queue: c.queue, Callback: c.callback, UserType: UserExtension,
+		Reason: endReason(finish, cause, c.dialStatus)}
 	switch {
 	case finish == FinishOK:
 		ev.User, ev.UserName = c.user.endpoint, c.user.name
@@ -527,6 +564,12 @@ func roundSeconds(d time.Duration) time.Duration {
 func (m *Model) emit(c *call, ev Event) Event {
 	ev.ID = c.id
 	ev.UniqueID = c.chains[0]
+	if c.bargeOf != "" {
+		ev.UniqueID = c.bargeOf
+	}
+	if ev.Other == "" {
+		ev.Other = c.party
+	}
 	ev.Seq = c.seq
 	c.seq++
 	ev.Direction = c.direction

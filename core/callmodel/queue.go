@@ -74,6 +74,7 @@ func (m *Model) memberSignal(s signal.Signal) []Event {
 	case signal.MemberPaused:
 		ev.Kind = QueueMemberLoginChanged
 		ev.LoggedIn = !s.Member.Paused
+		ev.Paused = true
 		ev.Reason = s.Member.Reason
 	}
 	return []Event{m.emitStatus(ev)}

@@ -71,6 +71,11 @@ func (m *Model) merge(a, b *call) *call {
 			m.bridges[br] = keep
 		}
 	}
+	if gone.consultFor != nil {
+		// The consultation led to its transfer: nothing was cancelled.
+		gone.consultFor.consults--
+		gone.consultFor = nil
+	}
 	return keep
 }
 
@@ -83,13 +88,22 @@ func (m *Model) transferOut(c *call, t time.Time, how TransferType) []Event {
 	out := m.flushStops(c, t)
 	out = append(out, m.emit(c, Event{Kind: Ended, Time: t, User: c.user.endpoint, UserName: c.user.name,
 		UserType: UserExtension, Finish: FinishOK, Transferred: true, Talk: roundSeconds(at.Sub(c.answered)),
-		Queue: c.queue, Callback: c.callback}))
+		Queue: c.queue, Callback: c.callback, Reason: transferReason(how)}))
 	c.user.left = true
 	c.id.Link++
 	c.talking = false
 	c.lost = nil
 	c.transfer = how
 	return out
+}
+
+// transferReason names why a link ended by transfer, as FreeSWITCH's
+// hangup causes do.
+func transferReason(how TransferType) string {
+	if how == AttendedTransfer {
+		return "ATTENDED_TRANSFER"
+	}
+	return "BLIND_TRANSFER"
 }
 
 // blindTransfer: the transferee goes on to Exten. The link that ends is
@@ -140,7 +154,13 @@ func (m *Model) attendedTransfer(s signal.Signal) []Event {
 			l.left = true
 		}
 	}
-	out := m.transferOut(c, s.Time, AttendedTransfer)
+	done := Event{Kind: TransferCompleted, Time: s.Time, User: c.user.endpoint, UserName: c.user.name}
+	if t := c.legs[x.Target.ID]; t != nil {
+		done.Other = t.endpoint
+	} else if t := m.guessTarget(c); t != nil {
+		done.Other = t.endpoint
+	}
+	out := append([]Event{m.emit(c, done)}, m.transferOut(c, s.Time, AttendedTransfer)...)
 	target := c.legs[x.Target.ID]
 	if target == nil {
 		target = m.guessTarget(c)

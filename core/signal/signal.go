@@ -134,6 +134,10 @@ const (
 	RecordingStopped
 	// CDR: a call detail record was written; Data holds its fields.
 	CDR
+	// SpyStarted / SpyStopped: Leg, a supervisor's leg, started or stopped
+	// listening in on Peer (Asterisk ChanSpyStart / ChanSpyStop): a barge.
+	SpyStarted
+	SpyStopped
 )
 
 func (k Kind) String() string {
@@ -194,6 +198,10 @@ func (k Kind) String() string {
 		return "RecordingStopped"
 	case CDR:
 		return "CDR"
+	case SpyStarted:
+		return "SpyStarted"
+	case SpyStopped:
+		return "SpyStopped"
 	}
 	return "Unknown"
 }

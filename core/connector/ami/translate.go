@@ -48,6 +48,20 @@ var translators = map[string]translator{
 	"mixmonitorstart":    legSignal(signal.RecordingStarted),
 	"mixmonitorstop":     legSignal(signal.RecordingStopped),
 	"cdr":                cdrSignal,
+	"chanspystart":       spySignal(signal.SpyStarted),
+	"chanspystop":        spySignal(signal.SpyStopped),
+}
+
+// spySignal translates ChanSpyStart/ChanSpyStop: the Spyer block is the
+// supervisor's leg, the Spyee block the leg listened in on.
+func spySignal(kind signal.Kind) translator {
+	return func(m Message) (signal.Signal, error) {
+		s := signal.Signal{Kind: kind, Leg: legOf(m, "Spyer"), Peer: legOf(m, "Spyee")}
+		if s.Leg.ID == "" {
+			return signal.Signal{}, errors.New("no SpyerUniqueid")
+		}
+		return s, nil
+	}
 }
 
 // translate returns the signal for event m, received at recv. The signal's
