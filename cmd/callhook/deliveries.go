@@ -83,7 +83,8 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		var list []struct {
 			ID, Receiver, Call, Status, Error string
-			Attempts, HTTPStatus              int `json:"http_status"`
+			Attempts                          int
+			HTTPStatus                        int `json:"http_status"`
 			Last                              time.Time
 		}
 		if err := json.Unmarshal(body, &list); err != nil {
