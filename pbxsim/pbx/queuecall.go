@@ -84,8 +84,8 @@ const (
 )
 
 type queueEv struct {
-	kind queueEvKind
-	m    *queueMember // nil: the caller
+	kind  queueEvKind
+	m     *queueMember // nil: the caller
 	res   *sip.Response
 	code  int
 	digit string

@@ -245,3 +245,42 @@ func (p *Phone) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	default:
 	}
 }
+
+// DTMF methods of SendDTMF.
+const (
+	DTMFRFC4733 = "rfc4733" // telephone-events in the RTP stream (RFC 4733)
+	DTMFInfo    = "info"    // SIP INFO with application/dtmf-relay
+)
+
+// SendDTMF sends digits on an up call, in the media stream (rfc4733, the
+// default) or as one SIP INFO per digit (info).
+func (c *Call) SendDTMF(ctx context.Context, digits, method string) error {
+	if !c.Up() {
+		return ErrNotUp
+	}
+	switch method {
+	case "", DTMFRFC4733:
+		c.note("send RTP telephone-event " + digits)
+		if err := c.media.SendDigits(digits); err != nil {
+			return fmt.Errorf("send dtmf: %w", err)
+		}
+		return nil
+	case DTMFInfo:
+		for _, d := range digits {
+			req := c.newRequest(sip.INFO)
+			req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
+			req.SetBody(fmt.Appendf(nil, "Signal=%c\r\nDuration=160\r\n", d))
+			c.note("send INFO " + string(d))
+			res, err := c.p.cli.Do(ctx, req)
+			if err != nil {
+				return fmt.Errorf("send dtmf info: %w", err)
+			}
+			c.note(fmt.Sprintf("recv %d INFO", res.StatusCode))
+			if !res.IsSuccess() {
+				return &StatusError{Method: "INFO", Code: res.StatusCode, Reason: res.Reason}
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("send dtmf: method %q (want rfc4733 or info)", method)
+}

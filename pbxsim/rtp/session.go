@@ -28,6 +28,8 @@ type Session struct {
 	received atomic.Int64
 	sent     atomic.Int64
 	onPacket atomic.Pointer[func(*pionrtp.Packet)]
+	events   chan byte // RFC 4733 events the sender plays next
+	sending  atomic.Bool
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -45,7 +47,7 @@ func Listen(addr string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen rtp %q: %w", addr, err)
 	}
-	s := &Session{conn: c, stop: make(chan struct{})}
+	s := &Session{conn: c, stop: make(chan struct{}), events: make(chan byte, 32)}
 	s.wg.Add(1)
 	go s.readLoop()
 	return s, nil
@@ -95,6 +97,7 @@ func (s *Session) readLoop() {
 // Send starts sending src as PCMU every Ptime to the remote address until
 // ctx ends or the session is closed. Frames before SetRemote are skipped.
 func (s *Session) Send(ctx context.Context, src Source) {
+	s.sending.Store(true)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -109,8 +112,25 @@ func (s *Session) Send(ctx context.Context, src Source) {
 		frame := make([]byte, FrameSamples)
 		t := time.NewTicker(Ptime)
 		defer t.Stop()
+		var ev []pionrtp.Packet // the event being played, one packet per tick
 		for {
-			if dst := s.remote.Load(); dst != nil {
+			if len(ev) == 0 {
+				select {
+				case e := <-s.events:
+					ev = eventPackets(hdr, e)
+					hdr.SequenceNumber += uint16(len(ev))
+					hdr.Timestamp += uint32(EventFrames * FrameSamples)
+				default:
+				}
+			}
+			if dst := s.remote.Load(); dst != nil && len(ev) > 0 {
+				if b, err := ev[0].Marshal(); err == nil {
+					if _, err := s.conn.WriteToUDP(b, dst); err == nil {
+						s.sent.Add(1)
+					}
+				}
+				ev = ev[1:]
+			} else if dst != nil {
 				src.Frame(frame)
 				pkt := pionrtp.Packet{Header: hdr, Payload: frame}
 				if b, err := pkt.Marshal(); err == nil {
@@ -142,4 +162,57 @@ func (s *Session) Close() error {
 		s.wg.Wait()
 	})
 	return err
+}
+
+// PayloadTypeEvent is the telephone-event payload type pbxsim offers
+// (RFC 4733), and EventFrames how many 20 ms packets one digit lasts
+// before its three end packets.
+const (
+	PayloadTypeEvent = 101
+	EventFrames      = 6
+)
+
+// ErrNotSending is returned by SendDigits on a session that is not
+// sending: RFC 4733 events go in the media stream.
+var ErrNotSending = errors.New("rtp: session is not sending")
+
+// SendDigits queues DTMF digits (0-9, *, #, A-D) as RFC 4733
+// telephone-events in the outgoing stream, in place of audio.
+func (s *Session) SendDigits(digits string) error {
+	if !s.sending.Load() {
+		return ErrNotSending
+	}
+	for i := range len(digits) {
+		ev, ok := DigitEvent(digits[i])
+		if !ok {
+			return fmt.Errorf("send digits %q: %q is not a DTMF digit", digits, digits[i])
+		}
+		select {
+		case s.events <- ev:
+		default:
+			return fmt.Errorf("send digits %q: too many queued", digits)
+		}
+	}
+	return nil
+}
+
+// eventPackets are one digit's packets from hdr on (RFC 4733 section
+// 2.5): EventFrames packets with a growing duration, the first with the
+// marker bit, then the end packet three times; all share the event's
+// timestamp.
+func eventPackets(hdr pionrtp.Header, ev byte) []pionrtp.Packet {
+	var out []pionrtp.Packet
+	for i := range EventFrames + 3 {
+		h := hdr
+		h.PayloadType = PayloadTypeEvent
+		h.Marker = i == 0
+		h.SequenceNumber = hdr.SequenceNumber + uint16(i)
+		dur := uint16(min(i+1, EventFrames) * FrameSamples)
+		flags := byte(10) // volume -10 dBm0
+		if i >= EventFrames {
+			flags |= 0x80
+		}
+		out = append(out, pionrtp.Packet{Header: h, Payload: []byte{ev, flags, byte(dur >> 8), byte(dur)}})
+	}
+	return out
 }

@@ -51,6 +51,7 @@ func (r *Runner) logger() *slog.Logger {
 }
 
 type placed struct {
+	from   string // the extension that placed it, "" for an outside caller
 	call   *phone.Call
 	caller *phone.Phone // owned by the run when the caller is outside the PBX
 }
@@ -138,6 +139,10 @@ func (r *Runner) Run(ctx context.Context, w World, sc *Scenario) error {
 			if err := calls[st.Hangup].call.Hangup(ctx); err != nil {
 				return fmt.Errorf("%s: hang up %s: %w", where, st.Hangup, err)
 			}
+		default:
+			if err := r.midCall(ctx, w, calls, st); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
 		}
 	}
 	return nil
@@ -146,7 +151,7 @@ func (r *Runner) Run(ctx context.Context, w World, sc *Scenario) error {
 func (r *Runner) place(ctx context.Context, w World, c *CallStep) (*placed, error) {
 	if p, ok := w.Phone(c.From); ok {
 		call, err := p.Dial(ctx, c.To)
-		return &placed{call: call}, err
+		return &placed{call: call, from: c.From}, err
 	}
 	// A caller outside the PBX: a trunk-side user agent of its own.
 	p, err := phone.New(ctx, phone.Config{

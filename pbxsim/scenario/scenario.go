@@ -45,7 +45,68 @@ type Step struct {
 	Wait   *WaitStep `yaml:"wait"`
 	Pause  Duration  `yaml:"pause"`
 	Hangup string    `yaml:"hangup"` // the id of the call to hang up
-	Line   int       `yaml:"-"`
+	// Transfer hands a call's other party on (REFER), blind or attended.
+	Transfer *TransferStep `yaml:"transfer"`
+	// Hold and Unhold put a phone's side of a call on hold and back
+	// (re-INVITE sendonly / sendrecv).
+	Hold   *LegStep `yaml:"hold"`
+	Unhold *LegStep `yaml:"unhold"`
+	// DTMF sends key presses on a call.
+	DTMF *DTMFStep `yaml:"dtmf"`
+	// Admin changes the PBX's configuration (forwarding, extensions).
+	Admin *AdminStep `yaml:"admin"`
+	// Agent logs a queue agent in or out, or pauses them.
+	Agent *AgentStep `yaml:"agent"`
+	Line  int        `yaml:"-"`
+}
+
+// LegStep names one phone's side of a call: By is the extension whose
+// phone acts. Left out, it is the phone that placed the call.
+type LegStep struct {
+	Call string `yaml:"call"`
+	By   string `yaml:"by"`
+}
+
+// TransferStep transfers a call. With To it is blind (REFER to To); with
+// Attended it is attended: the phone's consultation call Attended
+// (placed from the same extension) replaces it (REFER with Replaces).
+// Fails says the PBX is expected to refuse (a consultation that has not
+// been answered): the step then succeeds only if the transfer fails.
+type TransferStep struct {
+	Call     string `yaml:"call"`
+	By       string `yaml:"by"`
+	To       string `yaml:"to"`
+	Attended string `yaml:"attended"`
+	Fails    bool   `yaml:"fails"`
+}
+
+// DTMFStep presses keys on a call: Method rfc4733 (default, in the RTP
+// stream) or info (SIP INFO).
+type DTMFStep struct {
+	Call   string `yaml:"call"`
+	By     string `yaml:"by"`
+	Digits string `yaml:"digits"`
+	Method string `yaml:"method"`
+}
+
+// AdminStep is one administrative change, as an administrator makes it
+// on the PBX: Action forwarding-on (Ext forwards to Destination),
+// forwarding-off, extension-create (Ext with Name), extension-delete.
+type AdminStep struct {
+	Action      string `yaml:"action"`
+	Ext         string `yaml:"ext"`
+	Destination string `yaml:"destination"`
+	Name        string `yaml:"name"`
+}
+
+// AgentStep changes an agent's queue state: Action login or logout
+// (every queue, or Queue only), pause or unpause (with Reason) in Queue
+// or, Queue left out, in every queue.
+type AgentStep struct {
+	Action string `yaml:"action"`
+	Ext    string `yaml:"ext"`
+	Queue  string `yaml:"queue"`
+	Reason string `yaml:"reason"`
 }
 
 // CallStep places a call from outside (a trunk-side caller) or from an
@@ -189,8 +250,76 @@ func (sc *Scenario) validate() error {
 				bad(st.Line, "hangup: unknown call %q", st.Hangup)
 			}
 		}
+		leg := func(kind, call string) {
+			if !calls[call] {
+				bad(st.Line, "%s: unknown call %q", kind, call)
+			}
+		}
+		if t := st.Transfer; t != nil {
+			n++
+			leg("transfer", t.Call)
+			switch {
+			case (t.To == "") == (t.Attended == ""):
+				bad(st.Line, "transfer: exactly one of to (blind) and attended (a consultation call) is required")
+			case t.Attended != "":
+				leg("transfer: attended", t.Attended)
+				if t.Attended == t.Call {
+					bad(st.Line, "transfer: attended %q is the call being transferred", t.Attended)
+				}
+			}
+		}
+		if st.Hold != nil {
+			n++
+			leg("hold", st.Hold.Call)
+		}
+		if st.Unhold != nil {
+			n++
+			leg("unhold", st.Unhold.Call)
+		}
+		if d := st.DTMF; d != nil {
+			n++
+			leg("dtmf", d.Call)
+			if d.Digits == "" || strings.Trim(d.Digits, "0123456789*#ABCD") != "" {
+				bad(st.Line, "dtmf: digits %q (want 0-9, *, #, A-D)", d.Digits)
+			}
+			switch d.Method {
+			case "", "rfc4733", "info":
+			default:
+				bad(st.Line, "dtmf: method %q (want rfc4733 or info)", d.Method)
+			}
+		}
+		if a := st.Admin; a != nil {
+			n++
+			if a.Ext == "" {
+				bad(st.Line, "admin: ext is required")
+			}
+			switch a.Action {
+			case "forwarding-on":
+				if a.Destination == "" {
+					bad(st.Line, "admin: forwarding-on needs a destination")
+				}
+			case "forwarding-off", "extension-delete":
+			case "extension-create":
+				if a.Name == "" {
+					bad(st.Line, "admin: extension-create needs a name")
+				}
+			default:
+				bad(st.Line, "admin: action %q (want forwarding-on, forwarding-off, extension-create or extension-delete)", a.Action)
+			}
+		}
+		if a := st.Agent; a != nil {
+			n++
+			if a.Ext == "" {
+				bad(st.Line, "agent: ext is required")
+			}
+			switch a.Action {
+			case "login", "logout", "pause", "unpause":
+			default:
+				bad(st.Line, "agent: action %q (want login, logout, pause or unpause)", a.Action)
+			}
+		}
 		if n != 1 {
-			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup")
+			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, transfer, hold, unhold, dtmf, admin, agent")
 		}
 	}
 	for i, e := range sc.Expect {

@@ -57,6 +57,14 @@ func TestParseErrors(t *testing.T) {
 		{"bad reject", "name: x\nphones:\n  '101': {reject: 200}\n", "reject 200"},
 		{"bad expect", "name: x\nexpect:\n  - {event: rang}\n", `event "rang"`},
 		{"no name", "summary: x\n", "name: missing"},
+		{"transfer both", "name: x\nsteps:\n  - call: {id: a, from: '1', to: '2'}\n  - transfer: {call: a, to: '102', attended: a}\n", "x.yaml:4: transfer: exactly one of to"},
+		{"transfer unknown consult", "name: x\nsteps:\n  - call: {id: a, from: '1', to: '2'}\n  - transfer: {call: a, attended: b}\n", `transfer: attended: unknown call "b"`},
+		{"hold unknown", "name: x\nsteps:\n  - hold: {call: a, by: '101'}\n", `hold: unknown call "a"`},
+		{"bad digits", "name: x\nsteps:\n  - call: {id: a, from: '1', to: '2'}\n  - dtmf: {call: a, digits: '1x'}\n", `dtmf: digits "1x"`},
+		{"bad dtmf method", "name: x\nsteps:\n  - call: {id: a, from: '1', to: '2'}\n  - dtmf: {call: a, digits: '1', method: smoke}\n", `method "smoke"`},
+		{"bad admin", "name: x\nsteps:\n  - admin: {action: reboot, ext: '101'}\n", `admin: action "reboot"`},
+		{"forwarding without destination", "name: x\nsteps:\n  - admin: {action: forwarding-on, ext: '101'}\n", "needs a destination"},
+		{"bad agent", "name: x\nsteps:\n  - agent: {action: dance, ext: '101'}\n", `agent: action "dance"`},
 		{"not yaml", "name: [\n", "x.yaml"},
 	}
 	for _, tt := range tests {
@@ -73,8 +81,37 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+const transfers = `
+name: t
+steps:
+  - call: {id: c1, from: "2125559876", to: "2125550100"}
+  - hold: {call: c1, by: "101"}
+  - call: {id: c2, from: "101", to: "103"}
+  - transfer: {call: c1, by: "101", attended: c2}
+  - transfer: {call: c1, by: "103", to: "102"}
+  - unhold: {call: c1}
+  - dtmf: {call: c1, digits: "1#", method: info}
+  - admin: {action: forwarding-on, ext: "102", destination: "12125550199"}
+  - agent: {action: pause, ext: "101", queue: "800", reason: Lunch}
+`
+
+func TestParseMidCallSteps(t *testing.T) {
+	sc, err := scenario.Parse("t.yaml", strings.NewReader(transfers))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sc.Steps
+	if st[1].Hold.By != "101" || st[3].Transfer.Attended != "c2" || st[4].Transfer.To != "102" || st[5].Unhold.Call != "c1" {
+		t.Errorf("steps %+v", st)
+	}
+	if st[6].DTMF.Digits != "1#" || st[7].Admin.Destination != "12125550199" || st[8].Agent.Reason != "Lunch" {
+		t.Errorf("steps %+v %+v %+v", st[6].DTMF, st[7].Admin, st[8].Agent)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add(good)
+	f.Add(transfers)
 	f.Add("name: x\nsteps:\n  - hangup: c9\n")
 	f.Add("name: [\n")
 	f.Fuzz(func(t *testing.T, s string) {

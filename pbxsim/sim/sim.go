@@ -31,6 +31,10 @@ type Config struct {
 	// PBX's clock (the Timestamp of its events) runs Speed times faster
 	// too, so the engine sees the scenario's own durations. Default 1.
 	Speed float64
+	// Recordings is the folder answered conversations are recorded to as
+	// WAV files (one per link, as MixMonitor names them); empty records
+	// nothing (MixMonitor is still announced).
+	Recordings string
 	// Topology defaults to pbx.DefaultTopology.
 	Topology *pbx.Config
 	Logger   *slog.Logger
@@ -115,6 +119,9 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		topo = *cfg.Topology
 	}
 	topo.Addr = cfg.SIPAddr
+	if cfg.Recordings != "" {
+		topo.Recordings = cfg.Recordings
+	}
 	topo.Observer = srv
 	topo.Logger = cfg.Logger.With("component", "pbx")
 	topo.Now = now

@@ -1,0 +1,106 @@
+package scenario
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/callhook/callhook/pbxsim/phone"
+)
+
+// AdminWorld is a World whose PBX takes administrative changes and queue
+// agent changes, as a PBX's administrator or an agent's phone makes them.
+type AdminWorld interface {
+	World
+	Admin(ctx context.Context, a AdminStep) error
+	Agent(ctx context.Context, a AgentStep) error
+}
+
+// ErrNoLeg is returned when a step names a phone that has no side of the
+// call up.
+var ErrNoLeg = errors.New("scenario: no such leg")
+
+// leg finds ext's side of call id: the call itself when ext placed it (or
+// ext is empty), else the oldest up call on ext's phone that the scenario
+// did not place (the PBX rang the phone for it).
+func leg(w World, calls map[string]*placed, id, ext string) (*phone.Call, error) {
+	pc := calls[id]
+	if ext == "" || pc.from == ext {
+		return pc.call, nil
+	}
+	ph, ok := w.Phone(ext)
+	if !ok {
+		return nil, fmt.Errorf("call %s: no phone for extension %s: %w", id, ext, ErrNoLeg)
+	}
+	own := map[*phone.Call]bool{}
+	for _, c := range calls {
+		own[c.call] = true
+	}
+	for _, c := range ph.Calls() {
+		if c.Up() && !own[c] {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("call %s: extension %s has no answered call: %w", id, ext, ErrNoLeg)
+}
+
+// midCall plays transfer, hold, unhold, dtmf, admin and agent steps.
+func (r *Runner) midCall(ctx context.Context, w World, calls map[string]*placed, st Step) error {
+	switch {
+	case st.Transfer != nil:
+		t := st.Transfer
+		c, err := leg(w, calls, t.Call, t.By)
+		if err != nil {
+			return err
+		}
+		if t.To != "" {
+			err = c.BlindTransfer(ctx, t.To)
+		} else {
+			err = c.AttendedTransfer(ctx, calls[t.Attended].call)
+		}
+		switch {
+		case t.Fails && err == nil:
+			return fmt.Errorf("transfer %s: succeeded, the scenario expects it to fail", t.Call)
+		case t.Fails && errors.Is(err, phone.ErrTransferFailed):
+			return nil
+		case err != nil:
+			return fmt.Errorf("transfer %s: %w", t.Call, err)
+		}
+	case st.Hold != nil, st.Unhold != nil:
+		l, hold := st.Hold, true
+		if l == nil {
+			l, hold = st.Unhold, false
+		}
+		c, err := leg(w, calls, l.Call, l.By)
+		if err != nil {
+			return err
+		}
+		if hold {
+			err = c.Hold(ctx)
+		} else {
+			err = c.Unhold(ctx)
+		}
+		if err != nil {
+			return fmt.Errorf("hold %s: %w", l.Call, err)
+		}
+	case st.DTMF != nil:
+		d := st.DTMF
+		c, err := leg(w, calls, d.Call, d.By)
+		if err != nil {
+			return err
+		}
+		if err := c.SendDTMF(ctx, d.Digits, d.Method); err != nil {
+			return fmt.Errorf("dtmf on %s: %w", d.Call, err)
+		}
+	case st.Admin != nil, st.Agent != nil:
+		aw, ok := w.(AdminWorld)
+		if !ok {
+			return errors.New("admin and agent steps need a PBX that takes them")
+		}
+		if st.Admin != nil {
+			return aw.Admin(ctx, *st.Admin)
+		}
+		return aw.Agent(ctx, *st.Agent)
+	}
+	return nil
+}
