@@ -150,9 +150,47 @@ func TestBenchDelivery(t *testing.T) {
 	t.Logf("durable: %.0f webhooks/s", dRate)
 	_, d50, d99 := runLoad(t, lr, ob.Enqueue, paced, 1000)
 
+	// The same two paths with an in-memory receiver (an http.RoundTripper
+	// answering 200 without a socket): what the durable layer itself costs
+	// once HTTP is out of the picture.
+	mem := &memReceiver{lr: lr}
+	memSender := delivery.NewSender(delivery.WithSenderTransport(mem))
+	mbase := delivery.NewDispatcher(delivery.NewReceivers(memSender, pol).Send, delivery.WithDispatcherConcurrency(64))
+	defer mbase.Close()
+	mbRate, _, _ := runLoad(t, lr, func(_ context.Context, r delivery.Request) error { return mbase.Enqueue(r) }, 2*n, 0)
+	var mob *outbox.Outbox
+	mrecv := delivery.NewReceivers(memSender, pol, delivery.WithReceiversAttempt(func(a delivery.Attempt) { mob.RecordAttempt(a) }))
+	mob, err = outbox.Open(context.Background(), outbox.Config{Dir: t.TempDir(), Node: "bench-mem", Concurrency: 64}, mrecv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mob.Close()
+	if err := mob.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mdRate, _, _ := runLoad(t, lr, mob.Enqueue, 2*n, 0)
+
 	fmt.Printf("\ndelivery benchmark: %d webhooks, one producer (as the engine), loopback receiver\n", n)
 	fmt.Printf("  %-28s %10s %10s %10s\n", "", "webhooks/s", "p50", "p99")
 	fmt.Printf("  %-28s %10.0f %10s %10s\n", "baseline (no durability)", bRate, b50.Round(time.Microsecond), b99.Round(time.Microsecond))
 	fmt.Printf("  %-28s %10.0f %10s %10s\n", "durable outbox (JetStream)", dRate, d50.Round(time.Microsecond), d99.Round(time.Microsecond))
-	fmt.Printf("  ratio durable/baseline: %.2f   (latency measured at 1,000 events/s)\n\n", dRate/bRate)
+	fmt.Printf("  ratio durable/baseline: %.2f   (latency measured at 1,000 events/s)\n", dRate/bRate)
+	fmt.Printf("  in-memory receiver, %d webhooks: baseline %.0f/s, durable %.0f/s, ratio %.2f\n\n", 2*n, mbRate, mdRate, mdRate/mbRate)
+}
+
+// memReceiver answers every request 200 in memory and counts it like the
+// HTTP receiver does.
+type memReceiver struct{ lr *latencyReceiver }
+
+func (m *memReceiver) RoundTrip(r *http.Request) (*http.Response, error) {
+	if ns, err := strconv.ParseInt(r.Header.Get("X-Sent"), 10, 64); err == nil {
+		d := time.Since(time.Unix(0, ns))
+		m.lr.mu.Lock()
+		m.lr.lat = append(m.lr.lat, d)
+		m.lr.mu.Unlock()
+	}
+	if m.lr.n.Add(1) == m.lr.want {
+		close(m.lr.done)
+	}
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
 }
