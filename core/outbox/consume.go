@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -12,17 +13,6 @@ import (
 
 	"github.com/callhook/callhook/core/delivery"
 )
-
-// Start begins delivering: this node takes every partition. (Several nodes
-// split partitions with StartShared.)
-func (o *Outbox) Start(ctx context.Context) error {
-	for p := range o.cfg.Partitions {
-		if err := o.claim(ctx, p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // claim makes this node the deliverer of partition p. The partition's
 // consumer is created afresh, starting at the oldest request still in the
@@ -78,6 +68,18 @@ func (o *Outbox) claim(ctx context.Context, p int) error {
 	o.owned[p] = cc
 	o.log.Debug("partition claimed", "partition", p, "node", o.cfg.Node)
 	return nil
+}
+
+// Owned lists the partitions this node delivers now.
+func (o *Outbox) Owned() []int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var ps []int
+	for p := range o.owned {
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	return ps
 }
 
 // release stops delivering partition p (its lease went to another node).

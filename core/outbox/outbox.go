@@ -88,6 +88,9 @@ type Config struct {
 	LogMaxAge time.Duration
 	// MaxAckPending per partition (default DefaultMaxAckPending).
 	MaxAckPending int
+	// LeaseTTL is how long a node's partitions stay its own without
+	// renewal (default DefaultLeaseTTL); every node must agree.
+	LeaseTTL time.Duration
 	// Concurrency per receiver (default delivery.DefaultConcurrency).
 	Concurrency int
 	Logger      *slog.Logger
@@ -111,6 +114,9 @@ type Outbox struct {
 	met    *Metrics
 
 	onResult func(delivery.Result)
+
+	leases jetstream.KeyValue
+	revs   map[int]uint64 // partition → lease revision; only the lease loop touches it
 
 	lastSeq  atomic.Uint64 // highest stream sequence this node enqueued
 	mu       sync.Mutex
@@ -142,6 +148,9 @@ func Open(ctx context.Context, cfg Config, recv *delivery.Receivers, opts ...Opt
 	}
 	if cfg.LogMaxAge <= 0 {
 		cfg.LogMaxAge = DefaultLogMaxAge
+	}
+	if cfg.LeaseTTL <= 0 {
+		cfg.LeaseTTL = DefaultLeaseTTL
 	}
 	if cfg.MaxAckPending <= 0 {
 		cfg.MaxAckPending = DefaultMaxAckPending
@@ -346,6 +355,7 @@ func (o *Outbox) Receivers() *delivery.Receivers { return o.recv }
 func (o *Outbox) Shutdown(ctx context.Context) error {
 	o.stopConsuming()
 	err := o.disp.Shutdown(ctx)
+	o.releaseLeases()
 	o.closeConn()
 	return err
 }
