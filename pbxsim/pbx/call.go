@@ -109,7 +109,7 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	var r route
-	if ext, internal := p.exts[from.Address.User]; internal {
+	if ext, internal := p.ext(from.Address.User); internal {
 		// An extension's call: authenticate it as Asterisk does (401
 		// challenge), then route on what it dialled.
 		if !p.authorize(req, tx, ext) {
@@ -199,6 +199,8 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if offer != nil {
 		c.mIn.setRemote(offer.Addr)
 	}
+	mIn := c.mIn
+	mIn.onDigit(func(d string) { c.digit(mIn, d) })
 	c.run()
 }
 
@@ -281,6 +283,8 @@ func (c *call) sendInvite(b *binding) error {
 	if c.mOut, err = newRelayLeg(p.host); err != nil {
 		return err
 	}
+	mOut := c.mOut
+	mOut.onDigit(func(d string) { c.digit(mOut, d) })
 	c.out = &dialog{
 		callID:    uuid.NewString(),
 		local:     sip.Uri{Scheme: "sip", User: c.cidNum, Host: p.host, Port: p.port},

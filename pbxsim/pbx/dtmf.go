@@ -102,7 +102,13 @@ func (p *PBX) dispatchDigit(ref *legRef, digit string) {
 	case ref.q != nil:
 		ref.q.post(queueEv{kind: qeDigit, m: ref.m, digit: digit})
 	case ref.c != nil:
-		ref.c.digit(ref.caller, digit)
+		ref.c.mu.Lock()
+		l := ref.c.mOut
+		if ref.caller {
+			l = ref.c.mIn
+		}
+		ref.c.mu.Unlock()
+		ref.c.digit(l, digit)
 	}
 }
 
@@ -112,12 +118,12 @@ func (p *PBX) dtmfEvents(ch *Channel, digit string) {
 	p.chanEvent("DTMFEnd", ch, Field{"Digit", digit}, Field{"DurationMs", "120"}, Field{"Direction", "Received"})
 }
 
-// digit takes a DTMF digit from one side of a two-party call: reported,
-// then given to the IVR the caller is in, if any.
-func (c *call) digit(fromCaller bool, digit string) {
+// digit takes a DTMF digit received on one relay leg of a two-party call
+// and reports it on that leg's channel.
+func (c *call) digit(from *relayLeg, digit string) {
 	c.mu.Lock()
 	ch := &c.callee
-	if fromCaller {
+	if from == c.mIn {
 		ch = &c.caller
 	}
 	c.p.dtmfEvents(ch, digit)

@@ -137,6 +137,7 @@ type PBX struct {
 	devChan map[string]map[*Channel]ChannelState
 
 	emitMu sync.Mutex
+	admin  adminState
 
 	trunk atomic.Pointer[Trunk]
 }

@@ -23,7 +23,7 @@ var (
 // extOf reads "PJSIP/103" (or "103") as an extension number.
 func (p *PBX) extOf(iface string) (Extension, error) {
 	num := strings.TrimPrefix(iface, "PJSIP/")
-	e, ok := p.exts[num]
+	e, ok := p.ext(num)
 	if !ok {
 		return Extension{}, fmt.Errorf("queue member %q: %w", iface, ErrNoInterface)
 	}

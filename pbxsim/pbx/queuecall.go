@@ -52,6 +52,7 @@ type queueCall struct {
 	bridge   Bridge
 	answered time.Time
 	rec      *recording
+	callback bool // a callback was ordered
 }
 
 // queueMember is one ring of one member: its channel and SIP leg.
@@ -156,6 +157,7 @@ func (p *PBX) startQueueCall(req *sip.Request, tx sip.ServerTransaction, qs *que
 	if offer != nil {
 		qc.mIn.setRemote(offer.Addr)
 	}
+	qc.mIn.onDigit(func(d string) { qc.post(queueEv{kind: qeDigit, digit: d}) })
 	qc.run()
 }
 
@@ -236,6 +238,8 @@ func (qc *queueCall) run() {
 			case qeBye, qeShutdown:
 				qc.abandon(e.kind == qeShutdown)
 				return
+			case qeDigit:
+				qc.callerDigit(e)
 			}
 		case <-roundTimer:
 			roundTimer = nil
@@ -298,7 +302,7 @@ func (qc *queueCall) ring(m QueueMember) {
 	qm.ch = Channel{
 		Name: channelName(m.Ext, seq), Language: "en", Priority: 1, State: StateDown,
 		Uniqueid: fmt.Sprintf("%d.%d", now.Unix(), seq), Linkedid: qc.caller.Linkedid,
-		CallerIDNum: m.Ext, CallerIDName: p.exts[m.Ext].Name, Context: "from-internal", Exten: "s",
+		CallerIDNum: m.Ext, CallerIDName: p.extName(m.Ext), Context: "from-internal", Exten: "s",
 	}
 	p.chanEvent("Newchannel", &qm.ch)
 	called := qm.ch
@@ -753,4 +757,24 @@ func (qc *queueCall) release() {
 		}
 	}
 	qc.endOnce.Do(func() { close(qc.ended) })
+}
+
+// callerDigit takes a key pressed by the waiting caller: reported as
+// DTMF, and the queue's callback key orders a callback (the dialplan's
+// UserEvent(CallhookCallback,Queue: <queue>,Number: <caller>)); the caller
+// keeps waiting. Digits of member legs and of a connected call are only
+// reported.
+func (qc *queueCall) callerDigit(e queueEv) {
+	p := qc.p
+	if e.m != nil {
+		p.dtmfEvents(&e.m.ch, e.digit)
+		return
+	}
+	p.dtmfEvents(&qc.caller, e.digit)
+	if qc.winner != nil || e.digit != qc.q.callbackKey() || qc.callback {
+		return
+	}
+	qc.callback = true
+	p.chanEvent("UserEvent", &qc.caller, Field{"UserEvent", "CallhookCallback"},
+		Field{"Queue", qc.q.Number}, Field{"Number", qc.cidNum})
 }

@@ -37,7 +37,7 @@ func (p *PBX) onRegister(req *sip.Request, tx sip.ServerTransaction) {
 		_ = p.respond(tx, req, 400, "Bad Request", "", nil)
 		return
 	}
-	ext, ok := p.exts[to.Address.User]
+	ext, ok := p.ext(to.Address.User)
 	if !ok {
 		// Challenge anyway, as Asterisk does, so that unknown users cannot
 		// be told from wrong passwords.

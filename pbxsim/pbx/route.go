@@ -73,7 +73,7 @@ func (r *route) dialData() string {
 
 // inboundRoute is the from-trunk route for DID d.
 func (p *PBX) inboundRoute(d DID, cidNum, cidName string) route {
-	ext := p.exts[d.Target]
+	ext, _ := p.ext(d.Target)
 	return route{
 		kind: routeInbound, callerEP: p.cfg.TrunkEndpoint, callerCtx: "from-trunk",
 		exten: d.Number, noop: fmt.Sprintf("Inbound DID %s from \"%s\" <%s>", d.Number, cidName, cidNum),
@@ -86,7 +86,7 @@ func (p *PBX) inboundRoute(d DID, cidNum, cidName string) route {
 // or 9 + an outside number when a trunk is configured. ok is false for a
 // number the dialplan does not know.
 func (p *PBX) internalRoute(from Extension, dialled string) (route, bool) {
-	if to, ok := p.exts[dialled]; ok && to.Number != from.Number {
+	if to, ok := p.ext(dialled); ok && to.Number != from.Number {
 		return route{
 			kind: routeInternal, callerEP: from.Number, callerCtx: "from-internal",
 			exten: dialled, noop: fmt.Sprintf("Internal call to %s by \"%s\" <%s>", dialled, from.Name, from.Number),

@@ -170,7 +170,7 @@ func (p *PBX) blindTransfer(ref *legRef, req *sip.Request, tx sip.ServerTransact
 	if ref.caller {
 		c.swapSides()
 	}
-	from, isExt := p.exts[c.callee.CallerIDNum]
+	from, isExt := p.ext(c.callee.CallerIDNum)
 	if !isExt {
 		from = Extension{Number: c.callee.CallerIDNum}
 	}

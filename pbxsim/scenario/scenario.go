@@ -137,6 +137,28 @@ type Expect struct {
 	Transfer    string   `yaml:"transfer"` // none | blind | attended (answered)
 	Transferred bool     `yaml:"transferred"`
 	Talk        Duration `yaml:"talk"` // ended, answered calls
+	// Status events (no call id): status (on/off, login/logout,
+	// created/deleted), queue, destination, name, reason.
+	Status      string `yaml:"status"`
+	Queue       string `yaml:"queue"`
+	Destination string `yaml:"destination"`
+	Name        string `yaml:"name"`
+	Reason      string `yaml:"reason"`
+}
+
+// StatusEvents are the expectation events that report a status change
+// rather than a call.
+var StatusEvents = []string{"forwardingchanged", "queueloginchanged", "queuememberloginchanged",
+	"extensioncreated", "extensiondeleted", "agentadded", "agentremoved"}
+
+// IsStatus reports whether e expects a status event.
+func (e Expect) IsStatus() bool {
+	for _, s := range StatusEvents {
+		if e.Event == s {
+			return true
+		}
+	}
+	return false
 }
 
 // Duration is a time.Duration written as "3s", "1m30s".
@@ -326,7 +348,9 @@ func (sc *Scenario) validate() error {
 		switch e.Event {
 		case "ringing", "dialing", "answered", "ended":
 		default:
-			bad(1, "expect[%d]: event %q (want ringing, dialing, answered or ended)", i, e.Event)
+			if !e.IsStatus() {
+				bad(1, "expect[%d]: event %q (want ringing, dialing, answered, ended or a status event: %s)", i, e.Event, strings.Join(StatusEvents, ", "))
+			}
 		}
 		switch e.UserType {
 		case "", "ext", "queue", "other":

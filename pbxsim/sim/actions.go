@@ -1,12 +1,15 @@
 package sim
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/callhook/callhook/pbxsim/ami"
 	"github.com/callhook/callhook/pbxsim/pbx"
+	"github.com/callhook/callhook/pbxsim/scenario"
 )
 
 // queueActions are app_queue's member manager actions (QueueAdd,
@@ -76,4 +79,33 @@ func queueActions(get func() *pbx.PBX) map[string]ami.Action {
 			return []ami.Message{ami.Success(req, "Interface unpaused successfully")}
 		},
 	}
+}
+
+// Admin makes an administrative change on the PBX, as a scenario's admin
+// step says (scenario.AdminWorld).
+func (s *Sim) Admin(_ context.Context, a scenario.AdminStep) error {
+	switch a.Action {
+	case "forwarding-on":
+		return s.pbx.SetForwarding(a.Ext, a.Destination)
+	case "forwarding-off":
+		return s.pbx.SetForwarding(a.Ext, "")
+	case "extension-create":
+		return s.pbx.CreateExtension(pbx.Extension{Number: a.Ext, Name: a.Name, Password: "secret" + a.Ext})
+	case "extension-delete":
+		return s.pbx.DeleteExtension(a.Ext)
+	}
+	return fmt.Errorf("admin: unknown action %q", a.Action)
+}
+
+// Agent logs a queue agent in or out, or pauses them, as a scenario's
+// agent step says: log-in changes raise CallhookQueueLogin, pauses are
+// app_queue's QueuePause (in every queue when a.Queue is empty).
+func (s *Sim) Agent(_ context.Context, a scenario.AgentStep) error {
+	switch a.Action {
+	case "login", "logout":
+		return s.pbx.AgentLogin(a.Ext, a.Queue, a.Action == "login")
+	case "pause", "unpause":
+		return s.pbx.QueuePause(a.Queue, "PJSIP/"+a.Ext, a.Action == "pause", a.Reason)
+	}
+	return fmt.Errorf("agent: unknown action %q", a.Action)
 }
