@@ -41,6 +41,8 @@ type Config struct {
 	Delivery Delivery  // [delivery], optional
 	API      API       // [api], optional: the autodial API
 	Webhooks []Webhook // in file order
+
+	Recordings Recordings // [recordings], optional
 }
 
 // PBX says which live PBX interface the engine connects to.
@@ -167,6 +169,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	resolveRecordings(cfg, path)
 	d := &cfg.Delivery
 	if !d.Memory && d.NATSURL == "" {
 		if d.Dir == "" {
@@ -229,6 +232,8 @@ func Parse(name string, r io.Reader) (*Config, error) {
 				continue
 			}
 			cfg.Webhooks = append(cfg.Webhooks, checkWebhook(name, sec, ps))
+		case lower == "recordings":
+			checkRecordings(cfg, sec, ps)
 		default:
 			ps.add(sec.line, sec.name, "", "unknown section (want [pbx], [delivery], [api] or [webhook.NAME])")
 		}
@@ -239,6 +244,7 @@ func Parse(name string, r io.Reader) (*Config, error) {
 	if len(webhookLines) == 0 {
 		ps.add(0, "", "", "no [webhook.NAME] section: at least one receiver is needed")
 	}
+	checkRecordingWebhooks(cfg, ps)
 	if err := ps.err(); err != nil {
 		return nil, err
 	}
