@@ -570,6 +570,11 @@ func (m *Model) emit(c *call, ev Event) Event {
 	if ev.Other == "" {
 		ev.Other = c.party
 	}
+	if ev.Queue == "" {
+		// Every event of a call that reached a queue names it, from the
+		// moment it joined.
+		ev.Queue = c.queue
+	}
 	ev.Seq = c.seq
 	c.seq++
 	ev.Direction = c.direction

@@ -41,6 +41,8 @@ type Config struct {
 	Delivery Delivery  // [delivery], optional
 	API      API       // [api], optional: the autodial API
 	Webhooks []Webhook // in file order
+	// Extensions is the directory of [extension.NUM] sections, by number.
+	Extensions map[string]Extension
 
 	Recordings Recordings // [recordings], optional
 }
@@ -234,6 +236,8 @@ func Parse(name string, r io.Reader) (*Config, error) {
 			cfg.Webhooks = append(cfg.Webhooks, checkWebhook(name, sec, ps))
 		case lower == "recordings":
 			checkRecordings(cfg, sec, ps)
+		case strings.HasPrefix(lower, extensionPrefix):
+			checkExtension(cfg, sec, ps)
 		default:
 			ps.add(sec.line, sec.name, "", "unknown section (want [pbx], [delivery], [api] or [webhook.NAME])")
 		}

@@ -282,6 +282,11 @@ func newRenderer(cfg *config.Config, w config.Webhook) (engine.Renderer, error) 
 		if r, err = newBulutfon(cfg, w); err != nil {
 			return nil, err
 		}
+	case "voipex":
+		var err error
+		if r, err = newVOIPEX(cfg, w); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("%s dialect: %q is not available in this build yet (available: 3cx)", where, w.Dialect)
 	}

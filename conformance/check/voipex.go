@@ -1,0 +1,378 @@
+package check
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	fvoipex "github.com/callhook/callhook/fixtures/voipex"
+	"github.com/callhook/callhook/pbxsim/scenario"
+)
+
+// VOIPEX checks requests against the VOIPEX platform's documented webhooks.
+type VOIPEX struct {
+	Rules *fvoipex.Rules
+	id    *regexp.Regexp
+}
+
+// NewVOIPEX loads the rules.
+func NewVOIPEX() (*VOIPEX, error) {
+	r, err := fvoipex.Load()
+	if err != nil {
+		return nil, err
+	}
+	re, err := regexp.Compile(r.UniqueID.Pattern)
+	if err != nil {
+		return nil, fmt.Errorf("voipex rules: unique_id pattern: %w", err)
+	}
+	return &VOIPEX{Rules: r, id: re}, nil
+}
+
+// Body decodes a VOIPEX request's JSON body. Every value but the CDR's
+// numbers and file list is a string.
+func (c *VOIPEX) Body(r Request) (map[string]any, error) {
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		return nil, fmt.Errorf("%s: body is not a JSON object: %w (%q)", r, err, r.Body)
+	}
+	return m, nil
+}
+
+func str(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+// Transport: "HTTP POST", "formát JSON": one POST per event, the fields in
+// a JSON object body, nothing in the query.
+func (c *VOIPEX) Transport(r Request) error {
+	if r.Method != c.Rules.Transport.Method {
+		return fmt.Errorf("%s: method %s, the document says %s", r, r.Method, c.Rules.Transport.Method)
+	}
+	if r.RawQuery != "" {
+		return fmt.Errorf("%s: fields in the query; the document sends them as JSON", r)
+	}
+	_, err := c.Body(r)
+	return err
+}
+
+// Fields: EventName is one the document lists; every field is one the
+// document lists (a CDR also the record's fields); call events carry the
+// call's UniqueId in the example's form and a listed Direction; Reason
+// (why the call ended) only on Hangup; agent events name the agent's Line.
+func (c *VOIPEX) Fields(r Request) error {
+	m, err := c.Body(r)
+	if err != nil {
+		return err
+	}
+	name := str(m, "EventName")
+	if _, ok := c.Rules.Events[name]; !ok {
+		return fmt.Errorf("%s: EventName %q is not one the document lists", r, name)
+	}
+	var errs []error
+	for k, v := range m {
+		_, doc := c.Rules.Fields[k]
+		cdr := name == "CDR" && slices.Contains(c.Rules.CDRFields, k)
+		if !doc && !cdr {
+			errs = append(errs, fmt.Errorf("%s: %s carries undocumented field %q", r, name, k))
+		}
+		if _, ok := v.(string); doc && !ok {
+			errs = append(errs, fmt.Errorf("%s: %s=%v is not a string", r, k, v))
+		}
+	}
+	if slices.Contains(c.Rules.CallEvents, name) {
+		if id := str(m, "UniqueId"); !c.id.MatchString(id) {
+			errs = append(errs, fmt.Errorf("%s: UniqueId %q is not of the document's form (%s)", r, id, c.Rules.UniqueID.Example))
+		}
+		if d := str(m, "Direction"); !slices.Contains(c.Rules.Directions, d) {
+			errs = append(errs, fmt.Errorf("%s: Direction %q, the document lists %v", r, d, c.Rules.Directions))
+		}
+	}
+	if _, has := m["Reason"]; has && !slices.Contains(c.Rules.ReasonEvents, name) && !slices.Contains(c.Rules.AgentEvents, name) {
+		errs = append(errs, fmt.Errorf("%s: %s carries Reason, which says why a call ended", r, name))
+	}
+	if name == "Hangup" && str(m, "Reason") == "" {
+		errs = append(errs, fmt.Errorf("%s: Hangup without Reason", r))
+	}
+	if slices.Contains(c.Rules.AgentEvents, name) && str(m, "Line") == "" {
+		errs = append(errs, fmt.Errorf("%s: %s names no agent (Line)", r, name))
+	}
+	return errors.Join(errs...)
+}
+
+// Chain: every call event of one call carries the same UniqueId ("id
+// hovoru"), across transfers.
+func (c *VOIPEX) Chain(reqs []Request) error {
+	first := ""
+	for _, r := range reqs {
+		m, err := c.Body(r)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(c.Rules.CallEvents, str(m, "EventName")) || str(m, "Direction") == "barge" {
+			continue
+		}
+		id := str(m, "UniqueId")
+		if first == "" {
+			first = id
+		} else if id != first {
+			return fmt.Errorf("%s: UniqueId %s differs from the call's %s", r, id, first)
+		}
+	}
+	return nil
+}
+
+// VOIPEXWant is one expected VOIPEX webhook.
+type VOIPEXWant struct {
+	Event, From, To, Line, Direction, Queue string
+	Transferred                             bool          // Hangup: the link ended by a transfer
+	Answered                                bool          // CDR: the call was answered
+	Talk                                    time.Duration // CDR: billable seconds of the last link
+}
+
+func (w VOIPEXWant) String() string { return w.Event + " " + w.Line }
+
+// VOIPEXExtra lists, per scenario, the VOIPEX events the vendor-neutral
+// expectations cannot say: a cancelled attended transfer is an event of
+// its own in VOIPEX ("zrušení přepojení s konzultací") but changes none of
+// the call's other moments. Each entry is inserted before the expectation
+// at Before (0-based, in the scenario's expect list).
+var VOIPEXExtra = map[string][]struct {
+	Before int
+	Want   VOIPEXWant
+}{
+	"attended-transfer-cancelled": {{Before: 2, Want: VOIPEXWant{Event: "CancelAttendedTransfer", Line: "101", To: "103"}}},
+}
+
+// VOIPEXExpect maps a scenario's vendor-neutral expectations onto VOIPEX
+// events: the call starts with NewCall (an outbound call's dialing is that
+// NewCall), ringing, answered and ended are Ringing, Answered and Hangup,
+// a link answered by attended transfer follows an AttendedTransfer, and the
+// stored call record (CDR) follows the call's last moment. Queue logins and
+// memberships are AgentLogin / AgentLogout; a member's change in one queue
+// is its pause (the scenarios pause members, "pausing in one queue is
+// logging out of that queue"): AgentPaused / AgentUnPaused. Forwarding and
+// extension changes have no VOIPEX event.
+func VOIPEXExpect(sc *scenario.Scenario) []VOIPEXWant {
+	inbound := true
+	firstCall, lastCall := -1, -1
+	for i, e := range sc.Expect {
+		if e.Event == "dialing" {
+			inbound = false
+		}
+		if !e.IsStatus() {
+			if firstCall < 0 {
+				firstCall = i
+			}
+			lastCall = i
+		}
+	}
+	parties := func(e scenario.Expect) (from, to, dir string) {
+		if inbound {
+			return e.External, e.DID, "incoming"
+		}
+		return e.User, e.External, "outgoing"
+	}
+	var out []VOIPEXWant
+	answered := false
+	var talk time.Duration
+	extra := VOIPEXExtra[sc.Name]
+	for i, e := range sc.Expect {
+		if e.IsStatus() {
+			if w, ok := agentWant(e); ok {
+				out = append(out, w)
+			}
+			continue
+		}
+		for _, x := range extra {
+			if x.Before == i {
+				w := x.Want
+				w.From, _, w.Direction = parties(e)
+				out = append(out, w)
+			}
+		}
+		from, to, dir := parties(e)
+		w := VOIPEXWant{From: from, To: to, Line: e.User, Direction: dir}
+		if e.UserType == "queue" {
+			w.Queue = "*"
+		}
+		if i == firstCall {
+			nc := w
+			nc.Event, nc.Queue = "NewCall", ""
+			if inbound {
+				nc.Line = ""
+			}
+			out = append(out, nc)
+		}
+		switch e.Event {
+		case "dialing":
+			continue
+		case "ringing":
+			w.Event = "Ringing"
+		case "answered":
+			w.Event = "Answered"
+			answered = true
+			if e.Transfer == "attended" {
+				// The transfer completes before the target's link starts.
+				prev := out[len(out)-1]
+				at := VOIPEXWant{Event: "AttendedTransfer", From: from, Line: prev.Line, To: e.User, Direction: dir}
+				out = slices.Insert(out, len(out)-1, at)
+			}
+		case "ended":
+			w.Event = "Hangup"
+			w.Transferred = e.Transferred
+			talk = e.Talk.D()
+			if inbound && e.Finish == "missed" && e.User == queueOf(sc, e) {
+				w.Line = ""
+			}
+		}
+		out = append(out, w)
+		if i == lastCall {
+			out = append(out, VOIPEXWant{Event: "CDR", From: w.From, To: w.To, Line: w.Line, Direction: w.Direction,
+				Answered: answered, Talk: talk})
+		}
+	}
+	return out
+}
+
+// agentWant maps a status expectation onto the VOIPEX agent event, if any.
+func agentWant(e scenario.Expect) (VOIPEXWant, bool) {
+	in := e.Status == "login"
+	pick := func(yes, no string) string {
+		if in {
+			return yes
+		}
+		return no
+	}
+	w := VOIPEXWant{Line: e.User, Queue: e.Queue}
+	switch e.Event {
+	case "queueloginchanged":
+		w.Event = pick("AgentLogin", "AgentLogout")
+	case "queuememberloginchanged":
+		w.Event = pick("AgentUnPaused", "AgentPaused")
+	case "agentadded":
+		w.Event = "AgentLogin"
+	case "agentremoved":
+		w.Event = "AgentLogout"
+	default:
+		return w, false
+	}
+	return w, true
+}
+
+// queueOf is the user a call missed at queue level is reported with: the
+// queue's number, which is no phone that rang although phones rang.
+func queueOf(sc *scenario.Scenario, e scenario.Expect) string {
+	rang := false
+	for _, x := range sc.Expect {
+		if x.Event == "ringing" {
+			if x.User == e.User {
+				return ""
+			}
+			rang = true
+		}
+	}
+	if !rang {
+		return ""
+	}
+	return e.User
+}
+
+// Expected checks reqs against the scenario's expectations mapped onto
+// VOIPEX events, one by one: EventName, From, To, Line, Direction, Queue;
+// Hangup's Reason; the CDR's disposition and billable time.
+func (c *VOIPEX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) error {
+	wants := VOIPEXExpect(sc)
+	var bodies []map[string]any
+	var got []string
+	for _, r := range reqs {
+		m, err := c.Body(r)
+		if err != nil {
+			return err
+		}
+		bodies = append(bodies, m)
+		got = append(got, str(m, "EventName")+" "+str(m, "Line"))
+	}
+	if len(bodies) != len(wants) {
+		return fmt.Errorf("%s: %d requests %v, the scenario expects %d %v", sc.Name, len(bodies), got, len(wants), wants)
+	}
+	// The call's events keep their order, and each agent's; an agent's
+	// events and the call's are delivered independently of each other
+	// (ordered per call and per agent, as every receiver's are).
+	stream := func(event, line string) string {
+		if slices.Contains(c.Rules.AgentEvents, event) {
+			return "agent " + line
+		}
+		return "call"
+	}
+	streams := map[string][]map[string]any{}
+	for _, m := range bodies {
+		k := stream(str(m, "EventName"), str(m, "Line"))
+		streams[k] = append(streams[k], m)
+	}
+	bodies = bodies[:0:0]
+	for _, w := range wants {
+		k := stream(w.Event, w.Line)
+		if len(streams[k]) == 0 {
+			return fmt.Errorf("%s: requests %v lack %s of the %s", sc.Name, got, w, k)
+		}
+		bodies = append(bodies, streams[k][0])
+		streams[k] = streams[k][1:]
+	}
+	var errs []error
+	for i, w := range wants {
+		m := bodies[i]
+		bad := func(format string, args ...any) {
+			errs = append(errs, fmt.Errorf("%s request %d (%s): %s", sc.Name, i+1, w, fmt.Sprintf(format, args...)))
+		}
+		eq := func(field, want string) {
+			if want != "" && str(m, field) != want {
+				bad("%s=%q, want %q", field, str(m, field), want)
+			}
+		}
+		eq("EventName", w.Event)
+		eq("From", w.From)
+		eq("To", w.To)
+		eq("Direction", w.Direction)
+		if w.Event != "CDR" {
+			if str(m, "Line") != w.Line {
+				bad("Line=%q, want %q", str(m, "Line"), w.Line)
+			}
+		}
+		switch w.Queue {
+		case "":
+		case "*":
+			if str(m, "Queue") == "" {
+				bad("a phone rung by a queue, without Queue")
+			}
+		default:
+			eq("Queue", w.Queue)
+		}
+		switch w.Event {
+		case "Hangup":
+			reason := str(m, "Reason")
+			if w.Transferred && !strings.HasSuffix(reason, "_TRANSFER") {
+				bad("Reason=%q for a link ended by transfer", reason)
+			}
+		case "CDR":
+			disp := str(m, "Disposition")
+			if w.Answered != (disp == "ANSWERED") {
+				bad("Disposition=%q, answered %t", disp, w.Answered)
+			}
+			if str(m, "StartTime") == "" || str(m, "EndTime") == "" {
+				bad("no StartTime/EndTime")
+			}
+			if w.Answered {
+				bill, _ := m["BillableSeconds"].(float64)
+				if time.Duration(bill)*time.Second < w.Talk-tolerance {
+					bad("BillableSeconds=%v, shorter than the last link's %s", bill, w.Talk)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
