@@ -119,6 +119,9 @@ type Config struct {
 	Location *time.Location
 	// Logger receives the connector's logs. Default: discarded.
 	Logger *slog.Logger
+	// MonitorDir is where the PBX writes recordings named relatively
+	// (MixMonitor's argument); default DefaultMonitorDir.
+	MonitorDir string
 }
 
 // LogValue logs the configuration without its secret.
@@ -200,6 +203,7 @@ type Connector struct {
 	nextID   atomic.Uint64
 	running  atomic.Bool
 	cur      atomic.Pointer[session] // the logged-in session, nil between sessions
+	files    *mixFiles               // recording files by channel, across sessions
 }
 
 // New checks cfg, fills its defaults and returns a Connector. All problems
@@ -213,6 +217,7 @@ func New(cfg Config) (*Connector, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "ami", "addr", cfg.Addr),
 		idPrefix: fmt.Sprintf("callhook-%08x-", rand.Uint32()),
+		files:    newMixFiles(cfg.MonitorDir),
 	}, nil
 }
 

@@ -27,6 +27,7 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 	}
 	pr := newPacketReader(br)
 	var out []signal.Signal
+	files := newMixFiles("")
 	for n := 1; ; n++ {
 		m, err := pr.ReadPacket()
 		if errors.Is(err, io.EOF) {
@@ -38,6 +39,7 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 		if !m.Has("Event") {
 			continue
 		}
+		files.observe(m)
 		s, err := translate(m, time.Time{}, loc)
 		if errors.Is(err, errSkip) {
 			continue
@@ -45,6 +47,7 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 		if err != nil {
 			return out, fmt.Errorf("decode AMI packet %d: %w", n, err)
 		}
+		files.attach(&s)
 		out = append(out, s)
 	}
 }

@@ -33,6 +33,7 @@ type session struct {
 	loc       *time.Location
 	keepAlive time.Duration
 	newID     func() string
+	files     *mixFiles
 
 	wmu sync.Mutex // one packet written at a time
 
@@ -81,6 +82,7 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 		loc:       c.cfg.Location,
 		keepAlive: c.cfg.KeepAlive,
 		newID:     c.newActionID,
+		files:     c.files,
 		calls:     make(map[string]*call),
 		notify:    make(chan struct{}, 1),
 		readDone:  make(chan struct{}),
@@ -207,12 +209,14 @@ func (s *session) dispatch(m Message, recv time.Time) {
 	if id != "" && s.deliverListEvent(id, m) {
 		return
 	}
+	s.files.observe(m)
 	sig, err := translate(m, recv, s.loc)
 	switch {
 	case errors.Is(err, errSkip):
 	case err != nil:
 		s.log.Warn("ami dropped event", "err", err)
 	default:
+		s.files.attach(&sig)
 		s.push(sig)
 	}
 }
