@@ -141,6 +141,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzReadPacket -fuzztime=$(FUZZTIME) ./core/connector/ami
 	$(GO) test -run='^$$' -fuzz=FuzzReadMessage -fuzztime=$(FUZZTIME) ./pbxsim/ami
 	$(GO) test -run='^$$' -fuzz=FuzzParse -fuzztime=$(FUZZTIME) ./pbxsim/scenario
+	$(GO) test -run='^$$' -fuzz=FuzzParseSDP -fuzztime=$(FUZZTIME) ./pbxsim/rtp
 
 clean:
 	rm -rf bin

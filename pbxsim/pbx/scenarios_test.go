@@ -324,6 +324,36 @@ func TestMalformedAndOutOfDialog(t *testing.T) {
 			break
 		}
 	}
+	// REFER, NOTIFY and INFO outside any dialog get 481.
+	for i, m := range []string{"REFER", "NOTIFY", "INFO"} {
+		req := m + " sip:101@" + e.pbx.Addr() + " SIP/2.0\r\n" +
+			"Via: SIP/2.0/UDP " + local + ";branch=z9hG4bK-stray-" + m + "\r\n" +
+			"From: <sip:101@127.0.0.1>;tag=abc\r\n" +
+			"To: <sip:2125559876@127.0.0.1>;tag=def\r\n" +
+			"Call-ID: no-such-call-" + m + "@127.0.0.1\r\n" +
+			fmt.Sprintf("CSeq: %d %s\r\n", 10+i, m) +
+			"Refer-To: <sip:102@127.0.0.1?Replaces=%zz>\r\n" +
+			"Event: refer\r\n" +
+			"Max-Forwards: 70\r\n" +
+			"Content-Length: 0\r\n\r\n"
+		if _, err := conn.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf("CSeq: %d %s", 10+i, m)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("no answer to the stray %s: %v", m, err)
+			}
+			resp := string(buf[:n])
+			if strings.Contains(resp, want) {
+				if !strings.HasPrefix(resp, "SIP/2.0 481") {
+					t.Fatalf("stray %s answered %q", m, strings.SplitN(resp, "\r\n", 2)[0])
+				}
+				break
+			}
+		}
+	}
 	// The PBX still works.
 	alice := e.extPhone(t, "101", "Alice 101", "udp")
 	alice.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})

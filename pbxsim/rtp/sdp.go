@@ -73,7 +73,7 @@ func ParseSDP(body []byte) (Media, error) {
 			f := strings.Fields(val)
 			inImage = false
 			if len(f) >= 3 && f[0] == "image" && strings.EqualFold(f[2], "udptl") && imagePort < 0 {
-				if p, err := strconv.Atoi(strings.Split(f[1], "/")[0]); err == nil && p > 0 {
+				if p, err := strconv.Atoi(strings.Split(f[1], "/")[0]); err == nil && p > 0 && p <= 65535 {
 					imagePort, inImage = p, true
 				}
 				inAudio = false
@@ -84,7 +84,7 @@ func ParseSDP(body []byte) (Media, error) {
 				continue
 			}
 			p, err := strconv.Atoi(strings.Split(f[1], "/")[0])
-			if err != nil {
+			if err != nil || p > 65535 {
 				continue
 			}
 			port, inAudio = p, true
