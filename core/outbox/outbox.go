@@ -104,7 +104,9 @@ type Outbox struct {
 	cfg    Config
 	log    *slog.Logger
 	srv    *server.Server // embedded, owned; nil with URL or cfg.Server
-	nc     *nats.Conn
+	nc     *nats.Conn // consuming, acknowledgements, log, leases
+	pub    *nats.Conn // Enqueue's publishes, so they never queue behind deliveries' traffic
+	pubjs  jetstream.JetStream
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	logs   jetstream.Stream
@@ -192,8 +194,13 @@ func (o *Outbox) connect() error {
 	var err error
 	switch {
 	case o.cfg.URL != "":
-		o.nc, err = nats.Connect(o.cfg.URL, nats.Name("callhook "+o.cfg.Node), nats.MaxReconnects(-1),
-			nats.ReconnectWait(100*time.Millisecond))
+		dial := func() (*nats.Conn, error) {
+			return nats.Connect(o.cfg.URL, nats.Name("callhook "+o.cfg.Node), nats.MaxReconnects(-1),
+				nats.ReconnectWait(100*time.Millisecond))
+		}
+		if o.nc, err = dial(); err == nil {
+			o.pub, err = dial()
+		}
 	default:
 		srv := o.cfg.Server
 		if srv == nil {
@@ -216,6 +223,9 @@ func (o *Outbox) connect() error {
 			o.srv = srv
 		}
 		o.nc, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("callhook "+o.cfg.Node))
+		if err == nil {
+			o.pub, err = nats.Connect("", nats.InProcessServer(srv), nats.Name("callhook "+o.cfg.Node+" enqueue"))
+		}
 	}
 	if err != nil {
 		if o.srv != nil {
@@ -224,6 +234,9 @@ func (o *Outbox) connect() error {
 		return fmt.Errorf("connect outbox nats %s: %w", o.cfg.URL, err)
 	}
 	o.js, err = jetstream.New(o.nc)
+	if err == nil {
+		o.pubjs, err = jetstream.New(o.pub)
+	}
 	if err != nil {
 		o.closeConn()
 		return fmt.Errorf("open jetstream: %w", err)
@@ -293,7 +306,7 @@ func (o *Outbox) publish(ctx context.Context, r delivery.Request, msgID string) 
 		return fmt.Errorf("encode webhook %s: %w", r.ID, err)
 	}
 	subj := subjectPrefix + strconv.Itoa(o.Partition(r.Receiver, r.CallKey))
-	ack, err := o.js.Publish(ctx, subj, data, jetstream.WithMsgID(msgID))
+	ack, err := o.pubjs.Publish(ctx, subj, data, jetstream.WithMsgID(msgID))
 	if err != nil {
 		return fmt.Errorf("store webhook %s: %w", r.ID, err)
 	}
@@ -387,6 +400,9 @@ func (o *Outbox) closeConn() {
 	if o.nc != nil {
 		_ = o.nc.FlushTimeout(2 * time.Second) // acknowledgements on their way
 		o.nc.Close()
+	}
+	if o.pub != nil {
+		o.pub.Close()
 	}
 	if o.srv != nil {
 		o.srv.Shutdown()
