@@ -53,6 +53,7 @@ type Engine struct {
 	out       Deliverer
 	log       *slog.Logger
 	onEvent   func(callmodel.Event)
+	onSignal  SignalHook
 
 	mu        sync.Mutex
 	syncs     map[string]chan struct{}
@@ -70,6 +71,15 @@ func WithModel(m *callmodel.Model) Option { return func(e *Engine) { e.model = m
 
 // WithEventHook calls f for every call event, before rendering.
 func WithEventHook(f func(callmodel.Event)) Option { return func(e *Engine) { e.onEvent = f } }
+
+// SignalHook sees every signal once the model has handled it and the
+// requests of its events are queued, in the engine's goroutine and in the
+// PBX's order. It may query m (CallOf) but not change it; an error fails
+// the signal as an Enqueue error does. Recordings follow calls this way.
+type SignalHook func(ctx context.Context, s signal.Signal, m *callmodel.Model, events []callmodel.Event) error
+
+// WithSignalHook calls h for every signal after its events are queued.
+func WithSignalHook(h SignalHook) Option { return func(e *Engine) { e.onSignal = h } }
 
 // New returns an engine reading conn and delivering to receivers through out.
 func New(conn Connector, receivers []Receiver, out Deliverer, opts ...Option) *Engine {
@@ -119,7 +129,8 @@ func (e *Engine) HandleSignal(ctx context.Context, s signal.Signal) error {
 			e.synced(s.Data["Token"])
 		}
 	}
-	for _, ev := range e.model.Handle(s) {
+	events := e.model.Handle(s)
+	for _, ev := range events {
 		if e.onEvent != nil {
 			e.onEvent(ev)
 		}
@@ -131,6 +142,11 @@ func (e *Engine) HandleSignal(ctx context.Context, s signal.Signal) error {
 			if err := e.out.Enqueue(ctx, req); err != nil {
 				return fmt.Errorf("enqueue %s for %s: %w", ev.Kind, r.Name, err)
 			}
+		}
+	}
+	if e.onSignal != nil {
+		if err := e.onSignal(ctx, s, e.model, events); err != nil {
+			return fmt.Errorf("signal hook on %s: %w", s.Kind, err)
 		}
 	}
 	return nil

@@ -5,9 +5,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/connector/ami"
 	"github.com/callhook/callhook/core/delivery"
 	"github.com/callhook/callhook/core/dialect/threecx"
@@ -86,5 +89,59 @@ func TestCaptureToReceiver(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run after cancel: %v", err)
+	}
+}
+
+// TestSignalHook: the hook sees every signal after the model, with the
+// events it caused, and can ask the model which call a leg belongs to.
+func TestSignalHook(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "..", "fixtures", "ami", "asterisk22", "01_inbound_answered.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sigs, err := ami.Decode(f, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disp := delivery.NewDispatcher(delivery.NewSender().Retrying(delivery.RetryPolicy{Attempts: 1}))
+	defer disp.Close()
+	var mu sync.Mutex
+	var seen, events int
+	var recordedLink = -1
+	hook := func(_ context.Context, s signal.Signal, m *callmodel.Model, evs []callmodel.Event) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen++
+		events += len(evs)
+		if s.Kind == signal.RecordingStarted {
+			if id, ok := m.CallOf(s.Leg.ID); ok {
+				recordedLink = id.Link
+			}
+		}
+		return nil
+	}
+	e := engine.New(replay{sigs}, nil, flusher{disp}, engine.WithSignalHook(hook))
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	go func() { _ = e.Run(ctx) }()
+	if err := e.WaitSync(ctx, "t1"); err != nil {
+		t.Fatal(err)
+	}
+	// The sync signal's own hook call may still be running.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := seen
+		mu.Unlock()
+		if n == len(sigs)+2 || time.Now().After(deadline) {
+			break
+		}
+		runtime.Gosched()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen != len(sigs)+2 || events < 4 || recordedLink != 1 {
+		t.Errorf("hook saw %d signals (want %d), %d events, recorded link %d", seen, len(sigs)+2, events, recordedLink)
 	}
 }
