@@ -104,8 +104,8 @@ type Outbox struct {
 	cfg    Config
 	log    *slog.Logger
 	srv    *server.Server // embedded, owned; nil with URL or cfg.Server
-	nc     *nats.Conn // consuming, acknowledgements, log, leases
-	pub    *nats.Conn // Enqueue's publishes, so they never queue behind deliveries' traffic
+	nc     *nats.Conn     // consuming, acknowledgements, log, leases
+	pub    *nats.Conn     // Enqueue's publishes, so they never queue behind deliveries' traffic
 	pubjs  jetstream.JetStream
 	js     jetstream.JetStream
 	stream jetstream.Stream
