@@ -79,7 +79,9 @@ func checkPayloads(t *testing.T, got []voipex.Payload, wants []want) {
 	}
 }
 
-func seq(name string) string { return filepath.Join("..", "..", "..", "fixtures", "ami", "sequences", name) }
+func seq(name string) string {
+	return filepath.Join("..", "..", "..", "fixtures", "ami", "sequences", name)
+}
 func capture(name string) string {
 	return filepath.Join("..", "..", "..", "fixtures", "ami", "asterisk22", name)
 }
