@@ -104,6 +104,7 @@ type Outbox struct {
 	cfg    Config
 	log    *slog.Logger
 	srv    *server.Server // embedded, owned; nil with URL or cfg.Server
+	tmpDir string         // the memory-only server's directory, removed on close
 	nc     *nats.Conn     // consuming, acknowledgements, log, leases
 	pub    *nats.Conn     // Enqueue's publishes, so they never queue behind deliveries' traffic
 	pubjs  jetstream.JetStream
@@ -210,7 +211,13 @@ func (o *Outbox) connect() error {
 				JetStreamMaxMemory: 256 << 20,
 			}
 			if o.cfg.Dir == "" {
-				opts.StoreDir = ""
+				// Memory streams only; the server still wants a directory
+				// of its own, which must not be shared with other processes.
+				tmp, terr := os.MkdirTemp("", "callhook-nats-")
+				if terr != nil {
+					return fmt.Errorf("start embedded nats: %w", terr)
+				}
+				opts.StoreDir, o.tmpDir = tmp, tmp
 			}
 			if srv, err = server.NewServer(opts); err != nil {
 				return fmt.Errorf("start embedded nats in %s: %w", o.cfg.Dir, err)
@@ -408,5 +415,9 @@ func (o *Outbox) closeConn() {
 		o.srv.Shutdown()
 		o.srv.WaitForShutdown()
 		o.srv = nil
+	}
+	if o.tmpDir != "" {
+		_ = os.RemoveAll(o.tmpDir)
+		o.tmpDir = ""
 	}
 }
