@@ -115,6 +115,10 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		if !p.authorize(req, tx, ext) {
 			return
 		}
+		if h := req.GetHeader("Replaces"); h != nil {
+			p.replaceLeg(req, tx, ext, h.Value())
+			return
+		}
 		var ok bool
 		if r, ok = p.internalRoute(ext, req.Recipient.User); !ok {
 			p.log.Info("extension dialled unknown number", "ext", ext.Number, "number", req.Recipient.User)

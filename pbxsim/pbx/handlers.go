@@ -119,6 +119,16 @@ func (p *PBX) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 		_ = p.respond(tx, req, 491, "Request Pending", "", nil)
 		return
 	}
+	if ct := req.Contact(); ct != nil {
+		// A device that moved: requests follow its new Contact.
+		d := ref.dialog()
+		d.mu.Lock()
+		d.target = *ct.Address.Clone()
+		if d.transport != "TCP" && ct.Address.Host != "" {
+			d.dest = hostPort(ct.Address)
+		}
+		d.mu.Unlock()
+	}
 	if len(req.Body()) > 0 {
 		m, err := rtp.ParseSDP(req.Body())
 		if err != nil || !m.Offers(rtp.PayloadTypePCMU) {

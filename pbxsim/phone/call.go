@@ -196,6 +196,11 @@ func (c *Call) newRequest(method sip.RequestMethod) *sip.Request {
 // Dial sends an INVITE for number to the server and returns at once; watch
 // the call's channels for progress.
 func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
+	return p.dial(ctx, number)
+}
+
+// dial is Dial with extra headers on the INVITE.
+func (p *Phone) dial(ctx context.Context, number string, hdrs ...sip.Header) (*Call, error) {
 	select {
 	case <-p.closed:
 		return nil, ErrClosed
@@ -215,6 +220,9 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 		return nil, fmt.Errorf("dial %s: %w", number, err)
 	}
 	req := c.newRequest(sip.INVITE)
+	for _, h := range hdrs {
+		req.AppendHeader(h)
+	}
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(rtp.BuildSDP(c.media.LocalAddr(), c.sessID, p.cfg.User))
 	c.outReq = req
@@ -288,6 +296,7 @@ func (c *Call) runOutgoing(tx sip.ClientTransaction) {
 				return
 			case (res.StatusCode == 401 || res.StatusCode == 407) && p.cfg.Password != "" && !authTried:
 				authTried = true
+				c.note("send INVITE with credentials")
 				ntx, err := p.cli.TransactionDigestAuth(context.Background(), c.outReq, res, sipgo.DigestAuth{Username: p.cfg.User, Password: p.cfg.Password})
 				if err != nil {
 					c.finish(res.StatusCode, res.Reason)

@@ -284,3 +284,28 @@ func (c *Call) SendDTMF(ctx context.Context, digits, method string) error {
 	}
 	return fmt.Errorf("send dtmf: method %q (want rfc4733 or info)", method)
 }
+
+// Drop loses the call without a word, as a mobile app losing its network
+// does: media stops and the phone forgets the dialog (a later BYE for it
+// gets 481).
+func (c *Call) Drop() {
+	c.note("dropped")
+	c.finish(0, "dropped")
+}
+
+// Reconnect is the phone coming back after losing call old (a mobile app
+// back on the network): old is dropped, and a new INVITE with Replaces
+// naming old's dialog (RFC 3891) takes its place in the conversation. It
+// returns the new call, which is up once the PBX answers.
+func (p *Phone) Reconnect(ctx context.Context, old *Call) (*Call, error) {
+	old.d.mu.Lock()
+	replaces := fmt.Sprintf("%s;to-tag=%s;from-tag=%s", old.d.callID, old.d.remoteTag, old.d.localTag)
+	number := old.d.remote.User
+	old.d.mu.Unlock()
+	old.Drop()
+	c, err := p.dial(ctx, number, sip.NewHeader("Replaces", replaces))
+	if err != nil {
+		return nil, fmt.Errorf("reconnect: %w", err)
+	}
+	return c, nil
+}

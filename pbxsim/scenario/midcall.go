@@ -83,6 +83,35 @@ func (r *Runner) midCall(ctx context.Context, w World, calls map[string]*placed,
 		if err != nil {
 			return fmt.Errorf("hold %s: %w", l.Call, err)
 		}
+	case st.Reconnect != nil:
+		l := st.Reconnect
+		c, err := leg(w, calls, l.Call, l.By)
+		if err != nil {
+			return err
+		}
+		ext := l.By
+		if ext == "" {
+			ext = calls[l.Call].from
+		}
+		ph, ok := w.Phone(ext)
+		if !ok {
+			return fmt.Errorf("reconnect %s: no phone for %q: %w", l.Call, ext, ErrNoLeg)
+		}
+		back, err := ph.Reconnect(ctx, c)
+		if err != nil {
+			return fmt.Errorf("reconnect %s: %w", l.Call, err)
+		}
+		if pc := calls[l.Call]; pc.call == c {
+			pc.call = back
+		}
+		select {
+		case <-back.Answered():
+		case <-back.Done():
+			code, reason := back.Status()
+			return fmt.Errorf("reconnect %s: %d %s", l.Call, code, reason)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	case st.DTMF != nil:
 		d := st.DTMF
 		c, err := leg(w, calls, d.Call, d.By)

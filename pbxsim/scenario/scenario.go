@@ -51,6 +51,9 @@ type Step struct {
 	// (re-INVITE sendonly / sendrecv).
 	Hold   *LegStep `yaml:"hold"`
 	Unhold *LegStep `yaml:"unhold"`
+	// Reconnect drops a phone's side of a call and brings it back with
+	// an INVITE carrying Replaces (a mobile app back on the network).
+	Reconnect *LegStep `yaml:"reconnect"`
 	// DTMF sends key presses on a call.
 	DTMF *DTMFStep `yaml:"dtmf"`
 	// Admin changes the PBX's configuration (forwarding, extensions).
@@ -298,6 +301,10 @@ func (sc *Scenario) validate() error {
 			n++
 			leg("unhold", st.Unhold.Call)
 		}
+		if st.Reconnect != nil {
+			n++
+			leg("reconnect", st.Reconnect.Call)
+		}
 		if d := st.DTMF; d != nil {
 			n++
 			leg("dtmf", d.Call)
@@ -341,7 +348,7 @@ func (sc *Scenario) validate() error {
 			}
 		}
 		if n != 1 {
-			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, transfer, hold, unhold, dtmf, admin, agent")
+			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, transfer, hold, unhold, reconnect, dtmf, admin, agent")
 		}
 	}
 	for i, e := range sc.Expect {
