@@ -35,6 +35,10 @@ type Config struct {
 	Logger   *slog.Logger
 	// ConnectTimeout bounds the engine's first connection. Default 10s.
 	ConnectTimeout time.Duration
+	// Recordings, when set, is the engine's [recordings] section; the
+	// simulator then records answered conversations as WAV files into
+	// its MonitorDir, where the engine collects them.
+	Recordings *config.Recordings
 }
 
 // Harness is a running simulator with an engine attached.
@@ -57,7 +61,11 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	s, err := sim.Start(ctx, sim.Config{Speed: cfg.Speed, Transport: cfg.Transport, Logger: cfg.Logger.With("part", "sim")})
+	simCfg := sim.Config{Speed: cfg.Speed, Transport: cfg.Transport, Logger: cfg.Logger.With("part", "sim")}
+	if cfg.Recordings != nil {
+		simCfg.Recordings = cfg.Recordings.MonitorDir
+	}
+	s, err := sim.Start(ctx, simCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -70,6 +78,9 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 			// engine refuses unless allowed (allow_private in a .ini).
 			AllowPrivate: true,
 		}},
+	}
+	if cfg.Recordings != nil {
+		conf.Recordings = *cfg.Recordings
 	}
 	svc, err := service.New(conf, service.Options{
 		Logger:   cfg.Logger.With("part", "engine"),

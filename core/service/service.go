@@ -56,12 +56,18 @@ type Service struct {
 	autodial *autodial.Registry
 	// originator starts autodial calls: the PBX connector.
 	originator autodial.Originator
+	// Recorder handles the calls' recordings ([recordings]), nil when
+	// not configured.
+	Recorder *Recorder
 }
 
 // Close stops delivery at once; requests not yet delivered stay in the
 // outbox for the next start.
 func (s *Service) Close() {
 	s.closeAdmin()
+	if s.Recorder != nil {
+		s.Recorder.close()
+	}
 	s.Outbox.Close()
 }
 
@@ -69,6 +75,11 @@ func (s *Service) Close() {
 // left stays in the outbox.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.closeAdmin()
+	if s.Recorder != nil {
+		if err := s.Recorder.shutdown(ctx); err != nil {
+			s.log.Warn("recordings left unconverted", "err", err)
+		}
+	}
 	return s.Outbox.Shutdown(ctx)
 }
 
@@ -119,18 +130,26 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		ob.Close()
 		return nil, fmt.Errorf("start delivery: %w", err)
 	}
-	svc.Engine = engine.New(syncWatcher{conn, svc}, receivers, ob,
+	if svc.Recorder, err = newRecorder(cfg, receivers, ob, log); err != nil {
+		ob.Close()
+		return nil, err
+	}
+	engineOpts := []engine.Option{
 		engine.WithLogger(log.With("component", "engine")),
 		engine.WithEventHook(opts.OnEvent),
 		modelOptions(cfg, log.With("component", "callmodel")),
-	)
+	}
+	if svc.Recorder != nil {
+		engineOpts = append(engineOpts, engine.WithSignalHook(svc.Recorder.hook))
+	}
+	svc.Engine = engine.New(syncWatcher{conn, svc}, receivers, ob, engineOpts...)
 	if err := svc.startAPI(cfg, log); err != nil {
-		ob.Close()
+		svc.Close()
 		return nil, err
 	}
 	if cfg.Delivery.AdminListen != "" {
 		if err := svc.startAdmin(); err != nil {
-			ob.Close()
+			svc.Close()
 			return nil, err
 		}
 	}
@@ -251,6 +270,8 @@ func newConnector(cfg *config.Config, log *slog.Logger) (engine.Connector, error
 			Secret:   ami.Secret(cfg.PBX.Secret.Reveal()),
 			Location: cfg.PBX.Timezone,
 			Logger:   log.With("component", "ami"),
+			// Where relative MixMonitor file names live.
+			MonitorDir: cfg.Recordings.MonitorDir,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: [pbx]: %w", cfg.File, cfg.PBX.Line, err)
