@@ -78,29 +78,42 @@ var runID int
 
 type enqueuer func(ctx context.Context, r delivery.Request) error
 
-// run enqueues n webhooks (calls of 4 events) from one goroutine, as the
-// engine does, at rate per second (0: as fast as possible), and waits for
-// all to arrive.
-func runLoad(t *testing.T, lr *latencyReceiver, enq enqueuer, n, rate int) (perSec float64, p50, p99 time.Duration) {
+// runLoad enqueues n webhooks (calls of 4 events) at rate per second (0:
+// as fast as possible) and waits for all to arrive; producers > 1 splits
+// the calls over that many goroutines (several connectors or nodes).
+func runLoad(t *testing.T, lr *latencyReceiver, enq enqueuer, n, rate int, producers ...int) (perSec float64, p50, p99 time.Duration) {
 	lr.reset(n)
 	runID++
+	np := 1
+	if len(producers) > 0 && producers[0] > 1 {
+		np = producers[0]
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	for i := range n {
-		if rate > 0 {
-			if d := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); d > 0 {
-				time.Sleep(d)
+	var wg sync.WaitGroup
+	for w := range np {
+		wg.Go(func() {
+			for i := w * 4; i < n; i += 4 * np {
+				for j := i; j < min(i+4, n); j++ {
+					if rate > 0 {
+						if d := time.Until(start.Add(time.Duration(j) * time.Second / time.Duration(rate))); d > 0 {
+							time.Sleep(d)
+						}
+					}
+					r := delivery.Request{
+						ID: "r" + strconv.Itoa(runID) + "-w" + strconv.Itoa(j), Receiver: "crm", CallKey: "c" + strconv.Itoa(j/4), Method: "POST", URL: lr.url,
+						Header: http.Header{"X-Sent": {strconv.FormatInt(time.Now().UnixNano(), 10)}}, Body: []byte(`{"event":"ringing"}`),
+					}
+					if err := enq(ctx, r); err != nil {
+						t.Error(err)
+						return
+					}
+				}
 			}
-		}
-		r := delivery.Request{
-			ID: "r" + strconv.Itoa(runID) + "-w" + strconv.Itoa(i), Receiver: "crm", CallKey: "c" + strconv.Itoa(i/4), Method: "POST", URL: lr.url,
-			Header: http.Header{"X-Sent": {strconv.FormatInt(time.Now().UnixNano(), 10)}}, Body: []byte(`{"event":"ringing"}`),
-		}
-		if err := enq(ctx, r); err != nil {
-			t.Fatal(err)
-		}
+		})
 	}
+	wg.Wait()
 	select {
 	case <-lr.done:
 	case <-ctx.Done():
@@ -148,6 +161,8 @@ func TestBenchDelivery(t *testing.T) {
 	runLoad(t, lr, ob.Enqueue, 5000, 0)
 	dRate, _, _ := runLoad(t, lr, ob.Enqueue, n, 0)
 	t.Logf("durable: %.0f webhooks/s", dRate)
+	d4Rate, _, _ := runLoad(t, lr, ob.Enqueue, n, 0, 4)
+	b4Rate, _, _ := runLoad(t, lr, baseEnq, n, 0, 4)
 	_, d50, d99 := runLoad(t, lr, ob.Enqueue, paced, 1000)
 
 	// The same two paths with an in-memory receiver (an http.RoundTripper
@@ -175,6 +190,7 @@ func TestBenchDelivery(t *testing.T) {
 	fmt.Printf("  %-28s %10.0f %10s %10s\n", "baseline (no durability)", bRate, b50.Round(time.Microsecond), b99.Round(time.Microsecond))
 	fmt.Printf("  %-28s %10.0f %10s %10s\n", "durable outbox (JetStream)", dRate, d50.Round(time.Microsecond), d99.Round(time.Microsecond))
 	fmt.Printf("  ratio durable/baseline: %.2f   (latency measured at 1,000 events/s)\n", dRate/bRate)
+	fmt.Printf("  4 producers: baseline %.0f/s, durable %.0f/s, ratio %.2f\n", b4Rate, d4Rate, d4Rate/b4Rate)
 	fmt.Printf("  in-memory receiver, %d webhooks: baseline %.0f/s, durable %.0f/s, ratio %.2f\n\n", 2*n, mbRate, mdRate, mdRate/mbRate)
 }
 
