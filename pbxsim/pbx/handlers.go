@@ -131,6 +131,10 @@ func (p *PBX) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if len(req.Body()) > 0 {
 		m, err := rtp.ParseSDP(req.Body())
+		if err == nil && m.Addr == nil && m.Image && ref.c != nil {
+			p.t38Switch(ref, req, tx, m)
+			return
+		}
 		if err != nil || !m.Offers(rtp.PayloadTypePCMU) {
 			_ = p.respond(tx, req, 488, sipReason(488), "", nil)
 			return

@@ -57,6 +57,7 @@ type Call struct {
 	ladder       []string
 	referDone    chan struct{} // closed once our REFER has its response
 	held         bool
+	fax          bool // switched to T.38
 	up           bool
 	code         int
 	reason       string
@@ -439,8 +440,20 @@ func (p *Phone) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			p.respond(tx, req, 481, "Call/Transaction Does Not Exist", "", nil)
 			return
 		}
+		m, err := rtp.ParseSDP(req.Body())
+		if err == nil && m.Addr == nil && m.Image {
+			// A switch to T.38 fax: accept it on the media socket.
+			c.note("recv INVITE t38")
+			c.media.SetRemote(m.ImageAddr)
+			c.mu.Lock()
+			c.fax = true
+			c.mu.Unlock()
+			c.note("send 200 INVITE t38")
+			p.respond(tx, req, 200, "OK", "", rtp.BuildT38SDP(c.media.LocalAddr(), c.sessID, p.cfg.User))
+			return
+		}
 		c.note("recv INVITE")
-		if m, err := rtp.ParseSDP(req.Body()); err == nil && m.Addr != nil {
+		if err == nil && m.Addr != nil {
 			c.media.SetRemote(m.Addr)
 		}
 		c.note("send 200 INVITE")

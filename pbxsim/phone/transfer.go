@@ -85,12 +85,29 @@ func (c *Call) Unhold(ctx context.Context) error { return c.reinvite(ctx, "sendr
 // reinvite sends an in-dialog INVITE with our media in direction dir and
 // ACKs its 2xx.
 func (c *Call) reinvite(ctx context.Context, dir string) error {
+	return c.reinviteBody(ctx, dir, rtp.BuildSDPDirection(c.media.LocalAddr(), c.sessID, c.p.cfg.User, dir))
+}
+
+// SwitchToT38 switches the call to T.38 fax: a re-INVITE offering only
+// "m=image <port> udptl t38"; the media socket then carries UDPTL.
+func (c *Call) SwitchToT38(ctx context.Context) error {
+	return c.reinviteBody(ctx, "t38", rtp.BuildT38SDP(c.media.LocalAddr(), c.sessID, c.p.cfg.User))
+}
+
+// Fax reports whether the call was switched to T.38.
+func (c *Call) Fax() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fax
+}
+
+func (c *Call) reinviteBody(ctx context.Context, dir string, body []byte) error {
 	if !c.Up() {
 		return ErrNotUp
 	}
 	req := c.newRequest(sip.INVITE)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
-	req.SetBody(rtp.BuildSDPDirection(c.media.LocalAddr(), c.sessID, c.p.cfg.User, dir))
+	req.SetBody(body)
 	c.note("send INVITE " + dir)
 	res, err := c.p.cli.Do(ctx, req)
 	if err != nil {
@@ -106,12 +123,21 @@ func (c *Call) reinvite(ctx context.Context, dir string) error {
 		return fmt.Errorf("ack re-invite: %w", err)
 	}
 	c.note("send ACK")
-	if m, err := rtp.ParseSDP(res.Body()); err == nil && m.Addr != nil {
-		c.media.SetRemote(m.Addr)
-	}
+	m, err := rtp.ParseSDP(res.Body())
 	c.mu.Lock()
-	c.held = dir != "sendrecv"
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	switch {
+	case dir == "t38":
+		if err == nil && m.ImageAddr != nil {
+			c.media.SetRemote(m.ImageAddr)
+		}
+		c.fax = true
+	default:
+		if err == nil && m.Addr != nil {
+			c.media.SetRemote(m.Addr)
+		}
+		c.held = dir != "sendrecv"
+	}
 	return nil
 }
 

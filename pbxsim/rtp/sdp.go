@@ -166,3 +166,26 @@ func BuildSDPDirection(addr *net.UDPAddr, sessionID uint64, user, direction stri
 	fmt.Fprintf(&b, "a=%s\r\n", direction)
 	return []byte(b.String())
 }
+
+// BuildT38SDP returns an SDP body offering (or accepting) T.38 fax over
+// UDPTL on addr, as a re-INVITE switching a call to fax carries it
+// (ITU-T T.38 Annex D).
+func BuildT38SDP(addr *net.UDPAddr, sessionID uint64, user string) []byte {
+	if user == "" {
+		user = "-"
+	}
+	ip := addr.IP.String()
+	var b strings.Builder
+	fmt.Fprintf(&b, "v=0\r\n")
+	fmt.Fprintf(&b, "o=%s %d %d IN IP4 %s\r\n", user, sessionID, sessionID+1, ip)
+	fmt.Fprintf(&b, "s=pbxsim\r\n")
+	fmt.Fprintf(&b, "c=IN IP4 %s\r\n", ip)
+	fmt.Fprintf(&b, "t=0 0\r\n")
+	fmt.Fprintf(&b, "m=image %d udptl t38\r\n", addr.Port)
+	fmt.Fprintf(&b, "a=T38FaxVersion:0\r\n")
+	fmt.Fprintf(&b, "a=T38MaxBitRate:14400\r\n")
+	fmt.Fprintf(&b, "a=T38FaxRateManagement:transferredTCF\r\n")
+	fmt.Fprintf(&b, "a=T38FaxMaxDatagram:400\r\n")
+	fmt.Fprintf(&b, "a=T38FaxUdpEC:t38UDPRedundancy\r\n")
+	return []byte(b.String())
+}

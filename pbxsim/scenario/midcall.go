@@ -83,6 +83,14 @@ func (r *Runner) midCall(ctx context.Context, w World, calls map[string]*placed,
 		if err != nil {
 			return fmt.Errorf("hold %s: %w", l.Call, err)
 		}
+	case st.T38 != nil:
+		c, err := leg(w, calls, st.T38.Call, st.T38.By)
+		if err != nil {
+			return err
+		}
+		if err := c.SwitchToT38(ctx); err != nil {
+			return fmt.Errorf("t38 on %s: %w", st.T38.Call, err)
+		}
 	case st.Reconnect != nil:
 		l := st.Reconnect
 		c, err := leg(w, calls, l.Call, l.By)

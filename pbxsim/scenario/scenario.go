@@ -54,6 +54,8 @@ type Step struct {
 	// Reconnect drops a phone's side of a call and brings it back with
 	// an INVITE carrying Replaces (a mobile app back on the network).
 	Reconnect *LegStep `yaml:"reconnect"`
+	// T38 switches a call to T.38 fax (re-INVITE with m=image udptl t38).
+	T38 *LegStep `yaml:"t38"`
 	// DTMF sends key presses on a call.
 	DTMF *DTMFStep `yaml:"dtmf"`
 	// Admin changes the PBX's configuration (forwarding, extensions).
@@ -305,6 +307,10 @@ func (sc *Scenario) validate() error {
 			n++
 			leg("reconnect", st.Reconnect.Call)
 		}
+		if st.T38 != nil {
+			n++
+			leg("t38", st.T38.Call)
+		}
 		if d := st.DTMF; d != nil {
 			n++
 			leg("dtmf", d.Call)
@@ -348,7 +354,7 @@ func (sc *Scenario) validate() error {
 			}
 		}
 		if n != 1 {
-			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, transfer, hold, unhold, reconnect, dtmf, admin, agent")
+			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, transfer, hold, unhold, reconnect, t38, dtmf, admin, agent")
 		}
 	}
 	for i, e := range sc.Expect {
