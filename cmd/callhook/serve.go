@@ -59,6 +59,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// The service started it: [api] is configured.
 		log.Info("autodial API listening", "addr", "http://"+svc.API.Addr()+"/v1/autodial")
 	}
+	if svc.Recorder != nil {
+		// [recordings]: the service started the HTTPS downloads and the
+		// nightly retention; Shutdown lets conversions under way finish.
+		log.Info("recording downloads listening", "addr", svc.Recorder.Addr().String(), "links", svc.Recorder.URL())
+	}
 	err = svc.Run(ctx)
 	// Give queued webhooks a moment to go out before exiting.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

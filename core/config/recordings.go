@@ -112,7 +112,8 @@ var recordingsFields = map[string]field[Recordings]{
 	"lame":        {set: func(r *Recordings, _, v string) error { r.Lame = v; return nil }},
 	"monitor_dir": {set: func(r *Recordings, _, v string) error { r.MonitorDir = v; return nil }},
 	"listen": {set: func(r *Recordings, _, v string) error {
-		if err := checkHostPort(v); err != nil && !strings.HasPrefix(v, ":") {
+		// ":5001" listens on every address; port 0 takes a free one.
+		if err := checkHostPort(v); err != nil && !strings.HasPrefix(v, ":") && !strings.HasSuffix(v, ":0") {
 			return err
 		}
 		r.Listen = v
