@@ -26,6 +26,8 @@ const (
 // (caller tells which leg) or a queue call q (m is the member leg, nil for
 // the caller's).
 type legRef struct {
+	// fork is a ring group member's leg while it rings.
+	fork *fork
 	// gone is the dialog of a leg handed over by a transfer: only its BYE
 	// is still answered.
 	gone   *dialog
@@ -41,6 +43,9 @@ type liveCall interface{ shutdown() }
 func (r *legRef) dialog() *dialog {
 	if r.gone != nil {
 		return r.gone
+	}
+	if r.fork != nil {
+		return r.fork.d
 	}
 	if r.q != nil {
 		if r.m != nil {
@@ -92,6 +97,7 @@ type call struct {
 	// xferStop ends a blind transfer's dial: true when the transferee
 	// hung up (its BYE answered).
 	xferStop chan bool
+	losers   []*fork // ring group members that lost to the one answering
 	held     map[*Channel]bool
 	rec      *recording
 }
@@ -130,13 +136,15 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			p.startQueueCall(req, tx, qs)
 			return
 		}
-		did, ok := p.dids[req.Recipient.User]
-		if !ok {
+		if g, isGroup := p.groups[req.Recipient.User]; isGroup {
+			r = p.groupRoute(g, from.Address.User, from.DisplayName)
+		} else if did, ok := p.dids[req.Recipient.User]; ok {
+			r = p.inboundRoute(did, from.Address.User, from.DisplayName)
+		} else {
 			p.log.Info("invite for unknown number", "number", req.Recipient.User)
 			_ = p.respond(tx, req, 404, "Not Found", sip.GenerateTagN(16), nil)
 			return
 		}
-		r = p.inboundRoute(did, from.Address.User, from.DisplayName)
 	}
 	var offer *rtp.Media
 	if len(req.Body()) > 0 {
@@ -205,6 +213,10 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	mIn := c.mIn
 	mIn.onDigit(func(d string) { c.digit(mIn, d) })
+	if r.group != nil {
+		c.runGroup()
+		return
+	}
 	c.run()
 }
 
@@ -465,6 +477,7 @@ func (c *call) answered(res *sip.Response) {
 	// context with an empty extension, as the capture shows.
 	c.callee.Exten = ""
 	p.dialEvent("DialEnd", &c.caller, &c.callee, Field{"DialStatus", "ANSWER"})
+	c.cancelLosers()
 	c.caller.State = StateUp
 	p.devSet(c.callerDev, &c.caller, StateUp)
 	p.chanEvent("Newstate", &c.caller)

@@ -48,6 +48,8 @@ type Config struct {
 	InternalRingTimeout time.Duration
 	// Queues are app_queue queues, each reached on its own DID.
 	Queues []Queue
+	// RingGroups ring several extensions together, each on its own DID.
+	RingGroups []RingGroup
 	// Recordings is the folder answered conversations are recorded to
 	// (one WAV file per link, named as the sub-record subroutine names
 	// them); empty records nothing but still announces MixMonitor.
@@ -80,6 +82,9 @@ func DefaultTopology() Config {
 			Number: "800", DID: "2125550800", Strategy: "ringall",
 			Members:       []QueueMember{{Ext: "101", Name: "Alice 101"}, {Ext: "102", Name: "Bob 102"}},
 			MemberTimeout: DefaultMemberTimeout, Retry: DefaultQueueRetry, Timeout: DefaultQueueTimeout,
+		}},
+		RingGroups: []RingGroup{{
+			Number: "600", DID: "2125550600", Members: []string{"101", "102", "103"}, RingTimeout: DefaultRingTimeout,
 		}},
 		TrunkEndpoint: "trunk",
 	}
@@ -128,6 +133,7 @@ type PBX struct {
 	live       map[liveCall]struct{}
 	queues     map[string]*queueState // by queue number
 	queueDIDs  map[string]*queueState // by DID
+	groups     map[string]RingGroup   // by DID
 
 	seqMu sync.Mutex
 	seq   uint64
@@ -173,6 +179,7 @@ func New(cfg Config) (*PBX, error) {
 		live:       map[liveCall]struct{}{},
 		queues:     map[string]*queueState{},
 		queueDIDs:  map[string]*queueState{},
+		groups:     map[string]RingGroup{},
 		devLast:    map[string]string{},
 		devChan:    map[string]map[*Channel]ChannelState{},
 	}
@@ -190,6 +197,20 @@ func New(cfg Config) (*PBX, error) {
 			d.RingTimeout = DefaultRingTimeout
 		}
 		p.dids[d.Number] = d
+	}
+	for _, g := range cfg.RingGroups {
+		if len(g.Members) == 0 {
+			return nil, fmt.Errorf("new pbx: ring group %s: no members: %w", g.Number, ErrUnknownTarget)
+		}
+		for _, m := range g.Members {
+			if _, ok := p.exts[m]; !ok {
+				return nil, fmt.Errorf("new pbx: ring group %s member %q: %w", g.Number, m, ErrUnknownTarget)
+			}
+		}
+		if g.RingTimeout <= 0 {
+			g.RingTimeout = DefaultRingTimeout
+		}
+		p.groups[g.DID] = g
 	}
 	for _, q := range cfg.Queues {
 		for _, m := range q.Members {

@@ -43,6 +43,8 @@ type route struct {
 	calleeNum, calleeName string
 	// reqUser is the Request-URI user of the INVITE to the callee.
 	reqUser string
+	// group is set for a ring group's Dial of several members.
+	group *RingGroup
 }
 
 // Trunk is the carrier the outbound route dials (a PJSIP endpoint with a

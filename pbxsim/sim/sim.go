@@ -146,6 +146,16 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		queues[i] = q
 	}
 	topo.Queues = queues
+	groups := make([]pbx.RingGroup, len(topo.RingGroups))
+	for i, g := range topo.RingGroups {
+		if g.RingTimeout <= 0 {
+			g.RingTimeout = pbx.DefaultRingTimeout
+		}
+		g.RingTimeout = time.Duration(float64(g.RingTimeout) / cfg.Speed)
+		g.Members = append([]string(nil), g.Members...)
+		groups[i] = g
+	}
+	topo.RingGroups = groups
 	if topo.InternalRingTimeout <= 0 {
 		topo.InternalRingTimeout = pbx.DefaultInternalRingTimeout
 	}
