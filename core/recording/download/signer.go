@@ -128,7 +128,7 @@ func (s *Signer) Verify(name, token string, now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("verify %s: %w: expiry %q", name, ErrBadToken, e)
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || !hmac.Equal(got, s.mac(name, e)) {
 		return fmt.Errorf("verify %s: %w", name, ErrBadToken)
 	}
