@@ -300,11 +300,18 @@ func (o *Outbox) Partition(receiver, callKey string) int {
 }
 
 // Enqueue writes r to the outbox and returns once the stream acknowledged
-// it: from then on it survives a crash of the engine. The webhook id
-// deduplicates: the same id enqueued again within two minutes (an engine
-// restarted and fed the same PBX events) is stored once.
+// it: from then on it survives a crash of the engine. The same webhook
+// enqueued again within two minutes (an engine restarted and fed the same
+// PBX events renders the same id, URL and body) is stored once; a request
+// that shares an id but differs in content is kept.
 func (o *Outbox) Enqueue(ctx context.Context, r delivery.Request) error {
-	return o.publish(ctx, r, r.ID)
+	h := fnv.New64a()
+	h.Write([]byte(r.Method))
+	h.Write([]byte{0})
+	h.Write([]byte(r.URL))
+	h.Write([]byte{0})
+	h.Write(r.Body)
+	return o.publish(ctx, r, r.ID+"/"+strconv.FormatUint(h.Sum64(), 36))
 }
 
 func (o *Outbox) publish(ctx context.Context, r delivery.Request, msgID string) error {

@@ -223,3 +223,30 @@ func prometheusCounter(t *testing.T, reg *prometheus.Registry, name string) prom
 	c.Add(sum)
 	return c
 }
+
+// TestOutboxKeepsSameIDDifferentContent: deduplication drops only a true
+// repeat; two requests that share an id but not their content both go out.
+func TestOutboxKeepsSameIDDifferentContent(t *testing.T) {
+	rc := newReceiver(t)
+	ob := open(t, "", map[string]delivery.Policy{"crm": {AllowPrivate: true, Retry: fast}})
+	defer ob.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := ob.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := req(rc, "crm", 1, 0)
+	b := a
+	b.Body = []byte(`{"other":1}`)
+	for _, r := range []delivery.Request{a, a, b} {
+		if err := ob.Enqueue(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ob.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := rc.total(); n != 2 {
+		t.Fatalf("receiver got %d requests, want 2 (the repeat dropped, the different one kept)", n)
+	}
+}
