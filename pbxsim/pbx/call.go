@@ -98,6 +98,9 @@ type call struct {
 	// hung up (its BYE answered).
 	xferStop chan bool
 	losers   []*fork // ring group members that lost to the one answering
+	// ivr: the caller was answered by the IVR; its INVITE is done.
+	ivr      bool
+	ivrDigit chan string
 	held     map[*Channel]bool
 	rec      *recording
 }
@@ -136,7 +139,9 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			p.startQueueCall(req, tx, qs)
 			return
 		}
-		if g, isGroup := p.groups[req.Recipient.User]; isGroup {
+		if m, isIVR := p.ivrs[req.Recipient.User]; isIVR {
+			r = p.ivrRoute(m, from.Address.User, from.DisplayName)
+		} else if g, isGroup := p.groups[req.Recipient.User]; isGroup {
 			r = p.groupRoute(g, from.Address.User, from.DisplayName)
 		} else if did, ok := p.dids[req.Recipient.User]; ok {
 			r = p.inboundRoute(did, from.Address.User, from.DisplayName)
@@ -213,6 +218,10 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	mIn := c.mIn
 	mIn.onDigit(func(d string) { c.digit(mIn, d) })
+	if m, isIVR := p.ivrs[c.r.exten]; isIVR && c.r.callerCtx == "from-trunk" && c.r.calleeEP == "" {
+		c.runIVR(m)
+		return
+	}
 	if r.group != nil {
 		c.runGroup()
 		return
@@ -247,6 +256,15 @@ func (c *call) run() {
 	p.chanEvent("Newchannel", &c.caller)
 	p.newexten(&c.caller, "NoOp", r.noop)
 	c.caller.Priority = 2
+	c.mu.Unlock()
+	c.dial()
+}
+
+// dial plays Dial of the route's callee from the caller channel (at its
+// current context, extension and priority).
+func (c *call) dial() {
+	p, r := c.p, &c.r
+	c.mu.Lock()
 	p.newexten(&c.caller, "Dial", c.dialData())
 
 	// app_dial requests the callee channel and announces the dial.
@@ -275,7 +293,7 @@ func (c *call) run() {
 	c.caller.ConnectedLineNum, c.caller.ConnectedLineName = c.callee.CallerIDNum, c.callee.CallerIDName
 	p.chanEvent("NewConnectedLine", &c.caller)
 	c.mu.Unlock()
-	_ = p.respond(c.inTx, c.inReq, 100, "Trying", "", nil)
+	c.toCaller(100)
 
 	b := p.calleeTarget(r)
 	if b == nil {
@@ -342,7 +360,7 @@ func (c *call) dialLoop() {
 	defer timer.Stop()
 	provisional, ending := false, false
 	var drain <-chan time.Time
-	inDone := cancelSignal(c.inTx)
+	inDone := c.callerCancel()
 	stop := c.stop
 	giveUp := func(provisional bool) {
 		ending = true
@@ -450,7 +468,7 @@ func (c *call) ringing() {
 	p.dialEvent("DialState", &c.caller, &c.callee, Field{"DialStatus", "RINGING"})
 	p.devCheck(c.calleeDev)
 	p.devCheck(c.callerDev)
-	_ = p.respond(c.inTx, c.inReq, 180, "Ringing", c.in.localTag, nil)
+	c.toCaller(180)
 }
 
 // answered bridges the call: the callee answered, so the caller is
@@ -492,6 +510,13 @@ func (c *call) answered(res *sip.Response) {
 	c.mu.Unlock()
 
 	bridgeMedia(c.mIn, c.mOut)
+	if c.ivr {
+		// The caller was answered by the IVR before.
+		if pending != nil {
+			c.hangup(*pending, !*pending, *pending)
+		}
+		return
+	}
 	sdp := rtp.BuildSDP(c.mIn.addr(), rand.Uint64N(1<<31), "pbxsim")
 	ok := sip.NewResponseFromRequest(c.inReq, 200, "OK", sdp)
 	ok.To().Params.Add("tag", c.in.localTag)
@@ -542,6 +567,15 @@ func (c *call) waitAck(ok *sip.Response) {
 func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 	p := c.p
 	c.mu.Lock()
+	if c.phase == phaseDialing && c.ivrDigit != nil {
+		// The caller hung up in the menu.
+		c.mu.Unlock()
+		select {
+		case c.xferStop <- byCaller:
+		default:
+		}
+		return
+	}
 	if c.phase == phaseDialing {
 		c.pendingBye = &byCaller
 		c.mu.Unlock()
@@ -659,7 +693,7 @@ func (c *call) dialFailed(status string, callerCause, calleeCause, sipCode int) 
 	if sipCode == 480 || sipCode < 400 {
 		sipCode = 480
 	}
-	_ = p.respond(c.inTx, c.inReq, sipCode, sipReason(sipCode), c.in.localTag, nil)
+	c.toCaller(sipCode)
 	c.release()
 }
 
@@ -743,4 +777,29 @@ func (c *call) release() {
 	c.stopRecording()
 	c.mu.Unlock()
 	c.endOnce.Do(func() { close(c.ended) })
+}
+
+// toCaller answers the caller's INVITE with code, or, for a caller the
+// IVR answered already, hangs it up (BYE) on a failure.
+func (c *call) toCaller(code int) {
+	if c.ivr {
+		if code >= 300 {
+			c.p.bye(c.in)
+		}
+		return
+	}
+	localTag := c.in.localTag
+	if code == 100 {
+		localTag = ""
+	}
+	_ = c.p.respond(c.inTx, c.inReq, code, sipReason(code), localTag, nil)
+}
+
+// callerCancel is closed when the caller cancels its INVITE; never for a
+// caller the IVR answered (its hangup is a BYE).
+func (c *call) callerCancel() <-chan struct{} {
+	if c.ivr {
+		return nil
+	}
+	return cancelSignal(c.inTx)
 }

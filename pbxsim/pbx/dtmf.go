@@ -127,5 +127,8 @@ func (c *call) digit(from *relayLeg, digit string) {
 		ch = &c.caller
 	}
 	c.p.dtmfEvents(ch, digit)
+	if ch == &c.caller {
+		c.ivrKey(digit)
+	}
 	c.mu.Unlock()
 }

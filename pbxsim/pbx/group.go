@@ -67,7 +67,6 @@ func (p *PBX) groupRoute(g RingGroup, cidNum, cidName string) route {
 // member rings; the first answer wins.
 func (c *call) runGroup() {
 	p, r := c.p, &c.r
-	g := r.group
 	c.mu.Lock()
 	c.start = p.now()
 	c.caller = c.newChannel(r.callerEP, c.start)
@@ -79,6 +78,16 @@ func (c *call) runGroup() {
 	p.chanEvent("Newchannel", &c.caller)
 	p.newexten(&c.caller, "NoOp", r.noop)
 	c.caller.Priority = 2
+	c.mu.Unlock()
+	c.dialGroup()
+}
+
+// dialGroup plays Goto(ringgroups,<n>,1) from the caller channel's place
+// in the dialplan, then the group's Dial.
+func (c *call) dialGroup() {
+	p, r := c.p, &c.r
+	g := r.group
+	c.mu.Lock()
 	p.newexten(&c.caller, "Goto", "ringgroups,"+g.Number+",1")
 	c.caller.Context, c.caller.Exten, c.caller.Priority = "ringgroups", g.Number, 1
 	p.newexten(&c.caller, "NoOp", "Ring group "+g.Number)
@@ -101,7 +110,7 @@ func (c *call) runGroup() {
 		forks = append(forks, f)
 	}
 	c.mu.Unlock()
-	_ = p.respond(c.inTx, c.inReq, 100, "Trying", "", nil)
+	c.toCaller(100)
 
 	ev := make(chan forkEv, 4*len(forks))
 	live := 0
@@ -119,7 +128,7 @@ func (c *call) runGroup() {
 	}
 	timer := time.NewTimer(r.ringTimeout)
 	defer timer.Stop()
-	inDone := cancelSignal(c.inTx)
+	inDone := c.callerCancel()
 	rang := false
 	for {
 		select {
@@ -289,7 +298,7 @@ func (c *call) flushForks(forks []*fork, rang bool) bool {
 		p.devCheck(f.dev)
 		if !rang {
 			rang = true
-			_ = p.respond(c.inTx, c.inReq, 180, "Ringing", c.in.localTag, nil)
+			c.toCaller(180)
 		}
 	}
 	return rang
@@ -385,7 +394,7 @@ func (c *call) groupFailed(forks []*fork, status string, sipCode int) {
 	if sipCode < 400 {
 		sipCode = 480
 	}
-	_ = p.respond(c.inTx, c.inReq, sipCode, sipReason(sipCode), c.in.localTag, nil)
+	c.toCaller(sipCode)
 	c.releaseForks(forks, nil)
 	c.release()
 }

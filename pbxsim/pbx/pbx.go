@@ -50,6 +50,8 @@ type Config struct {
 	Queues []Queue
 	// RingGroups ring several extensions together, each on its own DID.
 	RingGroups []RingGroup
+	// IVRs are voice menus, each on its own DID.
+	IVRs []IVR
 	// Recordings is the folder answered conversations are recorded to
 	// (one WAV file per link, named as the sub-record subroutine names
 	// them); empty records nothing but still announces MixMonitor.
@@ -85,6 +87,14 @@ func DefaultTopology() Config {
 		}},
 		RingGroups: []RingGroup{{
 			Number: "600", DID: "2125550600", Members: []string{"101", "102", "103"}, RingTimeout: DefaultRingTimeout,
+		}},
+		IVRs: []IVR{{
+			DID: "2125550500", Timeout: DefaultIVRTimeout,
+			Choices: map[string]IVRChoice{
+				"1": {Kind: "ext", Target: "2125550100"},
+				"2": {Kind: "queue", Target: "800"},
+				"3": {Kind: "group", Target: "600"},
+			},
 		}},
 		TrunkEndpoint: "trunk",
 	}
@@ -134,6 +144,7 @@ type PBX struct {
 	queues     map[string]*queueState // by queue number
 	queueDIDs  map[string]*queueState // by DID
 	groups     map[string]RingGroup   // by DID
+	ivrs       map[string]IVR         // by DID
 
 	seqMu sync.Mutex
 	seq   uint64
@@ -180,6 +191,7 @@ func New(cfg Config) (*PBX, error) {
 		queues:     map[string]*queueState{},
 		queueDIDs:  map[string]*queueState{},
 		groups:     map[string]RingGroup{},
+		ivrs:       map[string]IVR{},
 		devLast:    map[string]string{},
 		devChan:    map[string]map[*Channel]ChannelState{},
 	}
@@ -211,6 +223,12 @@ func New(cfg Config) (*PBX, error) {
 			g.RingTimeout = DefaultRingTimeout
 		}
 		p.groups[g.DID] = g
+	}
+	for _, m := range cfg.IVRs {
+		if m.Timeout <= 0 {
+			m.Timeout = DefaultIVRTimeout
+		}
+		p.ivrs[m.DID] = m
 	}
 	for _, q := range cfg.Queues {
 		for _, m := range q.Members {

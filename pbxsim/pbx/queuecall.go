@@ -53,6 +53,10 @@ type queueCall struct {
 	answered time.Time
 	rec      *recording
 	callback bool // a callback was ordered
+	// preAnswered: an IVR answered the caller (channel ivrCaller's
+	// device entry moves to this call) before the queue.
+	preAnswered bool
+	ivrCaller   *Channel
 }
 
 // queueMember is one ring of one member: its channel and SIP leg.
@@ -166,27 +170,34 @@ func (p *PBX) startQueueCall(req *sip.Request, tx sip.ServerTransaction, qs *que
 // hangs up, or the queue times out.
 func (qc *queueCall) run() {
 	p := qc.p
-	qc.start = p.now()
-	qc.caller = Channel{Language: "en", Priority: 1}
-	seq := p.nextSeq()
-	qc.caller.Name = channelName(p.cfg.TrunkEndpoint, seq)
-	qc.caller.Uniqueid = fmt.Sprintf("%d.%d", qc.start.Unix(), seq)
-	qc.caller.Linkedid = qc.caller.Uniqueid
-	qc.caller.State = StateRing
-	qc.caller.CallerIDNum, qc.caller.CallerIDName = qc.cidNum, qc.cidName
-	qc.caller.Context, qc.caller.Exten = "from-trunk", qc.q.DID
-	p.devSet(qc.callerDev, &qc.caller, StateRing)
-	p.chanEvent("Newchannel", &qc.caller)
-	p.newexten(&qc.caller, "NoOp", fmt.Sprintf("Inbound queue DID %s from \"%s\" <%s>", qc.q.DID, qc.cidName, qc.cidNum))
-	qc.caller.Priority = 2
-	p.newexten(&qc.caller, "Answer", "")
-	qc.caller.State = StateUp
-	p.chanEvent("Newstate", &qc.caller)
-	p.devSet(qc.callerDev, &qc.caller, StateUp)
-	p.devCheck(qc.callerDev)
-	qc.answerCaller()
-	qc.caller.Priority = 3
-	p.newexten(&qc.caller, "Queue", qc.q.queueData())
+	if qc.preAnswered {
+		// The IVR answered the caller and hands it over at its place
+		// in the dialplan.
+		p.devMove(qc.callerDev, qc.ivrCaller, &qc.caller)
+		p.newexten(&qc.caller, "Queue", qc.q.queueData())
+	} else {
+		qc.start = p.now()
+		qc.caller = Channel{Language: "en", Priority: 1}
+		seq := p.nextSeq()
+		qc.caller.Name = channelName(p.cfg.TrunkEndpoint, seq)
+		qc.caller.Uniqueid = fmt.Sprintf("%d.%d", qc.start.Unix(), seq)
+		qc.caller.Linkedid = qc.caller.Uniqueid
+		qc.caller.State = StateRing
+		qc.caller.CallerIDNum, qc.caller.CallerIDName = qc.cidNum, qc.cidName
+		qc.caller.Context, qc.caller.Exten = "from-trunk", qc.q.DID
+		p.devSet(qc.callerDev, &qc.caller, StateRing)
+		p.chanEvent("Newchannel", &qc.caller)
+		p.newexten(&qc.caller, "NoOp", fmt.Sprintf("Inbound queue DID %s from \"%s\" <%s>", qc.q.DID, qc.cidName, qc.cidNum))
+		qc.caller.Priority = 2
+		p.newexten(&qc.caller, "Answer", "")
+		qc.caller.State = StateUp
+		p.chanEvent("Newstate", &qc.caller)
+		p.devSet(qc.callerDev, &qc.caller, StateUp)
+		p.devCheck(qc.callerDev)
+		qc.answerCaller()
+		qc.caller.Priority = 3
+		p.newexten(&qc.caller, "Queue", qc.q.queueData())
+	}
 	qc.joined = p.now()
 	qc.qs.mu.Lock()
 	qc.qs.callers++

@@ -156,6 +156,15 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		groups[i] = g
 	}
 	topo.RingGroups = groups
+	ivrs := make([]pbx.IVR, len(topo.IVRs))
+	for i, m := range topo.IVRs {
+		if m.Timeout <= 0 {
+			m.Timeout = pbx.DefaultIVRTimeout
+		}
+		m.Timeout = time.Duration(float64(m.Timeout) / cfg.Speed)
+		ivrs[i] = m
+	}
+	topo.IVRs = ivrs
 	if topo.InternalRingTimeout <= 0 {
 		topo.InternalRingTimeout = pbx.DefaultInternalRingTimeout
 	}
