@@ -6,7 +6,7 @@ BIN       := bin/callhook
 RACE      ?= -race
 
 .PHONY: all build demo test unit conformance deps vet bench fuzz clean help soak bench-delivery \
-	gotest image image-deps docker-deps docker-up docker-down realpbx parity
+	gotest image image-deps docker-deps docker-up docker-down realpbx parity bench-sim
 
 all: build
 
@@ -15,6 +15,7 @@ help:
 	@echo "make test         install test tools, vet, and run every unit and conformance test"
 	@echo "make conformance  the conformance suites only"
 	@echo "make bench        benchmarks"
+	@echo "make bench-sim    pbxsim under SIPp load: calls/s and concurrent calls, SIPp uas as baseline"
 	@echo "make soak         crash test at full size: 2,000 calls, engine SIGKILLed 5 times"
 	@echo "make bench-delivery  durable delivery throughput and latency against a no-durability baseline"
 	@echo "make fuzz         short fuzzing runs of the wire parsers"
@@ -135,6 +136,14 @@ soak:
 # Durable delivery against a no-durability fan-out, in one run.
 bench-delivery:
 	$(GO) test -count=1 -timeout 10m -v -run 'TestBenchDelivery' ./core/outbox -args -bench-delivery
+
+# pbxsim under load from SIPp's uac scenario, next to SIPp against SIPp's
+# uas as the baseline. Target on 2 cores: 1,000 calls/s, 10,000 concurrent.
+SIM_RATE  ?= 1000
+SIM_HOLD  ?= 10s
+SIM_CALLS ?= 20000
+bench-sim: deps
+	$(GO) run ./pbxsim/benchsim -rate $(SIM_RATE) -hold $(SIM_HOLD) -calls $(SIM_CALLS)
 
 FUZZTIME ?= 20s
 fuzz:

@@ -26,6 +26,8 @@ const (
 // (caller tells which leg) or a queue call q (m is the member leg, nil for
 // the caller's).
 type legRef struct {
+	// spy is a supervisor listening in (barge).
+	spy *spy
 	// fork is a ring group member's leg while it rings.
 	fork *fork
 	// gone is the dialog of a leg handed over by a transfer: only its BYE
@@ -46,6 +48,9 @@ func (r *legRef) dialog() *dialog {
 	}
 	if r.fork != nil {
 		return r.fork.d
+	}
+	if r.spy != nil {
+		return r.spy.d
 	}
 	if r.q != nil {
 		if r.m != nil {
@@ -101,6 +106,7 @@ type call struct {
 	// ivr: the caller was answered by the IVR; its INVITE is done.
 	ivr      bool
 	ivrDigit chan string
+	spies    []*spy
 	held     map[*Channel]bool
 	rec      *recording
 }
@@ -127,6 +133,12 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		if h := req.GetHeader("Replaces"); h != nil {
 			p.replaceLeg(req, tx, ext, h.Value())
 			return
+		}
+		if target, ok := strings.CutPrefix(req.Recipient.User, BargePrefix); ok && target != "" {
+			if _, isExt := p.ext(target); isExt {
+				p.barge(req, tx, ext, target)
+				return
+			}
 		}
 		var ok bool
 		if r, ok = p.internalRoute(ext, req.Recipient.User); !ok {
@@ -596,6 +608,10 @@ func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 	}
 	c.phase = phaseEnded
 	c.stopRecording()
+	for _, s := range c.spies {
+		s.stop(true)
+	}
+	c.spies = nil
 	first, second := &c.caller, &c.callee
 	if !byCaller {
 		first, second = second, first

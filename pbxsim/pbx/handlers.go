@@ -58,6 +58,12 @@ func (p *PBX) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	_ = p.respond(tx, req, 200, "OK", "", nil)
+	if ref.spy != nil {
+		ref.spy.c.mu.Lock()
+		ref.spy.stop(false)
+		ref.spy.c.mu.Unlock()
+		return
+	}
 	if ref.gone != nil {
 		p.mu.Lock()
 		if p.legs[ref.gone.callID] == ref {

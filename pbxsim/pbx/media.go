@@ -19,7 +19,8 @@ type relayLeg struct {
 	packets atomic.Int64
 	rec     atomic.Pointer[recTap]
 	digit   atomic.Pointer[func(string)]
-	lastEv  atomic.Uint32 // RTP timestamp of the last telephone-event taken
+	spies   atomic.Pointer[[]*relayLeg] // supervisors listening in
+	lastEv  atomic.Uint32               // RTP timestamp of the last telephone-event taken
 	wg      sync.WaitGroup
 	once    sync.Once
 }
@@ -69,6 +70,13 @@ func (l *relayLeg) loop() {
 			// Symmetric RTP: a far end without usable SDP is answered where
 			// it sends from.
 			l.remote.Store(src)
+		}
+		if sp := l.spies.Load(); sp != nil {
+			for _, x := range *sp {
+				if dst := x.remote.Load(); dst != nil {
+					_, _ = x.conn.WriteToUDP(buf[:n], dst)
+				}
+			}
 		}
 		peer := l.peer.Load()
 		if peer == nil {

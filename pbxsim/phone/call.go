@@ -139,7 +139,9 @@ func (c *Call) markUp(remoteSDP []byte) {
 	c.up = true
 	c.code = 200
 	c.mu.Unlock()
-	c.media.Send(context.Background(), rtp.NewTone(400))
+	if !c.p.cfg.NoRTP {
+		c.media.Send(context.Background(), rtp.NewTone(400))
+	}
 	c.answerOnce.Do(func() { close(c.answered) })
 }
 

@@ -30,7 +30,10 @@ type Config struct {
 	Server string
 	// Transport is "udp" (default) or "tcp".
 	Transport string
-	Logger    *slog.Logger
+	// NoRTP keeps the phone from sending media on its calls (load tests:
+	// signalling only, as SIPp's built-in scenarios do).
+	NoRTP  bool
+	Logger *slog.Logger
 }
 
 // Mode is what a phone does with an incoming call.
