@@ -16,6 +16,15 @@ type AdminWorld interface {
 	Agent(ctx context.Context, a AgentStep) error
 }
 
+// OriginateWorld is a World whose PBX places calls on request (AMI
+// Originate).
+type OriginateWorld interface {
+	World
+	// Originate has the PBX place a call from ext to number and returns
+	// once ext's phone has the call.
+	Originate(ctx context.Context, ext, number string) (*phone.Call, error)
+}
+
 // ErrNoLeg is returned when a step names a phone that has no side of the
 // call up.
 var ErrNoLeg = errors.New("scenario: no such leg")
@@ -129,6 +138,17 @@ func (r *Runner) midCall(ctx context.Context, w World, calls map[string]*placed,
 		if err := c.SendDTMF(ctx, d.Digits, d.Method); err != nil {
 			return fmt.Errorf("dtmf on %s: %w", d.Call, err)
 		}
+	case st.Originate != nil:
+		o := st.Originate
+		ow, ok := w.(OriginateWorld)
+		if !ok {
+			return errors.New("originate steps need a PBX that takes AMI Originate")
+		}
+		c, err := ow.Originate(ctx, o.Ext, o.To)
+		if err != nil {
+			return fmt.Errorf("originate %s: %w", o.ID, err)
+		}
+		calls[o.ID] = &placed{call: c, from: o.Ext}
 	case st.Admin != nil, st.Agent != nil:
 		aw, ok := w.(AdminWorld)
 		if !ok {

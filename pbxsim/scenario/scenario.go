@@ -62,7 +62,10 @@ type Step struct {
 	Admin *AdminStep `yaml:"admin"`
 	// Agent logs a queue agent in or out, or pauses them.
 	Agent *AgentStep `yaml:"agent"`
-	Line  int        `yaml:"-"`
+	// Originate asks the PBX over its manager interface to place a call
+	// from an extension (AMI Originate), as a CRM's click-to-call does.
+	Originate *OriginateStep `yaml:"originate"`
+	Line      int            `yaml:"-"`
 }
 
 // LegStep names one phone's side of a call: By is the extension whose
@@ -104,6 +107,14 @@ type AdminStep struct {
 	Name        string `yaml:"name"`
 }
 
+// OriginateStep places call ID from extension Ext's device to To
+// through the PBX (Originate Channel: PJSIP/<Ext>, Exten: <To>).
+type OriginateStep struct {
+	ID  string `yaml:"id"`
+	Ext string `yaml:"ext"`
+	To  string `yaml:"to"`
+}
+
 // AgentStep changes an agent's queue state: Action login or logout
 // (every queue, or Queue only), pause or unpause (with Reason) in Queue
 // or, Queue left out, in every queue.
@@ -142,6 +153,10 @@ type Expect struct {
 	Transfer    string   `yaml:"transfer"` // none | blind | attended (answered)
 	Transferred bool     `yaml:"transferred"`
 	Talk        Duration `yaml:"talk"` // ended, answered calls
+	// Listened is the time the caller spent in voice menus before the
+	// call ended (ended); dialects that count menu listening as talk
+	// time (Bulutfon) add it.
+	Listened Duration `yaml:"listened"`
 	// Status events (no call id): status (on/off, login/logout,
 	// created/deleted), queue, destination, name, reason.
 	Status      string `yaml:"status"`
@@ -342,6 +357,16 @@ func (sc *Scenario) validate() error {
 				bad(st.Line, "admin: action %q (want forwarding-on, forwarding-off, extension-create or extension-delete)", a.Action)
 			}
 		}
+		if o := st.Originate; o != nil {
+			n++
+			if o.ID == "" || o.Ext == "" || o.To == "" {
+				bad(st.Line, "originate: id, ext and to are required")
+			}
+			if calls[o.ID] {
+				bad(st.Line, "originate: id %q used twice", o.ID)
+			}
+			calls[o.ID] = true
+		}
 		if a := st.Agent; a != nil {
 			n++
 			if a.Ext == "" {
@@ -354,7 +379,7 @@ func (sc *Scenario) validate() error {
 			}
 		}
 		if n != 1 {
-			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, transfer, hold, unhold, reconnect, t38, dtmf, admin, agent")
+			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, transfer, hold, unhold, reconnect, t38, dtmf, admin, agent, originate")
 		}
 	}
 	for i, e := range sc.Expect {

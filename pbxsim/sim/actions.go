@@ -1,14 +1,18 @@
 package sim
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/callhook/callhook/pbxsim/ami"
 	"github.com/callhook/callhook/pbxsim/pbx"
+	"github.com/callhook/callhook/pbxsim/phone"
 	"github.com/callhook/callhook/pbxsim/scenario"
 )
 
@@ -108,4 +112,74 @@ func (s *Sim) Agent(_ context.Context, a scenario.AgentStep) error {
 		return s.pbx.QueuePause(a.Queue, "PJSIP/"+a.Ext, a.Action == "pause", a.Reason)
 	}
 	return fmt.Errorf("agent: unknown action %q", a.Action)
+}
+
+// Originate asks the simulator's own AMI, as a CRM would, to place a call
+// from ext to number (Action: Originate, async), and returns ext's phone's
+// new call (scenario.OriginateWorld).
+func (s *Sim) Originate(ctx context.Context, ext, number string) (*phone.Call, error) {
+	ph, ok := s.phones[ext]
+	if !ok {
+		return nil, fmt.Errorf("originate from %s: no such extension", ext)
+	}
+	before := map[*phone.Call]bool{}
+	for _, c := range ph.Calls() {
+		before[c] = true
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", s.AMIAddr())
+	if err != nil {
+		return nil, fmt.Errorf("originate: %w", err)
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	r := bufio.NewReader(conn)
+	if _, err := r.ReadString('\n'); err != nil {
+		return nil, fmt.Errorf("originate: read banner: %w", err)
+	}
+	act := func(id string, fields ...string) (ami.Message, error) {
+		m := ami.Message{{Key: "ActionID", Value: id}}
+		for i := 0; i+1 < len(fields); i += 2 {
+			m = append(m, ami.Field{Key: fields[i], Value: fields[i+1]})
+		}
+		if _, err := conn.Write(m.Bytes()); err != nil {
+			return nil, err
+		}
+		for {
+			res, err := ami.ReadMessage(r)
+			if err != nil {
+				return nil, err
+			}
+			if res.Get("ActionID") == id && res.Get("Response") != "" {
+				return res, nil
+			}
+		}
+	}
+	if res, err := act("login", "Action", "Login", "Username", s.cfg.AMIUser, "Secret", s.cfg.AMISecret, "Events", "off"); err != nil || res.Get("Response") != "Success" {
+		return nil, fmt.Errorf("originate: login: %v %v", res, err)
+	}
+	res, err := act("orig", "Action", "Originate", "Channel", "PJSIP/"+ext, "Context", "from-internal",
+		"Exten", number, "Priority", "1", "CallerID", ext, "Async", "true")
+	if err != nil {
+		return nil, fmt.Errorf("originate: %w", err)
+	}
+	if res.Get("Response") != "Success" {
+		return nil, fmt.Errorf("originate: %s", res.Get("Message"))
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, c := range ph.Calls() {
+			if !before[c] && c.Outgoing() {
+				return c, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("originate: %s placed no call: %w", ext, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
