@@ -264,10 +264,21 @@ func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 	if legacy {
 		extName, groupName = "call_init_extension", "call_init_group"
 	}
-	queues := map[string]string{}
-	for _, q := range pbx.DefaultTopology().Queues {
-		queues[q.DID] = q.Number
+	// Where each DID of the simulator's topology lands: a queue or a ring
+	// group is a group (destination: its number); an IVR is a menu.
+	topo := pbx.DefaultTopology()
+	groups := map[string]string{}
+	for _, q := range topo.Queues {
+		groups[q.DID] = q.Number
 	}
+	for _, g := range topo.RingGroups {
+		groups[g.DID] = g.Number
+	}
+	menus := map[string]bool{}
+	for _, m := range topo.IVRs {
+		menus[m.DID] = true
+	}
+	menuName := "call_init_menu"
 	inbound := !slices.ContainsFunc(sc.Expect, func(e scenario.Expect) bool { return e.Event == "dialing" })
 	var out []BulutfonEvent
 	party := func(e scenario.Expect) (string, string, string) {
@@ -278,6 +289,10 @@ func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 	}
 	last := ""
 	for i, e := range sc.Expect {
+		if e.IsStatus() {
+			// Extension and queue status changes have no Bulutfon event.
+			continue
+		}
 		caller, callee, dir := party(e)
 		ev := BulutfonEvent{Caller: caller, Callee: callee, Direction: dir, ScenarioExpectIndex: i}
 		if len(out) == 0 {
@@ -285,14 +300,23 @@ func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 			first.Type = "call_init"
 			out = append(out, first)
 		}
+		if inbound && menus[e.DID] && last == "" {
+			// The call reached the menu before anything rang. The menu's
+			// name is the PBX's own (its dialplan context), so the
+			// destination is not compared.
+			menu := ev
+			menu.Type = menuName
+			out = append(out, menu)
+			last = menuName
+		}
 		switch e.Event {
 		case "ringing":
 			if !inbound {
 				continue
 			}
 			dest, typ := e.User, extName
-			if e.UserType == "queue" {
-				dest, typ = queues[e.DID], groupName
+			if g, ok := groups[e.DID]; ok {
+				dest, typ = g, groupName
 			}
 			if key := typ + dest; key != last {
 				last = key
@@ -303,7 +327,9 @@ func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 			if e.Transferred {
 				continue
 			}
-			talk := e.Talk.D()
+			// "menü dinlenmesi de konuşma süresi sayılacaktır": menu
+			// listening counts as talk time.
+			talk := e.Talk.D() + e.Listened.D()
 			ev.Type, ev.Talk, ev.Success = "call_hangup", &talk, e.Finish == "ok"
 			out = append(out, ev)
 			if inbound && e.Finish == "missed" {

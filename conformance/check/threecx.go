@@ -205,6 +205,10 @@ func (c *ThreeCX) Chain(reqs []Request) error {
 // checks reqs against them one by one: event name, user, callerid, did,
 // link, finishtype, transfer, trtype, and duration within tolerance of the
 // scenario's talk time.
+//
+// Call events are compared in order; status events belong to no call and
+// are delivered in order per extension, so they are compared in order per
+// extension, apart from the call events.
 func (c *ThreeCX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) error {
 	if len(reqs) != len(sc.Expect) {
 		var got []string
@@ -213,18 +217,78 @@ func (c *ThreeCX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time
 		}
 		return fmt.Errorf("%s: %d requests %v, the scenario expects %d", sc.Name, len(reqs), got, len(sc.Expect))
 	}
-	inbound := true
+	var callExp []scenario.Expect
+	var callReqs []Request
+	statusExp := map[string][]scenario.Expect{}
+	statusReqs := map[string][]Request{}
 	for _, e := range sc.Expect {
+		if e.IsStatus() {
+			statusExp[e.User] = append(statusExp[e.User], e)
+		} else {
+			callExp = append(callExp, e)
+		}
+	}
+	for _, r := range reqs {
+		if c.IsStatus(r) {
+			u := r.Query().Get("user")
+			statusReqs[u] = append(statusReqs[u], r)
+		} else {
+			callReqs = append(callReqs, r)
+		}
+	}
+	errs := []error{c.expectedCalls(sc.Name, callExp, callReqs, tolerance)}
+	for user, exps := range statusExp {
+		errs = append(errs, expectedStatus(sc.Name, user, exps, statusReqs[user]))
+	}
+	for user, rs := range statusReqs {
+		if _, ok := statusExp[user]; !ok {
+			errs = append(errs, fmt.Errorf("%s: %d unexpected status event(s) for %s, first %s", sc.Name, len(rs), user, rs[0]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// expectedStatus compares one extension's status events in order: event
+// name and every field the expectation sets.
+func expectedStatus(scenarioName, user string, exps []scenario.Expect, reqs []Request) error {
+	if len(reqs) != len(exps) {
+		return fmt.Errorf("%s: %d status event(s) for %s, the scenario expects %d", scenarioName, len(reqs), user, len(exps))
+	}
+	var errs []error
+	for i, e := range exps {
+		q := reqs[i].Query()
+		for _, f := range []struct{ key, want string }{
+			{"event", e.Event}, {"status", e.Status}, {"queue", e.Queue},
+			{"destination", e.Destination}, {"name", e.Name}, {"reason", e.Reason},
+		} {
+			if f.want != "" && q.Get(f.key) != f.want {
+				errs = append(errs, fmt.Errorf("%s: status event %d for %s: %s=%q, want %q (%s)", scenarioName, i+1, user, f.key, q.Get(f.key), f.want, reqs[i]))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *ThreeCX) expectedCalls(scenarioName string, exps []scenario.Expect, reqs []Request, tolerance time.Duration) error {
+	if len(reqs) != len(exps) {
+		var got []string
+		for _, r := range reqs {
+			got = append(got, r.Query().Get("event"))
+		}
+		return fmt.Errorf("%s: %d call event requests %v, the scenario expects %d", scenarioName, len(reqs), got, len(exps))
+	}
+	inbound := true
+	for _, e := range exps {
 		if e.Event == "dialing" {
 			inbound = false
 		}
 	}
 	var errs []error
-	for i, e := range sc.Expect {
+	for i, e := range exps {
 		r := reqs[i]
 		q := r.Query()
 		bad := func(format string, args ...any) {
-			errs = append(errs, fmt.Errorf("%s request %d (%s): %s", sc.Name, i+1, e, fmt.Sprintf(format, args...)))
+			errs = append(errs, fmt.Errorf("%s request %d (%s): %s", scenarioName, i+1, e, fmt.Sprintf(format, args...)))
 		}
 		if want := eventName(e.Event, inbound); q.Get("event") != want {
 			bad("event=%s, want %s", q.Get("event"), want)
