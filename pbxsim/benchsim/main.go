@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +40,8 @@ func main() {
 	hold := flag.Duration("hold", 10*time.Second, "how long each call is held")
 	calls := flag.Int("calls", 20000, "calls to place")
 	limit := flag.Int("limit", 12000, "at most this many calls in progress")
+	cpuprofile := flag.String("cpuprofile", "", "write pbxsim's CPU profile here")
+	skipBase := flag.Bool("skip-baseline", false, "measure pbxsim only")
 	flag.Parse()
 	raiseFileLimit()
 	if _, err := exec.LookPath("sipp"); err != nil {
@@ -52,9 +55,21 @@ func main() {
 	defer os.RemoveAll(dir)
 	ctx := context.Background()
 
-	base, err := baseline(ctx, dir, *rate, *hold, *calls, *limit)
-	if err != nil {
-		fail(fmt.Errorf("baseline: %w", err))
+	var base result
+	if !*skipBase {
+		if base, err = baseline(ctx, dir, *rate, *hold, *calls, *limit); err != nil {
+			fail(fmt.Errorf("baseline: %w", err))
+		}
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fail(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fail(err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	sim, err := simulator(ctx, dir, *rate, *hold, *calls, *limit)
 	if err != nil {
@@ -72,6 +87,7 @@ func main() {
 			sim.rate()/base.rate(), float64(sim.peak)/float64(max(base.peak, 1)))
 	}
 	if sim.failed > 0 {
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }

@@ -198,7 +198,8 @@ func (p *PBX) cdrEvent(r cdr) {
 
 // devSet records the state of channel key on dev; StateDown forgets it.
 // The device table keeps its own copies so that no call reads another
-// call's channels.
+// call's channels, and counts ringing and in-use channels per device so
+// that a device with thousands of calls is checked at once.
 func (p *PBX) devSet(dev string, key *Channel, st ChannelState) {
 	p.devMu.Lock()
 	defer p.devMu.Unlock()
@@ -207,11 +208,29 @@ func (p *PBX) devSet(dev string, key *Channel, st ChannelState) {
 		m = map[*Channel]ChannelState{}
 		p.devChan[dev] = m
 	}
+	n := p.devCount[dev]
+	if old, ok := m[key]; ok {
+		n.add(old, -1)
+	}
 	if st == StateDown {
 		delete(m, key)
-		return
+	} else {
+		m[key] = st
+		n.add(st, 1)
 	}
-	m[key] = st
+	p.devCount[dev] = n
+}
+
+// devCounts are a device's ringing and in-use channels.
+type devCounts struct{ ringing, inuse int }
+
+func (n *devCounts) add(st ChannelState, d int) {
+	switch st {
+	case StateRinging:
+		n.ringing += d
+	case StateUp, StateRing, StateBusy:
+		n.inuse += d
+	}
 }
 
 // devMove re-keys a channel's entry on dev (a call swapped or took over
@@ -222,6 +241,11 @@ func (p *PBX) devMove(dev string, from, to *Channel) {
 	m := p.devChan[dev]
 	if st, ok := m[from]; ok && from != to {
 		delete(m, from)
+		if old, had := m[to]; had {
+			n := p.devCount[dev]
+			n.add(old, -1)
+			p.devCount[dev] = n
+		}
 		m[to] = st
 	}
 }
@@ -230,15 +254,8 @@ func (p *PBX) devMove(dev string, from, to *Channel) {
 func (p *PBX) devCheck(dev string) {
 	p.devMu.Lock()
 	defer p.devMu.Unlock()
-	ringing, inuse := false, false
-	for _, st := range p.devChan[dev] {
-		switch st {
-		case StateRinging:
-			ringing = true
-		case StateUp, StateRing, StateBusy:
-			inuse = true
-		}
-	}
+	n := p.devCount[dev]
+	ringing, inuse := n.ringing > 0, n.inuse > 0
 	state := "NOT_INUSE"
 	switch {
 	case ringing && inuse:

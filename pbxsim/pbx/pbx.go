@@ -149,9 +149,10 @@ type PBX struct {
 	seqMu sync.Mutex
 	seq   uint64
 
-	devMu   sync.Mutex
-	devLast map[string]string
-	devChan map[string]map[*Channel]ChannelState
+	devMu    sync.Mutex
+	devLast  map[string]string
+	devChan  map[string]map[*Channel]ChannelState
+	devCount map[string]devCounts
 
 	emitMu sync.Mutex
 	admin  adminState
@@ -194,6 +195,7 @@ func New(cfg Config) (*PBX, error) {
 		ivrs:       map[string]IVR{},
 		devLast:    map[string]string{},
 		devChan:    map[string]map[*Channel]ChannelState{},
+		devCount:   map[string]devCounts{},
 	}
 	if cfg.Trunk != nil {
 		p.SetTrunk(*cfg.Trunk)
