@@ -46,7 +46,6 @@ secret   = %s
 [webhook.crm]
 url     = http://%s/hook
 dialect = 3cx                  ; 3cx | bulutfon | voipex
-allow_private = true           ; the test receiver is on loopback
 `, s.AMIAddr(), s.AMIUser(), s.AMISecret(), ln.Addr())
 	path := filepath.Join(t.TempDir(), "callhook.ini")
 	if err := os.WriteFile(path, []byte(ini), 0o600); err != nil {

@@ -81,7 +81,9 @@ type Webhook struct {
 	CDRBase, CDRAPIBase string
 
 	// AllowPrivate lets the receiver be on a private, loopback or
-	// link-local address (key allow_private); refused otherwise.
+	// link-local address (key allow_private); refused otherwise. A URL
+	// written with a loopback address (127.0.0.1, ::1, localhost) is
+	// allowed unless the key says false.
 	AllowPrivate bool
 	// Retry overrides [delivery]'s schedule (keys retry_attempts,
 	// retry_min, retry_max); zero fields inherit it.

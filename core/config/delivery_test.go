@@ -64,3 +64,31 @@ func TestDeliveryProblems(t *testing.T) {
 		}
 	}
 }
+
+// The specification's minimal configuration delivers to a receiver on
+// 127.0.0.1: a loopback address written in the file is allowed unless the
+// file says otherwise; private addresses and names are not.
+func TestLoopbackReceiverWrittenInFile(t *testing.T) {
+	tests := []struct {
+		url, extra string
+		allowed    bool
+	}{
+		{"http://127.0.0.1:9000/hook", "", true},
+		{"http://[::1]:9000/hook", "", true},
+		{"http://localhost:9000/hook", "", true},
+		{"http://127.0.0.1:9000/hook", "allow_private = false\n", false},
+		{"http://10.0.0.5/hook", "", false},
+		{"http://10.0.0.5/hook", "allow_private = true\n", true},
+		{"http://crm.example/hook", "", false},
+	}
+	for _, tt := range tests {
+		ini := "[pbx]\ntype = ami\naddress = 127.0.0.1:5038\nusername = admin\nsecret = secret\n\n[webhook.crm]\nurl = " + tt.url + "\ndialect = 3cx\n" + tt.extra
+		cfg, err := config.Parse("callhook.ini", strings.NewReader(ini))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.url, err)
+		}
+		if got := cfg.Webhooks[0].AllowPrivate; got != tt.allowed {
+			t.Errorf("%s %q: AllowPrivate = %v, want %v", tt.url, tt.extra, got, tt.allowed)
+		}
+	}
+}
