@@ -56,6 +56,9 @@ type Config struct {
 	// (one WAV file per link, named as the sub-record subroutine names
 	// them); empty records nothing but still announces MixMonitor.
 	Recordings string
+	// Ladder keeps every SIP message the PBX sends or receives, per
+	// Call-ID (PBX.Ladder).
+	Ladder bool
 	// Observer gets every Event; nil drops them.
 	Observer Observer
 	Logger   *slog.Logger
@@ -158,6 +161,8 @@ type PBX struct {
 	admin  adminState
 
 	trunk atomic.Pointer[Trunk]
+
+	ladder *ladder
 }
 
 // New checks cfg and returns a PBX ready to Start.
@@ -306,6 +311,12 @@ func (p *PBX) Start(ctx context.Context) error {
 		case <-p.closing:
 		}
 	}()
+	if p.cfg.Ladder {
+		p.ladder = &ladder{calls: map[string][]LadderLine{}, now: p.now}
+		traceAddr(p.addr, p.ladder)
+		// TCP connections are accepted on the same port: their local
+		// address is the listener's.
+	}
 	p.log.Info("pbx listening", "addr", p.addr)
 	return nil
 }
@@ -367,6 +378,9 @@ func (p *PBX) Close() error {
 		}
 		if p.tcpLn != nil {
 			_ = p.tcpLn.Close()
+		}
+		if p.ladder != nil {
+			untraceAddr(p.addr)
 		}
 	})
 	return nil

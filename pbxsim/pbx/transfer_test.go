@@ -104,7 +104,7 @@ func TestBlindTransferTCP(t *testing.T) { testBlindTransfer(t, "tcp") }
 
 func testBlindTransfer(t *testing.T, transport string) {
 	dir := t.TempDir()
-	e := start(t, func(c *pbx.Config) { c.Recordings = dir })
+	e := start(t, func(c *pbx.Config) { c.Recordings = dir; c.Ladder = true })
 	alice := e.extPhone(t, "101", "Alice 101", transport)
 	bob := e.extPhone(t, "102", "Bob 102", transport)
 	bob.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
@@ -140,6 +140,17 @@ func testBlindTransfer(t *testing.T, transport string) {
 		"recv NOTIFY SIP/2.0 200 OK", "send 200 NOTIFY",
 		"recv BYE", "send 200 BYE",
 	})
+	// The PBX's side of 101's leg, recorded at its transport.
+	var sent, got []string
+	for _, l := range e.pbx.Ladder(in.ID()) {
+		if l.Dir == "send" {
+			sent = append(sent, l.Message)
+		} else {
+			got = append(got, l.Message)
+		}
+	}
+	sameLines(t, "PBX's requests and responses on 101's leg", after(sent, "202 REFER"), []string{"202 REFER", "NOTIFY", "NOTIFY", "BYE"})
+	sameLines(t, "what the PBX got on 101's leg", after(got, "REFER"), []string{"REFER", "200 NOTIFY", "200 NOTIFY", "200 BYE"})
 	sameLines(t, "102's ladder", b.Ladder()[:3], []string{"recv INVITE", "send 180 INVITE", "send 200 INVITE"})
 	sameLines(t, "AMI", transferEvents(e.rec.all()), []string{
 		"DialBegin trunk>101", "MixMonitorStart 101", "DialEnd trunk>101 ANSWER", "BridgeEnter 101", "BridgeEnter trunk",
