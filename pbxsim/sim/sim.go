@@ -100,6 +100,7 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	}
 	srv, err := ami.NewServer(ami.Config{
 		Actions:         actions,
+		Channels:        channelLister(started.Load),
 		Addr:            cfg.AMIAddr,
 		Users:           map[string]string{cfg.AMIUser: cfg.AMISecret},
 		TimestampEvents: true,

@@ -1,0 +1,80 @@
+package sim_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/callhook/callhook/pbxsim/ami"
+	"github.com/callhook/callhook/pbxsim/phone"
+	"github.com/callhook/callhook/pbxsim/sim"
+)
+
+// TestCoreShowChannels: a client resynchronising mid-call gets the call's
+// two channels, bridged together.
+func TestCoreShowChannels(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := sim.Start(ctx, sim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	alice, _ := s.Phone("101")
+	alice.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
+	caller, err := phone.New(ctx, phone.Config{User: "2125559876", DisplayName: "John Smith", Server: s.PBXAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	out, err := caller.Dial(ctx, "2125550100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-out.Answered():
+	case <-ctx.Done():
+		t.Fatal("not answered")
+	}
+	conn, err := net.Dial("tcp", s.AMIAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "Action: Login\r\nUsername: %s\r\nSecret: %s\r\nEvents: off\r\n\r\n", s.AMIUser(), s.AMISecret())
+	fmt.Fprintf(conn, "Action: CoreShowChannels\r\nActionID: c\r\n\r\n")
+	var chans []ami.Message
+	for {
+		m, err := ami.ReadMessage(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Get("Event") == "CoreShowChannel" {
+			chans = append(chans, m)
+		}
+		if m.Get("Event") == "CoreShowChannelsComplete" {
+			if m.Get("ListItems") != "2" {
+				t.Errorf("ListItems %q, want 2", m.Get("ListItems"))
+			}
+			break
+		}
+	}
+	if len(chans) != 2 || chans[0].Get("BridgeId") == "" || chans[0].Get("BridgeId") != chans[1].Get("BridgeId") {
+		t.Fatalf("channels %v", chans)
+	}
+	apps := map[string]bool{chans[0].Get("Application"): true, chans[1].Get("Application"): true}
+	if !apps["Dial"] || !apps["AppDial"] {
+		t.Errorf("applications %v", apps)
+	}
+	if err := out.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
