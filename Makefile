@@ -32,7 +32,8 @@ build:
 demo:
 	$(GO) run ./cmd/callhook demo
 
-# System tools the tests drive: SIPp (Debian sip-tester) and lame (WAV to MP3).
+# System tools the tests drive: SIPp (Debian sip-tester), baresip (baresip-core)
+# and lame (WAV to MP3).
 deps:
 	@command -v sipp >/dev/null 2>&1 || { \
 		echo "installing sip-tester (SIPp) for the interoperability tests"; \
@@ -44,6 +45,11 @@ deps:
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq lame >/dev/null; }
 	@command -v lame >/dev/null 2>&1 || { echo "lame still missing after install" >&2; exit 1; }
+	@command -v baresip >/dev/null 2>&1 || { \
+		echo "installing baresip-core for the interoperability tests"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq baresip-core >/dev/null; }
+	@command -v baresip >/dev/null 2>&1 || { echo "baresip still missing after install" >&2; exit 1; }
 
 image-deps:
 	@command -v lame >/dev/null 2>&1 || { \
