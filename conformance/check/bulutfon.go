@@ -279,7 +279,10 @@ func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 		menus[m.DID] = true
 	}
 	menuName := "call_init_menu"
-	inbound := !slices.ContainsFunc(sc.Expect, func(e scenario.Expect) bool { return e.Event == "dialing" })
+	// Bulutfon's hooks are about calls to and from outside: internal
+	// calls and barges call for nothing.
+	exps := outsideOnly(sc.Expect)
+	inbound := !slices.ContainsFunc(exps, func(e scenario.Expect) bool { return e.Event == "dialing" })
 	var out []BulutfonEvent
 	party := func(e scenario.Expect) (string, string, string) {
 		if inbound {
@@ -289,6 +292,9 @@ func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 	}
 	last := ""
 	for i, e := range sc.Expect {
+		if e.IsLocal() {
+			continue
+		}
 		if e.IsStatus() {
 			// Extension and queue status changes have no Bulutfon event.
 			continue

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callhook/callhook/core/config"
 	fvoipex "github.com/callhook/callhook/fixtures/voipex"
 	"github.com/callhook/callhook/pbxsim/scenario"
 )
@@ -157,29 +159,39 @@ var VOIPEXExtra = map[string][]struct {
 // is its pause (the scenarios pause members, "pausing in one queue is
 // logging out of that queue"): AgentPaused / AgentUnPaused. Forwarding and
 // extension changes have no VOIPEX event.
+//
+// Each kind of call a scenario's expectations are about (Expect.Direction)
+// is a VOIPEX call of its own, with its own NewCall and CDR: the call to or
+// from outside (incoming / outgoing), an internal call and a barge. In an
+// internal call the caller's events (NewCall, CDR) are outgoingLocal and
+// the called extension's incomingLocal, From the caller and To the called
+// extension on every one; a barge is From the supervisor To the extension
+// listened in on, Direction barge.
 func VOIPEXExpect(sc *scenario.Scenario) []VOIPEXWant {
-	inbound := true
-	firstCall, lastCall := -1, -1
+	calls := map[string]*voipexCall{}
 	for i, e := range sc.Expect {
-		if e.Event == "dialing" {
-			inbound = false
+		if e.IsStatus() {
+			continue
 		}
-		if !e.IsStatus() {
-			if firstCall < 0 {
-				firstCall = i
+		c := calls[e.Direction]
+		if c == nil {
+			c = &voipexCall{kind: e.Direction, first: i, inbound: true}
+			calls[e.Direction] = c
+		}
+		c.last = i
+		if e.Event == "dialing" {
+			c.inbound = false
+			if c.caller == "" {
+				c.caller = e.User
 			}
-			lastCall = i
 		}
 	}
-	parties := func(e scenario.Expect) (from, to, dir string) {
-		if inbound {
-			return e.External, e.DID, "incoming"
-		}
-		return e.User, e.External, "outgoing"
+	if c := calls[scenario.DirectionInternal]; c != nil && c.caller == "" {
+		// No dialing moment expected: the first event is about the
+		// called extension, and names the caller as the other party.
+		c.caller = sc.Expect[c.first].External
 	}
 	var out []VOIPEXWant
-	answered := false
-	var talk time.Duration
 	extra := VOIPEXExtra[sc.Name]
 	for i, e := range sc.Expect {
 		if e.IsStatus() {
@@ -188,25 +200,21 @@ func VOIPEXExpect(sc *scenario.Scenario) []VOIPEXWant {
 			}
 			continue
 		}
+		c := calls[e.Direction]
 		for _, x := range extra {
 			if x.Before == i {
 				w := x.Want
-				w.From, _, w.Direction = parties(e)
+				w.From, _, w.Direction = c.parties(e)
 				out = append(out, w)
 			}
 		}
-		from, to, dir := parties(e)
+		from, to, dir := c.parties(e)
 		w := VOIPEXWant{From: from, To: to, Line: e.User, Direction: dir}
 		if e.UserType == "queue" {
 			w.Queue = "*"
 		}
-		if i == firstCall {
-			nc := w
-			nc.Event, nc.Queue = "NewCall", ""
-			if inbound {
-				nc.Line = ""
-			}
-			out = append(out, nc)
+		if i == c.first {
+			out = append(out, c.newCall(w))
 		}
 		switch e.Event {
 		case "dialing":
@@ -215,7 +223,7 @@ func VOIPEXExpect(sc *scenario.Scenario) []VOIPEXWant {
 			w.Event = "Ringing"
 		case "answered":
 			w.Event = "Answered"
-			answered = true
+			c.answered = true
 			if e.Transfer == "attended" {
 				// The transfer completes before the target's link starts.
 				prev := out[len(out)-1]
@@ -225,18 +233,71 @@ func VOIPEXExpect(sc *scenario.Scenario) []VOIPEXWant {
 		case "ended":
 			w.Event = "Hangup"
 			w.Transferred = e.Transferred
-			talk = e.Talk.D()
-			if inbound && e.Finish == "missed" && e.User == queueOf(sc, e) {
+			c.talk = e.Talk.D()
+			if c.kind == "" && c.inbound && e.Finish == "missed" && e.User == queueOf(sc, e) {
 				w.Line = ""
 			}
 		}
 		out = append(out, w)
-		if i == lastCall {
-			out = append(out, VOIPEXWant{Event: "CDR", From: w.From, To: w.To, Line: w.Line, Direction: w.Direction,
-				Answered: answered, Talk: talk})
+		if i == c.last {
+			out = append(out, c.cdr(w))
 		}
 	}
 	return out
+}
+
+// voipexCall is one call of a scenario as VOIPEX reports it: the call to or
+// from outside (kind ""), the internal call or the barge.
+type voipexCall struct {
+	kind        string // Expect.Direction
+	first, last int    // its first and last expectation
+	inbound     bool   // no dialing moment: the call came in
+	caller      string // internal: the extension that called
+	answered    bool
+	talk        time.Duration // the last link's
+}
+
+// parties are the From, To and Direction of an event about e.
+func (c *voipexCall) parties(e scenario.Expect) (from, to, dir string) {
+	switch c.kind {
+	case scenario.DirectionInternal:
+		if e.User == c.caller {
+			return e.User, e.External, "outgoingLocal"
+		}
+		return e.External, e.User, "incomingLocal"
+	case scenario.DirectionBarge:
+		return e.User, e.External, "barge"
+	}
+	if c.inbound {
+		return e.External, e.DID, "incoming"
+	}
+	return e.User, e.External, "outgoing"
+}
+
+// newCall is the call's NewCall, given the want of its first moment: an
+// incoming call has reached no extension yet (no Line); an internal call's
+// is the caller's (outgoingLocal).
+func (c *voipexCall) newCall(first VOIPEXWant) VOIPEXWant {
+	nc := first
+	nc.Event, nc.Queue = "NewCall", ""
+	switch {
+	case c.kind == scenario.DirectionInternal:
+		nc.Line, nc.Direction = c.caller, "outgoingLocal"
+	case c.kind == "" && c.inbound:
+		nc.Line = ""
+	}
+	return nc
+}
+
+// cdr is the call's CDR, given the want of its last moment: an internal
+// call's record is about the call as the caller started it.
+func (c *voipexCall) cdr(last VOIPEXWant) VOIPEXWant {
+	w := VOIPEXWant{Event: "CDR", From: last.From, To: last.To, Line: last.Line, Direction: last.Direction,
+		Answered: c.answered, Talk: c.talk}
+	if c.kind == scenario.DirectionInternal {
+		w.Line, w.Direction = c.caller, "outgoingLocal"
+	}
+	return w
 }
 
 // agentWant maps a status expectation onto the VOIPEX agent event, if any.
@@ -269,7 +330,7 @@ func agentWant(e scenario.Expect) (VOIPEXWant, bool) {
 func queueOf(sc *scenario.Scenario, e scenario.Expect) string {
 	rang := false
 	for _, x := range sc.Expect {
-		if x.Event == "ringing" {
+		if x.Event == "ringing" && !x.IsLocal() {
 			if x.User == e.User {
 				return ""
 			}
@@ -303,20 +364,24 @@ func (c *VOIPEX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time.
 	// The call's events keep their order, and each agent's; an agent's
 	// events and the call's are delivered independently of each other
 	// (ordered per call and per agent, as every receiver's are).
-	stream := func(event, line string) string {
-		if slices.Contains(c.Rules.AgentEvents, event) {
+	// A barge is a call of its own beside the call listened in on.
+	stream := func(event, line, dir string) string {
+		switch {
+		case slices.Contains(c.Rules.AgentEvents, event):
 			return "agent " + line
+		case dir == "barge":
+			return "barge " + line
 		}
 		return "call"
 	}
 	streams := map[string][]map[string]any{}
 	for _, m := range bodies {
-		k := stream(str(m, "EventName"), str(m, "Line"))
+		k := stream(str(m, "EventName"), str(m, "Line"), str(m, "Direction"))
 		streams[k] = append(streams[k], m)
 	}
 	bodies = bodies[:0:0]
 	for _, w := range wants {
-		k := stream(w.Event, w.Line)
+		k := stream(w.Event, w.Line, w.Direction)
 		if len(streams[k]) == 0 {
 			return fmt.Errorf("%s: requests %v lack %s of the %s", sc.Name, got, w, k)
 		}
@@ -375,4 +440,49 @@ func (c *VOIPEX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time.
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Users: Login and Email are those of the user at the extension in Line
+// ("login/email volaného (pokud je dostupný)"; the document's example pairs
+// Line 444 with petr.novak), as the extension directory gives them, and
+// absent when there is no Line or the directory does not name its user.
+func (c *VOIPEX) Users(r Request, dir map[string]config.Extension) error {
+	m, err := c.Body(r)
+	if err != nil {
+		return err
+	}
+	var want config.Extension
+	if line := str(m, "Line"); line != "" {
+		want = dir[line]
+	}
+	var errs []error
+	if got := str(m, "Login"); got != want.Login {
+		errs = append(errs, fmt.Errorf("%s: %s Line %q: Login %q, the directory says %q", r, str(m, "EventName"), str(m, "Line"), got, want.Login))
+	}
+	if got := str(m, "Email"); got != want.Email {
+		errs = append(errs, fmt.Errorf("%s: %s Line %q: Email %q, the directory says %q", r, str(m, "EventName"), str(m, "Line"), got, want.Email))
+	}
+	return errors.Join(errs...)
+}
+
+// Auth: "login/heslo - přihlašovací údaje pro http basic authentication":
+// given a login and password, every request carries them as HTTP basic
+// auth (RFC 7617: "Basic " and base64 of login:password).
+func (c *VOIPEX) Auth(r Request, login, password string) error {
+	if c.Rules.Transport.Auth != "basic" {
+		return fmt.Errorf("voipex rules: auth %q, want basic", c.Rules.Transport.Auth)
+	}
+	h := r.Header.Get("Authorization")
+	enc, ok := strings.CutPrefix(h, "Basic ")
+	if !ok {
+		return fmt.Errorf("%s: Authorization %q is not HTTP basic auth", r, h)
+	}
+	dec, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return fmt.Errorf("%s: Authorization %q: %w", r, h, err)
+	}
+	if string(dec) != login+":"+password {
+		return fmt.Errorf("%s: basic auth credentials %q, want %q", r, dec, login+":"+password)
+	}
+	return nil
 }

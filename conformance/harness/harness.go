@@ -39,6 +39,13 @@ type Config struct {
 	// simulator then records answered conversations as WAV files into
 	// its MonitorDir, where the engine collects them.
 	Recordings *config.Recordings
+	// Extensions is the engine's extension directory, the .ini's
+	// [extension.NUM] sections (login, email, name), by number: the
+	// users dialects such as voipex name in their webhooks.
+	Extensions map[string]config.Extension
+	// Username and Password, when Username is set, are the webhook's
+	// HTTP basic auth credentials (the .ini's username / password).
+	Username, Password string
 }
 
 // Harness is a running simulator with an engine attached.
@@ -77,7 +84,9 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 			// The simulator's receivers are on loopback, which the
 			// engine refuses unless allowed (allow_private in a .ini).
 			AllowPrivate: true,
+			Username:     cfg.Username, Password: config.Secret(cfg.Password),
 		}},
+		Extensions: cfg.Extensions,
 	}
 	if cfg.Recordings != nil {
 		conf.Recordings = *cfg.Recordings

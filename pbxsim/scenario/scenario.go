@@ -143,7 +143,13 @@ type WaitStep struct {
 
 // Expect is one event a webhook engine must report, in order.
 type Expect struct {
-	Event       string   `yaml:"event"` // ringing | dialing | answered | ended
+	Event string `yaml:"event"` // ringing | dialing | answered | ended
+	// Direction says what kind of call the event is about when it is not
+	// a call to or from outside: internal (extension to extension; User
+	// is the extension the event is about, External the other one) or
+	// barge (a supervisor, User, listening in on extension External's
+	// call). Dialects that report neither send nothing for such events.
+	Direction   string   `yaml:"direction"`
 	User        string   `yaml:"user"`
 	UserType    string   `yaml:"usertype"` // ext | queue | other (ringing); default ext
 	External    string   `yaml:"external"`
@@ -165,6 +171,17 @@ type Expect struct {
 	Name        string `yaml:"name"`
 	Reason      string `yaml:"reason"`
 }
+
+// Expectation directions (Expect.Direction); left out, the call is to or
+// from outside the PBX.
+const (
+	DirectionInternal = "internal"
+	DirectionBarge    = "barge"
+)
+
+// IsLocal reports whether e is about an internal call or a barge: a call
+// that never leaves the PBX.
+func (e Expect) IsLocal() bool { return e.Direction != "" }
 
 // StatusEvents are the expectation events that report a status change
 // rather than a call.
@@ -390,6 +407,14 @@ func (sc *Scenario) validate() error {
 				bad(1, "expect[%d]: event %q (want ringing, dialing, answered, ended or a status event: %s)", i, e.Event, strings.Join(StatusEvents, ", "))
 			}
 		}
+		switch e.Direction {
+		case "", DirectionInternal, DirectionBarge:
+		default:
+			bad(1, "expect[%d]: direction %q (want internal or barge; left out: a call to or from outside)", i, e.Direction)
+		}
+		if e.Direction != "" && e.IsStatus() {
+			bad(1, "expect[%d]: direction %q on status event %s", i, e.Direction, e.Event)
+		}
 		switch e.UserType {
 		case "", "ext", "queue", "other":
 		default:
@@ -416,6 +441,9 @@ func (sc *Scenario) validate() error {
 func (e Expect) String() string {
 	var b strings.Builder
 	b.WriteString(e.Event)
+	if e.Direction != "" {
+		b.WriteString(" (" + e.Direction + ")")
+	}
 	if e.User != "" {
 		b.WriteString(" user=" + e.User)
 	}
