@@ -24,18 +24,36 @@ type Dispatcher struct {
 	send     SendFunc
 	onResult func(Result)
 	log      *slog.Logger
-	perRecv  int                      // slots per receiver
-	slots    map[string]chan struct{} // per receiver, one token per request in flight (under mu)
+	perRecv  int // workers (requests in flight) per receiver
 	wg       sync.WaitGroup
-	stop     chan struct{} // closed by Close: abort what is in flight
-	stopOnce sync.Once
+	ctx      context.Context // cancelled by Close: abort what is in flight
+	cancel   context.CancelFunc
 
 	mu      sync.Mutex
-	queues  map[orderKey][]queued // waiting requests; a key is present while its worker runs
-	seq     uint64                // makes keys unique for unordered requests
-	pending int                   // enqueued and not yet reported
-	idle    chan struct{}         // closed when pending drops to 0
-	closing bool                  // Enqueue refused
+	queues  map[orderKey]*keyQueue // a key is present while it has requests waiting or in flight
+	recv    map[string]*recvQueue
+	seq     uint64        // makes keys unique for unordered requests
+	pending int           // enqueued and not yet reported
+	idle    chan struct{} // closed when pending drops to 0
+	closing bool          // Enqueue refused
+}
+
+// keyQueue holds one call's waiting requests to one receiver. While it is
+// scheduled (in its receiver's ready list, or its head taken by a worker)
+// no other worker touches it, which is what keeps the call's order.
+type keyQueue struct {
+	items     []queued
+	scheduled bool
+}
+
+// recvQueue is one receiver's work: the keys whose head request may go out
+// now, oldest first, and the workers taking them. Workers live as long as
+// there is work, so under load a few long-lived goroutines (with their
+// stacks already grown for an HTTP round trip) carry every request instead
+// of a fresh goroutine per call.
+type recvQueue struct {
+	ready   []orderKey
+	workers int
 }
 
 type queued struct {
@@ -86,11 +104,11 @@ func NewDispatcher(send SendFunc, opts ...DispatcherOption) *Dispatcher {
 		onResult: func(Result) {},
 		log:      slog.New(slog.DiscardHandler),
 		perRecv:  DefaultConcurrency,
-		slots:    map[string]chan struct{}{},
-		stop:     make(chan struct{}),
-		queues:   map[orderKey][]queued{},
+		queues:   map[orderKey]*keyQueue{},
+		recv:     map[string]*recvQueue{},
 		idle:     make(chan struct{}),
 	}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	close(d.idle)
 	for _, o := range opts {
 		o(d)
@@ -123,11 +141,25 @@ func (d *Dispatcher) EnqueueDone(r Request, done func(Result)) error {
 		d.idle = make(chan struct{})
 	}
 	d.pending++
-	q, running := d.queues[key]
-	d.queues[key] = append(q, queued{r: r, done: done})
-	if !running {
-		d.wg.Add(1)
-		go d.drain(key)
+	kq := d.queues[key]
+	if kq == nil {
+		kq = &keyQueue{}
+		d.queues[key] = kq
+	}
+	kq.items = append(kq.items, queued{r: r, done: done})
+	if !kq.scheduled {
+		kq.scheduled = true
+		rq := d.recv[r.Receiver]
+		if rq == nil {
+			rq = &recvQueue{}
+			d.recv[r.Receiver] = rq
+		}
+		rq.ready = append(rq.ready, key)
+		if rq.workers < d.perRecv {
+			rq.workers++
+			d.wg.Add(1)
+			go d.work(rq)
+		}
 	}
 	return nil
 }
@@ -169,24 +201,29 @@ func (d *Dispatcher) Close() {
 	d.mu.Lock()
 	d.closing = true
 	d.mu.Unlock()
-	d.stopOnce.Do(func() { close(d.stop) })
+	d.cancel()
 	d.wg.Wait()
 }
 
-// drain sends the queue of one key, one request at a time, until it is empty.
-func (d *Dispatcher) drain(key orderKey) {
+// work takes the oldest ready key of one receiver, sends its head request,
+// and puts the key back at the end of the ready list if more of the call
+// waits; it returns when the receiver has nothing ready.
+func (d *Dispatcher) work(rq *recvQueue) {
 	defer d.wg.Done()
+	d.mu.Lock()
 	for {
-		d.mu.Lock()
-		q := d.queues[key]
-		if len(q) == 0 {
-			delete(d.queues, key)
+		if len(rq.ready) == 0 {
+			rq.workers--
 			d.mu.Unlock()
 			return
 		}
-		it := q[0]
-		q[0] = queued{} // let the body be collected
-		d.queues[key] = q[1:]
+		key := rq.ready[0]
+		rq.ready[0] = orderKey{}
+		rq.ready = rq.ready[1:]
+		kq := d.queues[key]
+		it := kq.items[0]
+		kq.items[0] = queued{} // let the body be collected
+		kq.items = kq.items[1:]
 		d.mu.Unlock()
 
 		res := d.deliver(it.r)
@@ -200,43 +237,20 @@ func (d *Dispatcher) drain(key orderKey) {
 		if d.pending == 0 {
 			close(d.idle)
 		}
-		d.mu.Unlock()
+		if len(kq.items) == 0 {
+			delete(d.queues, key)
+		} else {
+			rq.ready = append(rq.ready, key)
+		}
 	}
 }
 
-// deliver sends one request once a slot is free, aborting when Close is called.
+// deliver sends one request, aborting when Close is called.
 func (d *Dispatcher) deliver(r Request) Result {
-	select {
-	case <-d.stop:
-		return closedResult(r)
-	default:
-	}
-	d.mu.Lock()
-	slots, ok := d.slots[r.Receiver]
-	if !ok {
-		slots = make(chan struct{}, d.perRecv)
-		d.slots[r.Receiver] = slots
-	}
-	d.mu.Unlock()
-	select {
-	case slots <- struct{}{}:
-	case <-d.stop:
+	if d.ctx.Err() != nil {
 		return closedResult(r)
 	}
-	defer func() { <-slots }()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan struct{})
-	defer close(done)
-	go func() {
-		select {
-		case <-d.stop:
-			cancel()
-		case <-done:
-		}
-	}()
-	res := d.send(ctx, r)
+	res := d.send(d.ctx, r)
 	if res.Err != nil {
 		d.log.Warn("webhook not delivered", "id", r.ID, "receiver", r.Receiver, "call", r.CallKey, "attempts", res.Attempts, "error", res.Err)
 	}

@@ -162,8 +162,8 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 	if err != nil {
 		return fail(0, unwrapURLError(err))
 	}
-	for k, v := range r.Header {
-		req.Header[k] = append([]string(nil), v...)
+	if len(r.Header) > 0 {
+		req.Header = r.Header.Clone() // one allocation for all values; r stays the caller's
 	}
 	if req.Header.Get("User-Agent") == "" && s.userAgent != "" {
 		req.Header.Set("User-Agent", s.userAgent)

@@ -34,6 +34,15 @@ type Deliverer interface {
 	Flush(ctx context.Context) error
 }
 
+// BatchDeliverer is a Deliverer that takes all the requests of one signal
+// at once. EnqueueBatch must not return before every request is accepted
+// (for a durable outbox: persisted); it lets the store take them in one
+// round trip instead of one per request. The engine uses it when the
+// Deliverer has it.
+type BatchDeliverer interface {
+	EnqueueBatch(ctx context.Context, rs []delivery.Request) error
+}
+
 // Receiver is one configured webhook.
 type Receiver struct {
 	Name     string
@@ -130,23 +139,40 @@ func (e *Engine) HandleSignal(ctx context.Context, s signal.Signal) error {
 		}
 	}
 	events := e.model.Handle(s)
+	var reqs []delivery.Request
 	for _, ev := range events {
 		if e.onEvent != nil {
 			e.onEvent(ev)
 		}
 		for _, r := range e.receivers {
-			req, ok := r.Renderer.Render(ev)
-			if !ok {
-				continue
-			}
-			if err := e.out.Enqueue(ctx, req); err != nil {
-				return fmt.Errorf("enqueue %s for %s: %w", ev.Kind, r.Name, err)
+			if req, ok := r.Renderer.Render(ev); ok {
+				reqs = append(reqs, req)
 			}
 		}
+	}
+	if err := e.enqueue(ctx, s, reqs); err != nil {
+		return err
 	}
 	if e.onSignal != nil {
 		if err := e.onSignal(ctx, s, e.model, events); err != nil {
 			return fmt.Errorf("signal hook on %s: %w", s.Kind, err)
+		}
+	}
+	return nil
+}
+
+// enqueue hands the requests of signal s to the Deliverer, all at once
+// when it takes batches, and returns once every one was accepted.
+func (e *Engine) enqueue(ctx context.Context, s signal.Signal, reqs []delivery.Request) error {
+	if b, ok := e.out.(BatchDeliverer); ok && len(reqs) > 1 {
+		if err := b.EnqueueBatch(ctx, reqs); err != nil {
+			return fmt.Errorf("enqueue %d requests of %s: %w", len(reqs), s.Kind, err)
+		}
+		return nil
+	}
+	for _, req := range reqs {
+		if err := e.out.Enqueue(ctx, req); err != nil {
+			return fmt.Errorf("enqueue %s for %s: %w", req.ID, req.Receiver, err)
 		}
 	}
 	return nil

@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -96,8 +95,8 @@ func (o *Outbox) release(p int) {
 // take hands one stored request to the dispatcher; the consumer calls it
 // in stream order, which the dispatcher keeps per call.
 func (o *Outbox) take(m jetstream.Msg) {
-	var r delivery.Request
-	if err := json.Unmarshal(m.Data(), &r); err != nil {
+	r, err := decodeRequest(m.Data())
+	if err != nil {
 		o.log.Error("drop undecodable outbox message", "subject", m.Subject(), "error", err)
 		_ = m.Term()
 		return

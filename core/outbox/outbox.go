@@ -20,7 +20,6 @@ package outbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -242,7 +241,9 @@ func (o *Outbox) connect() error {
 	}
 	o.js, err = jetstream.New(o.nc)
 	if err == nil {
-		o.pubjs, err = jetstream.New(o.pub)
+		// Acknowledgements are awaited per batch; without a timeout a lost
+		// server would keep an Enqueue without a deadline waiting forever.
+		o.pubjs, err = jetstream.New(o.pub, jetstream.WithPublishAsyncTimeout(5*time.Second))
 	}
 	if err != nil {
 		o.closeConn()
@@ -305,31 +306,90 @@ func (o *Outbox) Partition(receiver, callKey string) int {
 // PBX events renders the same id, URL and body) is stored once; a request
 // that shares an id but differs in content is kept.
 func (o *Outbox) Enqueue(ctx context.Context, r delivery.Request) error {
+	return o.EnqueueBatch(ctx, []delivery.Request{r})
+}
+
+// EnqueueBatch writes every request in rs to the outbox and returns once
+// the stream acknowledged all of them: it is Enqueue for the requests one
+// PBX signal produced. The writes go out together and their
+// acknowledgements are awaited together, so a batch costs about one round
+// trip through the store instead of one per request, and the guarantee is
+// Enqueue's: when it returns nil, every request survives a crash. On an
+// error some requests may be stored and others not; enqueueing the batch
+// again stores each one once (see Enqueue).
+//
+// Requests of one call keep their order in the batch.
+func (o *Outbox) EnqueueBatch(ctx context.Context, rs []delivery.Request) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store webhook %s: %w", rs[0].ID, err)
+	}
+	futs := make([]jetstream.PubAckFuture, 0, len(rs))
+	for i := range rs {
+		r := &rs[i]
+		msg := &nats.Msg{Subject: o.subject(r.Receiver, r.CallKey), Data: encodeRequest(make([]byte, 0, encodedSize(r)), r)}
+		f, err := o.pubjs.PublishMsgAsync(msg, jetstream.WithMsgID(dedupID(r)))
+		if err != nil {
+			return fmt.Errorf("store webhook %s: %w", r.ID, err)
+		}
+		futs = append(futs, f)
+	}
+	var top uint64
+	for i, f := range futs {
+		select {
+		case ack := <-f.Ok():
+			top = max(top, ack.Sequence)
+		case err := <-f.Err():
+			return fmt.Errorf("store webhook %s: %w", rs[i].ID, err)
+		case <-ctx.Done():
+			return fmt.Errorf("store webhook %s: %w", rs[i].ID, ctx.Err())
+		}
+	}
+	o.noteSeq(top)
+	if o.met != nil {
+		for i := range rs {
+			o.met.enqueued.WithLabelValues(rs[i].Receiver).Inc()
+		}
+	}
+	return nil
+}
+
+// dedupID is the stream's message id for r: the webhook id plus a hash of
+// what is sent, so only a true repeat is dropped.
+func dedupID(r *delivery.Request) string {
 	h := fnv.New64a()
 	h.Write([]byte(r.Method))
 	h.Write([]byte{0})
 	h.Write([]byte(r.URL))
 	h.Write([]byte{0})
 	h.Write(r.Body)
-	return o.publish(ctx, r, r.ID+"/"+strconv.FormatUint(h.Sum64(), 36))
+	return r.ID + "/" + strconv.FormatUint(h.Sum64(), 36)
 }
 
-func (o *Outbox) publish(ctx context.Context, r delivery.Request, msgID string) error {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encode webhook %s: %w", r.ID, err)
+func (o *Outbox) subject(receiver, callKey string) string {
+	return subjectPrefix + strconv.Itoa(o.Partition(receiver, callKey))
+}
+
+// noteSeq remembers the highest stream sequence this node enqueued, for Flush.
+func (o *Outbox) noteSeq(seq uint64) {
+	for {
+		cur := o.lastSeq.Load()
+		if seq <= cur || o.lastSeq.CompareAndSwap(cur, seq) {
+			return
+		}
 	}
-	subj := subjectPrefix + strconv.Itoa(o.Partition(r.Receiver, r.CallKey))
-	ack, err := o.pubjs.Publish(ctx, subj, data, jetstream.WithMsgID(msgID))
+}
+
+// publish stores r under msgID and waits for the acknowledgement (replay).
+func (o *Outbox) publish(ctx context.Context, r delivery.Request, msgID string) error {
+	data := encodeRequest(nil, &r)
+	ack, err := o.pubjs.Publish(ctx, o.subject(r.Receiver, r.CallKey), data, jetstream.WithMsgID(msgID))
 	if err != nil {
 		return fmt.Errorf("store webhook %s: %w", r.ID, err)
 	}
-	for {
-		cur := o.lastSeq.Load()
-		if ack.Sequence <= cur || o.lastSeq.CompareAndSwap(cur, ack.Sequence) {
-			break
-		}
-	}
+	o.noteSeq(ack.Sequence)
 	if o.met != nil {
 		o.met.enqueued.WithLabelValues(r.Receiver).Inc()
 	}
