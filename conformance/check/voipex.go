@@ -347,7 +347,12 @@ func queueOf(sc *scenario.Scenario, e scenario.Expect) string {
 // VOIPEX events, one by one: EventName, From, To, Line, Direction, Queue;
 // Hangup's Reason; the CDR's disposition and billable time.
 func (c *VOIPEX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) error {
-	wants := VOIPEXExpect(sc)
+	return c.ExpectedWants(sc.Name, VOIPEXExpect(sc), reqs, tolerance)
+}
+
+// ExpectedWants checks reqs against wants (VOIPEXExpect's, or a part of
+// them) as Expected does; name names the scenario in errors.
+func (c *VOIPEX) ExpectedWants(name string, wants []VOIPEXWant, reqs []Request, tolerance time.Duration) error {
 	var bodies []map[string]any
 	var got []string
 	for _, r := range reqs {
@@ -359,7 +364,7 @@ func (c *VOIPEX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time.
 		got = append(got, str(m, "EventName")+" "+str(m, "Line"))
 	}
 	if len(bodies) != len(wants) {
-		return fmt.Errorf("%s: %d requests %v, the scenario expects %d %v", sc.Name, len(bodies), got, len(wants), wants)
+		return fmt.Errorf("%s: %d requests %v, the scenario expects %d %v", name, len(bodies), got, len(wants), wants)
 	}
 	// The call's events keep their order, and each agent's; an agent's
 	// events and the call's are delivered independently of each other
@@ -383,7 +388,7 @@ func (c *VOIPEX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time.
 	for _, w := range wants {
 		k := stream(w.Event, w.Line, w.Direction)
 		if len(streams[k]) == 0 {
-			return fmt.Errorf("%s: requests %v lack %s of the %s", sc.Name, got, w, k)
+			return fmt.Errorf("%s: requests %v lack %s of the %s", name, got, w, k)
 		}
 		bodies = append(bodies, streams[k][0])
 		streams[k] = streams[k][1:]
@@ -392,7 +397,7 @@ func (c *VOIPEX) Expected(sc *scenario.Scenario, reqs []Request, tolerance time.
 	for i, w := range wants {
 		m := bodies[i]
 		bad := func(format string, args ...any) {
-			errs = append(errs, fmt.Errorf("%s request %d (%s): %s", sc.Name, i+1, w, fmt.Sprintf(format, args...)))
+			errs = append(errs, fmt.Errorf("%s request %d (%s): %s", name, i+1, w, fmt.Sprintf(format, args...)))
 		}
 		eq := func(field, want string) {
 			if want != "" && str(m, field) != want {

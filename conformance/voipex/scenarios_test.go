@@ -3,6 +3,7 @@ package voipex_test
 import (
 	"context"
 	"net/url"
+	"slices"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/callhook/callhook/conformance/check"
 	"github.com/callhook/callhook/conformance/harness"
+	"github.com/callhook/callhook/core/config"
 	"github.com/callhook/callhook/core/webhooktest"
 	"github.com/callhook/callhook/pbxsim/scenario"
 	"github.com/callhook/callhook/scenarios"
@@ -22,6 +24,18 @@ const speed = 10
 // tolerance allows for scheduling jitter, magnified by the speed-up.
 const tolerance = time.Second
 
+// directory is the engine's extension directory ([extension.NUM] in the
+// .ini): the users VOIPEX names as Login and Email. 103 is left out, so
+// its events must carry neither.
+var directory = map[string]config.Extension{
+	"101": {Number: "101", Login: "alice", Email: "alice@example.com", Name: "Alice"},
+	"102": {Number: "102", Login: "bob", Email: "bob@example.com", Name: "Bob"},
+	"104": {Number: "104", Login: "dave", Email: "dave@example.com", Name: "Dave"},
+}
+
+// The receiver's "login/heslo" for HTTP basic auth.
+const login, password = "crm-hook", "s3cret:with colon"
+
 // played plays sc through simulator → AMI → engine → HTTP and returns what
 // the receiver got.
 func played(ctx context.Context, sc *scenario.Scenario) []check.Request {
@@ -29,7 +43,8 @@ func played(ctx context.Context, sc *scenario.Scenario) []check.Request {
 	DeferCleanup(recv.Close)
 	target, err := url.Parse(recv.URL() + "/voipex")
 	Expect(err).NotTo(HaveOccurred())
-	h, err := harness.Start(ctx, harness.Config{Dialect: "voipex", Target: target, Speed: speed})
+	h, err := harness.Start(ctx, harness.Config{Dialect: "voipex", Target: target, Speed: speed,
+		Extensions: directory, Username: login, Password: password})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(h.Close)
 	Expect(h.Play(ctx, sc)).To(Succeed())
@@ -38,7 +53,7 @@ func played(ctx context.Context, sc *scenario.Scenario) []check.Request {
 		Expect(c.Path).To(Equal("/voipex"))
 		Expect(c.Header.Get("Content-Type")).To(HavePrefix("application/json"))
 		GinkgoWriter.Printf("%s %s\n", sc.Name, c.Body)
-		out = append(out, check.Request{Method: c.Method, Path: c.Path, RawQuery: c.RawQuery, Body: c.Body})
+		out = append(out, check.Request{Method: c.Method, Path: c.Path, RawQuery: c.RawQuery, Header: c.Header, Body: c.Body})
 	}
 	return out
 }
@@ -57,6 +72,15 @@ var runAnyway = map[string]bool{
 	"extension-created-deleted": true,
 }
 
+// simulatorLacks names scenarios pending because the simulator does not
+// yet play a part of them (the scenario's pending says what), with the
+// webhooks that part would cause. The suite plays them anyway and checks
+// every other webhook; the missing ones are a pending spec of their own.
+var simulatorLacks = map[string]func(check.VOIPEXWant) bool{
+	// No Cdr for the supervisor's leg: no CDR of the barge.
+	"barge": func(w check.VOIPEXWant) bool { return w.Event == "CDR" && w.Direction == "barge" },
+}
+
 var _ = Describe("VOIPEX webhooks, end to end", func() {
 	rules, err := check.NewVOIPEX()
 	if err != nil {
@@ -69,7 +93,13 @@ var _ = Describe("VOIPEX webhooks, end to end", func() {
 		}
 		decorators := []any{Ordered}
 		note := ""
+		wants := check.VOIPEXExpect(sc)
+		lacks := simulatorLacks[name]
 		switch {
+		case sc.Pending != "" && lacks != nil:
+			// Played; what the simulator cannot cause yet is pending.
+			wants = slices.DeleteFunc(wants, lacks)
+			note = " (in part)"
 		case sc.Pending != "" && !runAnyway[name]:
 			// Listed, not run: the engine does not yet report this flow.
 			decorators = append(decorators, Pending)
@@ -85,7 +115,23 @@ var _ = Describe("VOIPEX webhooks, end to end", func() {
 			}, NodeTimeout(2*time.Minute))
 
 			It("sends NewCall, the call's moments and its CDR in order with the documented values", func() {
-				Expect(rules.Expected(sc, reqs, tolerance)).To(Succeed())
+				Expect(rules.ExpectedWants(name, wants, reqs, tolerance)).To(Succeed())
+			})
+			if sc.Pending != "" && lacks != nil {
+				It("sends what the simulator does not play yet: "+sc.Pending, Pending, func() {
+					Expect(rules.Expected(sc, reqs, tolerance)).To(Succeed())
+				})
+			}
+			It("sends the receiver's login and password as HTTP basic auth", func() {
+				Expect(reqs).To(HaveLen(len(wants)))
+				for _, r := range reqs {
+					Expect(rules.Auth(r, login, password)).To(Succeed())
+				}
+			})
+			It("names Line's user from the extension directory (Login, Email)", func() {
+				for _, r := range reqs {
+					Expect(rules.Users(r, directory)).To(Succeed())
+				}
 			})
 			It("POSTs each event as a JSON body", func() {
 				for _, r := range reqs {
