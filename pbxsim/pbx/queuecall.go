@@ -86,6 +86,7 @@ const (
 	qeBye
 	qeShutdown
 	qeDigit
+	qeRefer
 )
 
 type queueEv struct {
@@ -94,6 +95,9 @@ type queueEv struct {
 	res   *sip.Response
 	code  int
 	digit string
+	// REFER from a leg of the call (qeRefer).
+	req *sip.Request
+	tx  sip.ServerTransaction
 }
 
 func (qc *queueCall) post(e queueEv) {
@@ -251,6 +255,8 @@ func (qc *queueCall) run() {
 				return
 			case qeDigit:
 				qc.callerDigit(e)
+			case qeRefer:
+				_ = p.respond(e.tx, e.req, 603, sipReason(603), "", nil)
 			}
 		case <-roundTimer:
 			roundTimer = nil
@@ -592,6 +598,13 @@ func (qc *queueCall) talk(_ *time.Timer) {
 		e = <-qc.ev
 		if e.kind == qeBye || e.kind == qeShutdown {
 			break
+		}
+		if e.kind == qeRefer {
+			qc.handOver(e)
+			return
+		}
+		if e.kind == qeDigit {
+			qc.callerDigit(e)
 		}
 	}
 	w := qc.winner

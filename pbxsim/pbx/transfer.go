@@ -48,8 +48,14 @@ func (p *PBX) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		_ = p.respond(tx, req, 481, sipReason(481), "", nil)
 		return
 	}
+	if ref.q != nil {
+		// The queue call's goroutine hands a connected call over to a
+		// two-party call, which the transfer then takes.
+		ref.q.post(queueEv{kind: qeRefer, m: ref.m, req: req, tx: tx})
+		return
+	}
 	if ref.c == nil || ref.gone != nil {
-		// Queue calls and legs already handed over are not transferable.
+		// Legs already handed over are not transferable.
 		_ = p.respond(tx, req, 603, sipReason(603), "", nil)
 		return
 	}
