@@ -291,6 +291,7 @@ func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 		return e.User, e.External, "OUT"
 	}
 	last := ""
+	transferred := false // a link of the call ended by transfer
 	for i, e := range sc.Expect {
 		if e.IsLocal() {
 			continue
@@ -321,7 +322,9 @@ func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 				continue
 			}
 			dest, typ := e.User, extName
-			if g, ok := groups[e.DID]; ok {
+			// A transfer rings its target directly: that landing is
+			// the extension's even when the call came in to a group.
+			if g, ok := groups[e.DID]; ok && !transferred {
 				dest, typ = g, groupName
 			}
 			if key := typ + dest; key != last {
@@ -331,6 +334,7 @@ func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 			}
 		case "ended":
 			if e.Transferred {
+				transferred = true
 				continue
 			}
 			// "menü dinlenmesi de konuşma süresi sayılacaktır": menu
