@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,22 +50,6 @@ func (o *Outbox) RecordAttempt(a delivery.Attempt) {
 		N: a.N, Status: a.Status, Latency: a.Latency, Err: a.Err})
 }
 
-// writeLog appends to the log without waiting: the log is for people, and
-// the outcome that matters (the request leaving the outbox) is in the
-// outbox itself.
-func (o *Outbox) writeLog(rec Record) {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return
-	}
-	// A plain publish: the stream stores it all the same, and no
-	// acknowledgement comes back to be matched and dropped, which for one
-	// record per webhook was a visible share of the delivery path.
-	if err := o.nc.Publish(logPrefix+rec.Receiver, data); err != nil {
-		o.log.Warn("write attempt log", "id", rec.ID, "error", err)
-	}
-}
-
 // Filter selects webhooks from the log. Zero fields match everything.
 type Filter struct {
 	Receiver string
@@ -90,6 +75,7 @@ type Summary struct {
 
 // Records returns the log records matching f, oldest first.
 func (o *Outbox) Records(ctx context.Context, f Filter) ([]Record, error) {
+	o.flushLog() // what was gathered is part of the answer
 	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 	if f.Receiver != "" {
 		cfg.FilterSubjects = []string{logPrefix + f.Receiver}
@@ -121,9 +107,12 @@ func (o *Outbox) Records(ctx context.Context, f Filter) ([]Record, error) {
 		for m := range batch.Messages() {
 			n++
 			meta, _ := m.Metadata()
-			var rec Record
-			if json.Unmarshal(m.Data(), &rec) == nil && matches(rec, f) {
-				out = append(out, rec)
+			// A message holds one record, or several as JSON Lines.
+			for line := range bytes.SplitSeq(m.Data(), []byte{'\n'}) {
+				var rec Record
+				if json.Unmarshal(line, &rec) == nil && matches(rec, f) {
+					out = append(out, rec)
+				}
 			}
 			if meta != nil && (meta.NumPending == 0 || meta.Sequence.Stream >= last) {
 				done = true

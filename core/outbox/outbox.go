@@ -116,6 +116,7 @@ type Outbox struct {
 	met    *Metrics
 
 	onResult func(delivery.Result)
+	logb     logBatcher
 
 	leases jetstream.KeyValue
 	revs   map[int]uint64 // partition → lease revision; only the lease loop touches it
@@ -472,6 +473,7 @@ func (o *Outbox) stopConsuming() {
 
 func (o *Outbox) closeConn() {
 	if o.nc != nil {
+		o.flushLog()
 		_ = o.nc.FlushTimeout(2 * time.Second) // acknowledgements on their way
 		o.nc.Close()
 	}
