@@ -31,6 +31,8 @@ import (
 type result struct {
 	ok, failed, peak int
 	elapsed          time.Duration
+	// why counts failed calls by SIPp's reason column.
+	why map[string]int
 }
 
 func (r result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
@@ -80,7 +82,7 @@ func main() {
 		name string
 		res  result
 	}{{"sipp uas (baseline)", base}, {"pbxsim", sim}} {
-		fmt.Printf("%-22s %10.0f %10d %8d %12d\n", r.name, r.res.rate(), r.res.ok, r.res.failed, r.res.peak)
+		fmt.Printf("%-22s %10.0f %10d %8d %12d %v\n", r.name, r.res.rate(), r.res.ok, r.res.failed, r.res.peak, r.res.why)
 	}
 	if base.rate() > 0 {
 		fmt.Printf("pbxsim / baseline: %.2f calls/s, %.2f peak concurrent calls\n",
@@ -173,6 +175,14 @@ func readStats(path string) (result, error) {
 	}
 	last := rows[len(rows)-1]
 	r.ok, r.failed = col(last, "SuccessfulCall(C)"), col(last, "FailedCall(C)")
+	r.why = map[string]int{}
+	for _, h := range head {
+		if strings.HasPrefix(h, "Failed") && strings.HasSuffix(h, "(C)") && h != "FailedCall(C)" {
+			if n := col(last, h); n > 0 {
+				r.why[strings.TrimSuffix(strings.TrimPrefix(h, "Failed"), "(C)")] = n
+			}
+		}
+	}
 	return r, nil
 }
 
