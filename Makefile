@@ -140,8 +140,11 @@ soak:
 	$(GO) test -count=1 -timeout 30m -v -run 'TestCrashKeepsEveryWebhook' ./core/outbox/crashtest -args -calls=2000 -kills=5
 
 # Durable delivery against a no-durability fan-out, in one run.
+# Durable delivery against a no-durability baseline in one run, on
+# BENCH_PROCS cores (the targets are for 2).
+BENCH_PROCS ?= 2
 bench-delivery:
-	$(GO) test -count=1 -timeout 10m -v -run 'TestBenchDelivery' ./core/outbox -args -bench-delivery
+	GOMAXPROCS=$(BENCH_PROCS) $(GO) test -count=1 -timeout 10m -v -run 'TestBenchDelivery' ./core/outbox -args -bench-delivery
 
 # pbxsim under load from SIPp's uac scenario, next to SIPp against SIPp's
 # uas as the baseline. Target on 2 cores: 1,000 calls/s, 10,000 concurrent.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/outbox"
 )
 
 // TestEnqueueBatch: a batch is stored before EnqueueBatch returns (all of
@@ -53,6 +54,21 @@ func TestEnqueueBatch(t *testing.T) {
 	defer cancel()
 	if err := ob.Flush(fctx); err != nil {
 		t.Fatal(err)
+	}
+	// Delivered records are written in batches; every one reaches the log.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		list, err := ob.List(ctx, outbox.Filter{Receiver: "crm", Status: "delivered", Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == calls*events {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("log lists %d delivered webhooks, want %d", len(list), calls*events)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
