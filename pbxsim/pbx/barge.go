@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -32,6 +33,7 @@ type spy struct {
 	d     *dialog
 	m     *relayLeg
 	once  sync.Once
+	start time.Time
 }
 
 // barge answers a supervisor's call to BargePrefix+target.
@@ -80,6 +82,7 @@ func (p *PBX) barge(req *sip.Request, tx sip.ServerTransaction, sup Extension, t
 		return
 	}
 	now := p.now()
+	s.start = now
 	s.ch = c.newChannel(sup.Number, now)
 	s.ch.State = StateRing
 	s.ch.CallerIDNum, s.ch.CallerIDName = sup.Number, sup.Name
@@ -119,6 +122,14 @@ func (s *spy) stop(bye bool) {
 		fields := append(s.ch.Fields("Spyer"), s.spyee.Fields("Spyee")...)
 		p.emit(Event{Name: "ChanSpyStop", Time: p.now(), Fields: fields})
 		p.hangupEvent(&s.ch, causeNormalClearing)
+		// The supervisor's call is a call of its own: its Cdr (cdr_manager)
+		// names the ChanSpy application and the extension listened in on.
+		p.cdrEvent(cdr{
+			src: s.ch.CallerIDNum, dst: s.ch.Exten, dstContext: "from-internal",
+			callerID: fmt.Sprintf("\"%s\" <%s>", s.ch.CallerIDName, s.ch.CallerIDNum),
+			channel:  s.ch.Name, lastApp: "ChanSpy", lastData: "PJSIP/" + s.spyee.CallerIDNum + ",q",
+			start: s.start, answer: s.start, end: p.now(), disposition: "ANSWERED", uniqueid: s.ch.Uniqueid,
+		})
 		p.devSet(s.dev, &s.ch, StateDown)
 		p.devCheck(s.dev)
 		go func() {

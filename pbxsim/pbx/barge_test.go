@@ -40,9 +40,13 @@ func TestBarge(t *testing.T) {
 			got = append(got, ev.Name+" "+fieldEP(ev, "Spyer")+">"+fieldEP(ev, "Spyee"))
 		case "Hangup":
 			got = append(got, "Hangup "+ep(ev.Channel))
+		case "Cdr":
+			if field(ev, "LastApplication") == "ChanSpy" {
+				got = append(got, "Cdr "+field(ev, "Source")+">"+field(ev, "Destination")+" "+field(ev, "Disposition"))
+			}
 		}
 	}
-	sameLines(t, "AMI", got, []string{"ChanSpyStart 104>101", "ChanSpyStop 104>101", "Hangup 104", "Hangup 101", "Hangup trunk"})
+	sameLines(t, "AMI", got, []string{"ChanSpyStart 104>101", "ChanSpyStop 104>101", "Hangup 104", "Cdr 104>555101 ANSWERED", "Hangup 101", "Hangup trunk"})
 	if l := sup.Ladder(); !slices.Contains(l, "recv 200 INVITE") {
 		t.Errorf("supervisor's ladder %q", l)
 	}
