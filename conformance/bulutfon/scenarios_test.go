@@ -16,12 +16,6 @@ var variants = []struct{ format, profile string }{
 	{"json", "current"}, {"form", "current"}, {"json", "legacy"}, {"form", "legacy"},
 }
 
-// voipexOnly names scenarios pending for what only VOIPEX reports;
-// Bulutfon reports none of their pending part, so they are run.
-var voipexOnly = map[string]bool{
-	"barge": true, // pending the barge's CDR; Bulutfon reports no barge
-}
-
 var _ = Describe("Bulutfon web hooks, end to end", func() {
 	for _, name := range scenarios.Names() {
 		sc, err := scenarios.Load(name)
@@ -30,7 +24,7 @@ var _ = Describe("Bulutfon web hooks, end to end", func() {
 		}
 		decorators := []any{Ordered}
 		note := ""
-		if sc.Pending != "" && !voipexOnly[name] {
+		if sc.Pending != "" {
 			decorators = append(decorators, Pending)
 			note = " (pending: " + sc.Pending + ")"
 		}

@@ -41,14 +41,8 @@ func played(ctx context.Context, sc *scenario.Scenario, transport string) []chec
 	return out
 }
 
-// voipexOnly names scenarios pending for what only VOIPEX reports; 3CX
-// reports none of their pending part, so they are run.
-var voipexOnly = map[string]bool{
-	"barge": true, // pending the barge's CDR; 3CX reports no barge
-}
-
 func pendingNote(sc *scenario.Scenario) string {
-	if sc.Pending == "" || voipexOnly[sc.Name] {
+	if sc.Pending == "" {
 		return ""
 	}
 	return " (pending: " + sc.Pending + ")"
@@ -65,7 +59,7 @@ var _ = Describe("3CX webhooks module, end to end", func() {
 			panic(err)
 		}
 		decorators := []any{Ordered}
-		if sc.Pending != "" && !voipexOnly[name] {
+		if sc.Pending != "" {
 			// Listed, not run: the engine does not yet report this flow.
 			decorators = append(decorators, Pending)
 		}

@@ -76,10 +76,7 @@ var runAnyway = map[string]bool{
 // yet play a part of them (the scenario's pending says what), with the
 // webhooks that part would cause. The suite plays them anyway and checks
 // every other webhook; the missing ones are a pending spec of their own.
-var simulatorLacks = map[string]func(check.VOIPEXWant) bool{
-	// No Cdr for the supervisor's leg: no CDR of the barge.
-	"barge": func(w check.VOIPEXWant) bool { return w.Event == "CDR" && w.Direction == "barge" },
-}
+var simulatorLacks = map[string]func(check.VOIPEXWant) bool{}
 
 var _ = Describe("VOIPEX webhooks, end to end", func() {
 	rules, err := check.NewVOIPEX()
