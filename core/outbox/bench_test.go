@@ -209,7 +209,11 @@ func TestBenchDelivery(t *testing.T) {
 	if !*benchDelivery {
 		t.Skip("run with -bench-delivery (make bench-delivery)")
 	}
-	const n, paced, conc = 50_000, 5_000, 64
+	// Each throughput line runs in rounds, baseline and durable taking
+	// turns, and keeps each side's best round: on a machine shared with
+	// other work a burst of load then hits both sides alike instead of
+	// deciding the ratio.
+	const n, rounds, paced, conc = 20_000, 3, 5_000, 64
 	lr := newLatencyReceiver(t)
 	pol := map[string]delivery.Policy{"crm": {AllowPrivate: true, Retry: fast}}
 
@@ -250,9 +254,17 @@ func TestBenchDelivery(t *testing.T) {
 		{name: "1,000 events/s, 1 webhook/signal", l: load{n: paced, rate: 1000}},
 	}
 	for _, ln := range lines {
-		ln.base, ln.b50, ln.b99 = runLoad(t, lr, baseEnq, ln.l)
-		ln.dur, ln.d50, ln.d99 = runLoad(t, lr, durEnq, ln.l)
-		t.Logf("%s: baseline %.0f/s, durable %.0f/s", ln.name, ln.base, ln.dur)
+		if !ln.throughput {
+			ln.base, ln.b50, ln.b99 = runLoad(t, lr, baseEnq, ln.l)
+			ln.dur, ln.d50, ln.d99 = runLoad(t, lr, durEnq, ln.l)
+			continue
+		}
+		for range rounds {
+			b, _, _ := runLoad(t, lr, baseEnq, ln.l)
+			d, _, _ := runLoad(t, lr, durEnq, ln.l)
+			t.Logf("%s: baseline %.0f/s, durable %.0f/s, ratio %.2f", ln.name, b, d, d/b)
+			ln.base, ln.dur = max(ln.base, b), max(ln.dur, d)
+		}
 	}
 
 	// The same two paths with an in-memory receiver (an http.RoundTripper
@@ -262,7 +274,7 @@ func TestBenchDelivery(t *testing.T) {
 	memSender := delivery.NewSender(delivery.WithSenderTransport(mem))
 	mbase := delivery.NewDispatcher(delivery.NewReceivers(memSender, pol).Send, delivery.WithDispatcherConcurrency(conc))
 	defer mbase.Close()
-	mbRate, _, _ := runLoad(t, lr, each(mbase), load{n: 2 * n})
+	mbRate, _, _ := runLoad(t, lr, each(mbase), load{n: 5 * n})
 	var mob *outbox.Outbox
 	mrecv := delivery.NewReceivers(memSender, pol, delivery.WithReceiversAttempt(func(a delivery.Attempt) { mob.RecordAttempt(a) }))
 	mob, err = outbox.Open(context.Background(), outbox.Config{Dir: t.TempDir(), Node: "bench-mem", Concurrency: conc}, mrecv)
@@ -273,10 +285,10 @@ func TestBenchDelivery(t *testing.T) {
 	if err := mob.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	md1, _, _ := runLoad(t, lr, mob.EnqueueBatch, load{n: 2 * n})
-	md4, _, _ := runLoad(t, lr, mob.EnqueueBatch, load{n: 2 * n, producers: 4})
+	md1, _, _ := runLoad(t, lr, mob.EnqueueBatch, load{n: 5 * n})
+	md4, _, _ := runLoad(t, lr, mob.EnqueueBatch, load{n: 5 * n, producers: 4})
 
-	fmt.Printf("\ndelivery benchmark: %d webhooks per throughput run, calls of 4 events, minimal HTTP/1.1 receiver on loopback\n", n)
+	fmt.Printf("\ndelivery benchmark: calls of 4 events, minimal HTTP/1.1 receiver on loopback; throughput: best of %d alternating rounds of %d webhooks\n", rounds, n)
 	fmt.Printf("  %-34s %12s %12s %6s %10s %10s %10s %10s\n", "", "baseline/s", "durable/s", "ratio", "base p50", "base p99", "dur p50", "dur p99")
 	for _, ln := range lines {
 		if ln.throughput {
@@ -287,7 +299,7 @@ func TestBenchDelivery(t *testing.T) {
 		}
 	}
 	fmt.Printf("  in-memory receiver, %d webhooks: baseline %.0f/s; durable 1 producer %.0f/s, 4 producers %.0f/s\n\n",
-		2*n, mbRate, md1, md4)
+		5*n, mbRate, md1, md4)
 }
 
 // memReceiver answers every request 200 in memory and counts it like the
