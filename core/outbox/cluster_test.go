@@ -71,7 +71,9 @@ func startCluster(t *testing.T) []*server.Server {
 		clustered, leader := true, false
 		for _, s := range srvs {
 			clustered = clustered && s.JetStreamIsClustered() && s.JetStreamIsCurrent()
-			leader = leader || s.JetStreamIsLeader()
+			// The leader places R3 streams only on peers it has stats
+			// from; before that, creating one fails with "peer offline".
+			leader = leader || (s.JetStreamIsLeader() && len(s.JetStreamClusterPeers()) == len(srvs))
 		}
 		if clustered && leader {
 			return srvs
