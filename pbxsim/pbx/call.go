@@ -254,10 +254,11 @@ func (c *call) newChannel(endpoint string, now time.Time) Channel {
 	}
 }
 
-// run plays the dialplan: NoOp, then Dial of the route's callee.
-func (c *call) run() {
+// enterDialplan creates the caller's channel where the route starts and
+// plays the route's first step (NoOp), as every inbound route begins. The
+// caller holds c.mu.
+func (c *call) enterDialplan() {
 	p, r := c.p, &c.r
-	c.mu.Lock()
 	c.start = p.now()
 	c.caller = c.newChannel(r.callerEP, c.start)
 	c.caller.State = StateRing
@@ -268,6 +269,12 @@ func (c *call) run() {
 	p.chanEvent("Newchannel", &c.caller)
 	p.newexten(&c.caller, "NoOp", r.noop)
 	c.caller.Priority = 2
+}
+
+// run plays the dialplan: NoOp, then Dial of the route's callee.
+func (c *call) run() {
+	c.mu.Lock()
+	c.enterDialplan()
 	c.mu.Unlock()
 	c.dial()
 }

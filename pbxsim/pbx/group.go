@@ -66,18 +66,8 @@ func (p *PBX) groupRoute(g RingGroup, cidNum, cidName string) route {
 // runGroup plays Goto(ringgroups,<n>,1) and the group's Dial: every
 // member rings; the first answer wins.
 func (c *call) runGroup() {
-	p, r := c.p, &c.r
 	c.mu.Lock()
-	c.start = p.now()
-	c.caller = c.newChannel(r.callerEP, c.start)
-	c.caller.State = StateRing
-	c.caller.CallerIDNum, c.caller.CallerIDName = c.cidNum, c.cidName
-	c.caller.Context, c.caller.Exten = r.callerCtx, r.exten
-	c.caller.Linkedid = c.caller.Uniqueid
-	p.devSet(c.callerDev, &c.caller, StateRing)
-	p.chanEvent("Newchannel", &c.caller)
-	p.newexten(&c.caller, "NoOp", r.noop)
-	c.caller.Priority = 2
+	c.enterDialplan()
 	c.mu.Unlock()
 	c.dialGroup()
 }

@@ -50,18 +50,9 @@ func (p *PBX) ivrRoute(m IVR, cidNum, cidName string) route {
 
 // runIVR answers the caller, waits for a key and routes the call on.
 func (c *call) runIVR(m IVR) {
-	p, r := c.p, &c.r
+	p := c.p
 	c.mu.Lock()
-	c.start = p.now()
-	c.caller = c.newChannel(r.callerEP, c.start)
-	c.caller.State = StateRing
-	c.caller.CallerIDNum, c.caller.CallerIDName = c.cidNum, c.cidName
-	c.caller.Context, c.caller.Exten = r.callerCtx, r.exten
-	c.caller.Linkedid = c.caller.Uniqueid
-	p.devSet(c.callerDev, &c.caller, StateRing)
-	p.chanEvent("Newchannel", &c.caller)
-	p.newexten(&c.caller, "NoOp", r.noop)
-	c.caller.Priority = 2
+	c.enterDialplan()
 	p.newexten(&c.caller, "Goto", "ivr-main,s,1")
 	c.caller.Context, c.caller.Exten, c.caller.Priority = "ivr-main", "s", 1
 	p.newexten(&c.caller, "NoOp", "IVR main menu")
