@@ -199,23 +199,9 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		dest:       requestDest(req),
 	}
 
-	p.mu.Lock()
-	select {
-	case <-p.closing:
-		p.mu.Unlock()
-		_ = p.respond(tx, req, 503, "Service Unavailable", c.in.localTag, nil)
-		return
-	default:
-	}
-	if _, dup := p.legs[c.in.callID]; dup {
-		p.mu.Unlock()
-		_ = p.respond(tx, req, 482, "Loop Detected", c.in.localTag, nil)
+	if !p.admit(tx, req, c.in, &legRef{c: c, caller: true}, c) {
 		return
 	}
-	p.legs[c.in.callID] = &legRef{c: c, caller: true}
-	p.live[c] = struct{}{}
-	p.calls.Add(1)
-	p.mu.Unlock()
 	defer p.calls.Done()
 
 	var err error
@@ -825,4 +811,29 @@ func (c *call) callerCancel() <-chan struct{} {
 		return nil
 	}
 	return cancelSignal(c.inTx)
+}
+
+// admit registers a new inbound call under its first leg's Call-ID. While
+// the PBX closes it answers 503, and 482 for a Call-ID it already has (a
+// loop); then it returns false. On true the caller must call p.calls.Done
+// when the call is over.
+func (p *PBX) admit(tx sip.ServerTransaction, req *sip.Request, in *dialog, ref *legRef, lc liveCall) bool {
+	p.mu.Lock()
+	select {
+	case <-p.closing:
+		p.mu.Unlock()
+		_ = p.respond(tx, req, 503, "Service Unavailable", in.localTag, nil)
+		return false
+	default:
+	}
+	if _, dup := p.legs[in.callID]; dup {
+		p.mu.Unlock()
+		_ = p.respond(tx, req, 482, "Loop Detected", in.localTag, nil)
+		return false
+	}
+	p.legs[in.callID] = ref
+	p.live[lc] = struct{}{}
+	p.calls.Add(1)
+	p.mu.Unlock()
+	return true
 }

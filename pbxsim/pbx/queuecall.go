@@ -138,23 +138,9 @@ func (p *PBX) startQueueCall(req *sip.Request, tx sip.ServerTransaction, qs *que
 		remote: *from.Address.Clone(), remoteName: from.DisplayName, remoteTag: tagOf(from.Params),
 		target: *target.Clone(), transport: strings.ToUpper(req.Transport()), dest: requestDest(req),
 	}
-	p.mu.Lock()
-	select {
-	case <-p.closing:
-		p.mu.Unlock()
-		_ = p.respond(tx, req, 503, "Service Unavailable", qc.in.localTag, nil)
-		return
-	default:
-	}
-	if _, dup := p.legs[qc.in.callID]; dup {
-		p.mu.Unlock()
-		_ = p.respond(tx, req, 482, "Loop Detected", qc.in.localTag, nil)
+	if !p.admit(tx, req, qc.in, &legRef{q: qc}, qc) {
 		return
 	}
-	p.legs[qc.in.callID] = &legRef{q: qc}
-	p.live[qc] = struct{}{}
-	p.calls.Add(1)
-	p.mu.Unlock()
 	defer p.calls.Done()
 	var err error
 	if qc.mIn, err = newRelayLeg(p.host); err != nil {
