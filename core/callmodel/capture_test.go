@@ -61,3 +61,45 @@ func TestAsteriskCaptures(t *testing.T) {
 		})
 	}
 }
+
+// Capture 01 records the answered call with MixMonitor (file named in the
+// dialplan's MIXFILE); the call's record names that file and every event
+// from the recording on says the call is recorded.
+func TestCaptureRecordingReference(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "..", "fixtures", "ami", "asterisk22", "01_inbound_answered.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sigs, err := ami.Decode(f, time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := callmodel.New()
+	var record *callmodel.CallRecord
+	var ended *callmodel.Event
+	for _, s := range sigs {
+		for _, ev := range m.Handle(s) {
+			switch ev.Kind {
+			case callmodel.Record:
+				record = ev.Record
+			case callmodel.Ended:
+				ended = &ev
+			case callmodel.Ringing:
+				if ev.Recorded {
+					t.Error("ringing reported as recorded before MixMonitor started")
+				}
+			}
+		}
+	}
+	if ended == nil || !ended.Recorded {
+		t.Fatalf("call ended %+v, want Recorded", ended)
+	}
+	if record == nil {
+		t.Fatal("no call record")
+	}
+	want := "20261124-010100-1795482057.1.wav"
+	if len(record.Recordings) != 1 || record.Recordings[0] != want || !record.Recorded {
+		t.Errorf("record names %v (recorded %v), want [%s]", record.Recordings, record.Recorded, want)
+	}
+}

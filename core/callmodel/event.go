@@ -233,6 +233,9 @@ type Event struct {
 	Listened time.Duration
 	// EndedBy: Ended only, with WithLandings: who ended the call.
 	EndedBy Party
+	// Recorded: a recording of the call has started by the time of the
+	// event (the PBX announced it, e.g. Asterisk MixMonitorStart).
+	Recorded bool
 }
 
 // CallRecord is what a call's record says, once the PBX stored it.
@@ -243,8 +246,9 @@ type CallRecord struct {
 	// Disposition as the PBX's record gives it: ANSWERED, NO ANSWER,
 	// BUSY, FAILED.
 	Disposition string
-	// Recordings are the names of the call's recording files, where the
-	// PBX gave them; Recorded says a recording ran even when it did not.
+	// Recordings are the names of the call's recording files, as the
+	// PBX announced them when recording started or named them in its
+	// records; Recorded says a recording ran even when no name is known.
 	Recordings []string
 	Recorded   bool
 }

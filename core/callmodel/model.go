@@ -9,7 +9,9 @@ package callmodel
 import (
 	"log/slog"
 	"math"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,6 +143,7 @@ type call struct {
 	party       string // internal: the called extension; barge: the extension listened in on
 	bargeOf     string // barge: the UniqueID of the call listened in on
 	recorded    bool
+	recordings  []string // base names of the call's recording files, in order
 	cdrs        []map[string]string
 	recordSent  bool
 }
@@ -213,6 +216,9 @@ func (m *Model) handle(s signal.Signal) []Event {
 	case signal.RecordingStarted:
 		if c, _ := m.find(s.Leg); c != nil {
 			c.recorded = true
+			if f := s.Data[signal.DataFile]; f != "" && !slices.Contains(c.recordings, filepath.Base(f)) {
+				c.recordings = append(c.recordings, filepath.Base(f))
+			}
 		}
 	case signal.SpyStarted:
 		return m.spyStarted(s)
@@ -577,6 +583,7 @@ func (m *Model) emit(c *call, ev Event) Event {
 	}
 	ev.Seq = c.seq
 	c.seq++
+	ev.Recorded = c.recorded
 	ev.Direction = c.direction
 	ev.External = c.external
 	ev.ExternalName = c.extName

@@ -1,6 +1,8 @@
 package callmodel
 
 import (
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -112,6 +114,13 @@ func (m *Model) record(c *call) (Event, bool) {
 		if f := field(d, "RecordingFile"); f != "" {
 			r.Recordings = append(r.Recordings, f)
 			r.Recorded = true
+		}
+	}
+	// The files the PBX announced as it started recording (MixMonitor),
+	// when its records do not name them.
+	for _, f := range c.recordings {
+		if !slices.ContainsFunc(r.Recordings, func(g string) bool { return filepath.Base(g) == f }) {
+			r.Recordings = append(r.Recordings, f)
 		}
 	}
 	ev := Event{Kind: Record, Time: r.End, Queue: c.queue, Record: r}

@@ -129,7 +129,8 @@ const (
 	// were linked (Asterisk LocalBridge).
 	LocalBridge
 	// RecordingStarted / RecordingStopped: a recording of Leg started or
-	// stopped (Asterisk MixMonitorStart / MixMonitorStop).
+	// stopped (Asterisk MixMonitorStart / MixMonitorStop); Data[DataFile]
+	// names the file when the connector knows it.
 	RecordingStarted
 	RecordingStopped
 	// CDR: a call detail record was written; Data holds its fields.
@@ -287,3 +288,7 @@ type HandlerFunc func(ctx context.Context, s Signal) error
 
 // HandleSignal calls f(ctx, s).
 func (f HandlerFunc) HandleSignal(ctx context.Context, s Signal) error { return f(ctx, s) }
+
+// DataFile is the Data key of a RecordingStarted or RecordingStopped signal
+// naming the recording's file: the path the PBX writes.
+const DataFile = "File"

@@ -11,7 +11,7 @@ import (
 // RecordingFileKey is the Data key of a RecordingStarted or
 // RecordingStopped signal that names the recording's file: the absolute
 // path the PBX writes, as MixMonitor resolved it.
-const RecordingFileKey = "File"
+const RecordingFileKey = signal.DataFile
 
 // DefaultMonitorDir is where Asterisk's MixMonitor writes a file given by
 // a relative name (astspooldir/monitor).

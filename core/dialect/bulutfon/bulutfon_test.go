@@ -236,3 +236,30 @@ func TestBindingAndSubset(t *testing.T) {
 		t.Error("event outside the subset sent")
 	}
 }
+
+// Legacy cdr.call_record says whether the call was recorded: capture 01's
+// answered call runs MixMonitor, the menu call that is never answered does
+// not.
+func TestLegacyCallRecord(t *testing.T) {
+	legacy := bulutfon.WithProfile(bulutfon.Profile{Legacy: true})
+	for _, tt := range []struct {
+		file string
+		want bool
+	}{
+		{filepath.Join("..", "asterisk22", "01_inbound_answered.log"), true},
+		{"ivr_menu_caller_hangs_up.log", false},
+	} {
+		var cdr map[string]any
+		for _, p := range replay(t, tt.file, legacy) {
+			if c, ok := p["cdr"].(map[string]any); ok {
+				cdr = c
+			}
+		}
+		if cdr == nil {
+			t.Fatalf("%s: no call_hangup with a cdr", tt.file)
+		}
+		if cdr["call_record"] != tt.want {
+			t.Errorf("%s: call_record = %v, want %v", tt.file, cdr["call_record"], tt.want)
+		}
+	}
+}

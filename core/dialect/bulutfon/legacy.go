@@ -112,7 +112,7 @@ func (d *Dialect) cdr(ev callmodel.Event, f *callFlow, uuid, caller, callee stri
 		{"call_time", ts(f.start)},
 		{"answer_time", ts(f.answer)},
 		{"hangup_time", ts(ev.Time)},
-		{"call_record", false},
+		{"call_record", ev.Recorded},
 		{"hangup_cause", CauseName(ev.Cause)},
 		{"sip_hangup_disposition", hangupDetail(ev.EndedBy)},
 		{"callflow", flow},

@@ -257,3 +257,20 @@ func TestEventsSubset(t *testing.T) {
 		t.Errorf("got %+v, want the Hangup only", got)
 	}
 }
+
+// The CDR of capture 01's recorded call names its recording: the file
+// MixMonitor announced (the PBX's own name for it).
+func TestCDRNamesTheRecording(t *testing.T) {
+	var cdr *voipex.Payload
+	for _, p := range replay(t, filepath.Join("..", "..", "..", "fixtures", "ami", "asterisk22", "01_inbound_answered.log")) {
+		if p.EventName == "CDR" {
+			cdr = &p
+		}
+	}
+	if cdr == nil {
+		t.Fatal("no CDR")
+	}
+	if len(cdr.RecordingFiles) != 1 || cdr.RecordingFiles[0] != "20261124-010100-1795482057.1.wav" {
+		t.Errorf("CDR RecordingFiles %v", cdr.RecordingFiles)
+	}
+}
