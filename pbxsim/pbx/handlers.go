@@ -29,7 +29,10 @@ func (p *PBX) lookupLeg(req *sip.Request) *legRef {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if tagOf(from.Params) != d.remoteTag || tagOf(to.Params) != d.localTag {
+	// A leg we called may send its BYE right after its 2xx, before that
+	// 2xx is processed and its tag learnt: until then the leg's own tag
+	// is unknown and our tag alone identifies the dialog.
+	if tagOf(to.Params) != d.localTag || (d.remoteTag != "" && tagOf(from.Params) != d.remoteTag) {
 		return nil
 	}
 	return ref
