@@ -91,7 +91,7 @@ func startCluster(t *testing.T) []*server.Server {
 // expire, and every webhook arrives, each call's in order.
 func TestClusterNodeKilled(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts a NATS cluster")
+		t.Skip("-short: starts a 3-node NATS cluster; run without -short (make test does)")
 	}
 	srvs := startCluster(t)
 	const calls, events = 90, 4

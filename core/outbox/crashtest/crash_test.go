@@ -41,7 +41,7 @@ const token = "crash-test-admin-token-0123456789"
 // call's in order, and nothing it should not have.
 func TestCrashKeepsEveryWebhook(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts engine processes")
+		t.Skip("-short: kills and restarts engine processes; run without -short (make test does, make soak at full size)")
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
