@@ -2,6 +2,7 @@ package pbx
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -79,10 +80,25 @@ func (p *PBX) client(transport string) *sipgo.Client {
 	return p.udpCli
 }
 
+// errNoResponse: a request's transaction ended with neither a response
+// nor an error.
+var errNoResponse = errors.New("transaction ended without a response")
+
+// send sends req and waits for its final response. sipgo's Do can end a
+// transaction (terminated, or its transport gone) with neither a response
+// nor an error; send turns that into errNoResponse.
+func (p *PBX) send(ctx context.Context, transport string, req *sip.Request) (*sip.Response, error) {
+	res, err := p.client(transport).Do(ctx, req)
+	if err == nil && res == nil {
+		err = errNoResponse
+	}
+	return res, err
+}
+
 // do sends an in-dialog request and waits for its final response.
 func (p *PBX) do(ctx context.Context, d *dialog, method sip.RequestMethod) (*sip.Response, error) {
 	req := p.newRequest(d, method)
-	res, err := p.client(d.transport).Do(ctx, req)
+	res, err := p.send(ctx, d.transport, req)
 	if err != nil {
 		return nil, fmt.Errorf("send %s to %s: %w", method, d.dest, err)
 	}
@@ -123,7 +139,7 @@ func (p *PBX) cancelInviteReason(invite *sip.Request, reason string) {
 	req.SetDestination(invite.Destination())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := p.client(invite.Transport()).Do(ctx, req); err != nil {
+	if _, err := p.send(ctx, invite.Transport(), req); err != nil {
 		p.log.Debug("cancel failed", "callid", invite.CallID().Value(), "error", err)
 	}
 }

@@ -57,7 +57,7 @@ func (p *PBX) reinviteWith(ctx context.Context, d *dialog, body []byte) (*sip.Re
 	req := p.newRequest(d, sip.INVITE)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(body)
-	res, err := p.client(d.transport).Do(ctx, req)
+	res, err := p.send(ctx, d.transport, req)
 	if err != nil {
 		return nil, fmt.Errorf("re-invite %s: %w", d.callID, err)
 	}

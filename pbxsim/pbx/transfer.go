@@ -116,7 +116,7 @@ func (p *PBX) notify(d *dialog, code int, final bool) {
 	req.SetBody(fmt.Appendf(nil, "SIP/2.0 %d %s\r\n", code, sipReason(code)))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if res, err := p.client(d.transport).Do(ctx, req); err != nil {
+	if res, err := p.send(ctx, d.transport, req); err != nil {
 		p.log.Debug("notify failed", "callid", d.callID, "error", err)
 	} else if res.StatusCode >= 300 {
 		p.log.Debug("notify refused", "callid", d.callID, "status", res.StatusCode)

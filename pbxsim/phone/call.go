@@ -346,7 +346,7 @@ func (c *Call) sendCancel() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c.note("send CANCEL")
-	if res, err := c.p.cli.Do(ctx, req); err != nil {
+	if res, err := c.p.do(ctx, req); err != nil {
 		c.p.log.Debug("cancel failed", "error", err)
 	} else {
 		c.note(fmt.Sprintf("recv %d CANCEL", res.StatusCode))
@@ -357,7 +357,7 @@ func (c *Call) sendCancel() {
 func (c *Call) bye(ctx context.Context, reason string) error {
 	req := c.newRequest(sip.BYE)
 	c.note("send BYE")
-	res, err := c.p.cli.Do(ctx, req)
+	res, err := c.p.do(ctx, req)
 	if err == nil {
 		c.note(fmt.Sprintf("recv %d BYE", res.StatusCode))
 	}

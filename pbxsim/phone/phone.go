@@ -248,7 +248,7 @@ func (p *Phone) register(ctx context.Context, expires int) error {
 	req.AppendHeader(p.contact())
 	req.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
 	req.SetTransport(p.transport)
-	res, err := p.cli.Do(ctx, req)
+	res, err := p.do(ctx, req)
 	if err != nil {
 		return fmt.Errorf("register %s: %w", p.cfg.User, err)
 	}
@@ -392,4 +392,19 @@ func (p *Phone) respond(tx sip.ServerTransaction, req *sip.Request, code int, re
 func tagOf(params sip.HeaderParams) string {
 	t, _ := params.Get("tag")
 	return t
+}
+
+// errNoResponse: a request's transaction ended with neither a response
+// nor an error.
+var errNoResponse = errors.New("phone: transaction ended without a response")
+
+// do sends req and waits for its final response. sipgo's Do can end a
+// transaction with neither a response nor an error; do turns that into
+// errNoResponse.
+func (p *Phone) do(ctx context.Context, req *sip.Request) (*sip.Response, error) {
+	res, err := p.cli.Do(ctx, req)
+	if err == nil && res == nil {
+		err = errNoResponse
+	}
+	return res, err
 }

@@ -109,7 +109,7 @@ func (c *Call) reinviteBody(ctx context.Context, dir string, body []byte) error 
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(body)
 	c.note("send INVITE " + dir)
-	res, err := c.p.cli.Do(ctx, req)
+	res, err := c.p.do(ctx, req)
 	if err != nil {
 		return fmt.Errorf("re-invite %s: %w", dir, err)
 	}
@@ -186,7 +186,7 @@ func (c *Call) transfer(ctx context.Context, referTo string, consult *Call) erro
 	c.mu.Lock()
 	c.referDone = done
 	c.mu.Unlock()
-	res, err := c.p.cli.Do(ctx, req)
+	res, err := c.p.do(ctx, req)
 	if err == nil {
 		c.note(fmt.Sprintf("recv %d REFER", res.StatusCode))
 	}
@@ -297,7 +297,7 @@ func (c *Call) SendDTMF(ctx context.Context, digits, method string) error {
 			req.AppendHeader(sip.NewHeader("Content-Type", "application/dtmf-relay"))
 			req.SetBody(fmt.Appendf(nil, "Signal=%c\r\nDuration=160\r\n", d))
 			c.note("send INFO " + string(d))
-			res, err := c.p.cli.Do(ctx, req)
+			res, err := c.p.do(ctx, req)
 			if err != nil {
 				return fmt.Errorf("send dtmf info: %w", err)
 			}
