@@ -459,6 +459,18 @@ func (c *call) confirmCallee(res *sip.Response) {
 	})
 }
 
+// calleeRinging reports the dialled channel alerting, as Asterisk does:
+// Newstate Ringing, DialState RINGING and the device's new state. The
+// caller holds c.mu.
+func (c *call) calleeRinging() {
+	p := c.p
+	c.callee.State = StateRinging
+	p.devSet(c.calleeDev, &c.callee, StateRinging)
+	p.chanEvent("Newstate", &c.callee)
+	p.dialEvent("DialState", &c.caller, &c.callee, Field{"DialStatus", "RINGING"})
+	p.devCheck(c.calleeDev)
+}
+
 // ringing relays the callee's first provisional response as 180.
 func (c *call) ringing() {
 	p := c.p
@@ -467,11 +479,7 @@ func (c *call) ringing() {
 	if c.phase != phaseDialing {
 		return
 	}
-	c.callee.State = StateRinging
-	p.devSet(c.calleeDev, &c.callee, StateRinging)
-	p.chanEvent("Newstate", &c.callee)
-	p.dialEvent("DialState", &c.caller, &c.callee, Field{"DialStatus", "RINGING"})
-	p.devCheck(c.calleeDev)
+	c.calleeRinging()
 	p.devCheck(c.callerDev)
 	c.toCaller(180)
 }

@@ -302,17 +302,12 @@ func (c *call) dialTransfer() {
 }
 
 func (c *call) transferRinging() {
-	p := c.p
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.phase != phaseTransferring {
 		return
 	}
-	c.callee.State = StateRinging
-	p.devSet(c.calleeDev, &c.callee, StateRinging)
-	p.chanEvent("Newstate", &c.callee)
-	p.dialEvent("DialState", &c.caller, &c.callee, Field{"DialStatus", "RINGING"})
-	p.devCheck(c.calleeDev)
+	c.calleeRinging()
 }
 
 func (c *call) transferAnswered(res *sip.Response) {
