@@ -319,7 +319,12 @@ func (c *call) dial() {
 func (c *call) sendInvite(b *binding) error {
 	p := c.p
 	var err error
-	if c.mOut, err = newRelayLeg(p.host); err != nil {
+	if p.cfg.MediaPortPerCall && c.mIn != nil {
+		c.mOut, err = c.mIn.share(p.host)
+	} else {
+		c.mOut, err = newRelayLeg(p.host)
+	}
+	if err != nil {
 		return err
 	}
 	mOut := c.mOut

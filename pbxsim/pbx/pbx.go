@@ -59,6 +59,12 @@ type Config struct {
 	// Ladder keeps every SIP message the PBX sends or receives, per
 	// Call-ID (PBX.Ladder).
 	Ladder bool
+	// MediaPortPerCall puts a dialled leg's RTP on the calling leg's port
+	// (told apart by the far ends' addresses) instead of a port of its
+	// own: one socket per call rather than two, for load tests that would
+	// otherwise run out of open files. Far ends must send from the address
+	// their SDP names, and not share it.
+	MediaPortPerCall bool
 	// Observer gets every Event; nil drops them.
 	Observer Observer
 	Logger   *slog.Logger

@@ -99,16 +99,24 @@ func answeredCall(t *testing.T, e *env, alice *phone.Phone, transport string) (o
 	return out, in
 }
 
-func TestBlindTransferUDP(t *testing.T) { testBlindTransfer(t, "udp") }
-func TestBlindTransferTCP(t *testing.T) { testBlindTransfer(t, "tcp") }
+func TestBlindTransferUDP(t *testing.T) { testBlindTransfer(t, "udp", false) }
+func TestBlindTransferTCP(t *testing.T) { testBlindTransfer(t, "tcp", false) }
 
-func testBlindTransfer(t *testing.T, transport string) {
+// With both legs of a call on one RTP port, media is still relayed,
+// recorded and handed over by the transfer.
+func TestBlindTransferMediaPortPerCall(t *testing.T) { testBlindTransfer(t, "udp", true) }
+
+func testBlindTransfer(t *testing.T, transport string, perCall bool) {
 	dir := t.TempDir()
-	e := start(t, func(c *pbx.Config) { c.Recordings = dir; c.Ladder = true })
+	e := start(t, func(c *pbx.Config) { c.Recordings = dir; c.Ladder = true; c.MediaPortPerCall = perCall })
 	alice := e.extPhone(t, "101", "Alice 101", transport)
 	bob := e.extPhone(t, "102", "Bob 102", transport)
 	bob.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
 	out, in := answeredCall(t, e, alice, transport)
+	if a, b := out.RemoteMedia(), in.RemoteMedia(); perCall != (a.Port == b.Port) {
+		t.Errorf("PBX media ports: caller's leg %v, 101's leg %v; one port per call = %v", a, b, perCall)
+	}
+	eventually(t, "rtp both ways before the transfer", func() bool { return out.RTPReceived() >= 5 && in.RTPReceived() >= 5 })
 
 	if err := in.BlindTransfer(e.ctx, "102"); err != nil {
 		t.Fatal(err)

@@ -74,7 +74,7 @@ func (c *Call) CancelReason() string {
 }
 
 func (p *Phone) newCall(outgoing bool, d *dialog) (*Call, error) {
-	m, err := rtp.Listen(net.JoinHostPort(p.host, "0"))
+	m, err := p.callMedia()
 	if err != nil {
 		return nil, fmt.Errorf("new call media: %w", err)
 	}
@@ -85,6 +85,16 @@ func (p *Phone) newCall(outgoing bool, d *dialog) (*Call, error) {
 		answerReq: make(chan struct{}), cancelReq: make(chan struct{}), ackArrived: make(chan struct{}),
 		rejectReq: make(chan int, 1),
 	}, nil
+}
+
+// callMedia is a new call's RTP socket: its own, or a NoRTP phone's
+// shared one (closed with the phone).
+func (p *Phone) callMedia() (*rtp.Session, error) {
+	if !p.cfg.NoRTP {
+		return rtp.Listen(net.JoinHostPort(p.host, "0"))
+	}
+	p.sinkOnce.Do(func() { p.sink, p.sinkErr = rtp.Listen(net.JoinHostPort(p.host, "0")) })
+	return p.sink, p.sinkErr
 }
 
 // ID is the call's SIP Call-ID.
@@ -125,6 +135,13 @@ func (c *Call) Status() (code int, reason string) {
 // RTPReceived is the number of RTP packets received on the call.
 func (c *Call) RTPReceived() int { return c.media.Received() }
 
+// RemoteMedia is where the call's RTP goes (the far end's SDP address),
+// nil before the far end's SDP arrived.
+func (c *Call) RemoteMedia() *net.UDPAddr { return c.media.Remote() }
+
+// LocalMedia is where the call receives RTP (the address in its SDP).
+func (c *Call) LocalMedia() *net.UDPAddr { return c.media.LocalAddr() }
+
 // RTPSent is the number of RTP packets sent on the call.
 func (c *Call) RTPSent() int { return c.media.Sent() }
 
@@ -156,7 +173,9 @@ func (c *Call) finish(code int, reason string) {
 		}
 		c.reason = reason
 		c.mu.Unlock()
-		_ = c.media.Close()
+		if c.media != c.p.sink {
+			_ = c.media.Close()
+		}
 		c.p.removeCall(c)
 		close(c.done)
 	})

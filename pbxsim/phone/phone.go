@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callhook/callhook/pbxsim/rtp"
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 )
@@ -31,7 +32,9 @@ type Config struct {
 	// Transport is "udp" (default) or "tcp".
 	Transport string
 	// NoRTP keeps the phone from sending media on its calls (load tests:
-	// signalling only, as SIPp's built-in scenarios do).
+	// signalling only, as SIPp's built-in scenarios do). All its calls
+	// then name one receiving socket in their SDP, so thousands of calls
+	// do not hold thousands of sockets; per-call RTP counts are not kept.
 	NoRTP  bool
 	Logger *slog.Logger
 }
@@ -96,6 +99,11 @@ type Phone struct {
 	closed   chan struct{}
 	callSeq  atomic.Uint64
 	once     sync.Once
+
+	// sink receives the media of every call of a NoRTP phone.
+	sinkOnce sync.Once
+	sink     *rtp.Session
+	sinkErr  error
 
 	mu     sync.Mutex
 	policy Policy
@@ -302,6 +310,9 @@ func (p *Phone) Close() error {
 		close(p.closed)
 		_ = p.ua.Close()
 		p.closeSockets()
+		if p.sink != nil {
+			_ = p.sink.Close()
+		}
 		for _, c := range calls {
 			c.finish(0, "phone closed")
 		}

@@ -94,3 +94,76 @@ func TestPhonesOverTCP(t *testing.T) {
 		t.Errorf("Answer after hangup: %v, want ErrCallOver", err)
 	}
 }
+
+// TestNoRTPOneSocket: a NoRTP phone names one receiving socket in all its
+// calls' SDP, and ending one call leaves it open for the others.
+func TestNoRTPOneSocket(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := pbx.New(pbx.DefaultTopology())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	alice, err := phone.New(ctx, phone.Config{User: "101", Password: "secret101", Server: p.Addr(), NoRTP: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alice.Close()
+	alice.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
+	if err := alice.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var outs, ins []*phone.Call
+	for _, num := range []string{"2125559876", "2125559877"} {
+		carrier, err := phone.New(ctx, phone.Config{User: num, Server: p.Addr()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer carrier.Close()
+		out, err := carrier.Dial(ctx, "2125550100")
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case in := <-alice.Incoming():
+			ins = append(ins, in)
+		case <-ctx.Done():
+			t.Fatal("no incoming call")
+		}
+		select {
+		case <-out.Answered():
+		case <-ctx.Done():
+			t.Fatal("not answered")
+		}
+		outs = append(outs, out)
+	}
+	if a, b := ins[0].LocalMedia(), ins[1].LocalMedia(); a.String() != b.String() {
+		t.Fatalf("NoRTP calls receive on %v and %v, want one socket", a, b)
+	}
+	if ins[0].RTPSent() != 0 {
+		t.Errorf("NoRTP phone sent %d packets", ins[0].RTPSent())
+	}
+	if err := outs[0].Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ins[0].Done():
+	case <-ctx.Done():
+		t.Fatal("first call not over")
+	}
+	// The second caller's audio still reaches the shared socket.
+	n := ins[1].RTPReceived()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for ins[1].RTPReceived() < n+5 {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("shared socket got %d packets after the first call ended, want more than %d", ins[1].RTPReceived(), n+5)
+		}
+	}
+}
