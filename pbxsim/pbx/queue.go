@@ -63,6 +63,14 @@ type memberState struct {
 	loginTime    time.Time
 }
 
+// waitingCaller is a caller in a queue: its channel as it joined (the
+// call's own goroutine owns the live one).
+type waitingCaller struct {
+	qc     *queueCall
+	ch     Channel
+	joined time.Time
+}
+
 // queueState is a queue and its members while the PBX runs.
 type queueState struct {
 	cfg     Queue
@@ -70,6 +78,7 @@ type queueState struct {
 	members []*memberState
 	next    int // rrmemory: the member to ring first next time
 	callers int
+	waiting []waitingCaller // in the order they joined, for QueueStatus
 	// completed and abandoned count calls, holdSum and talkSum their
 	// seconds, for QueueParams and QueueSummary.
 	completed, abandoned int

@@ -192,6 +192,7 @@ func (qc *queueCall) run() {
 	qc.qs.mu.Lock()
 	qc.qs.callers++
 	pos := qc.qs.callers
+	qc.qs.waiting = append(qc.qs.waiting, waitingCaller{qc: qc, ch: qc.caller, joined: qc.joined})
 	qc.qs.mu.Unlock()
 	p.chanEvent("QueueCallerJoin", &qc.caller, Field{"Queue", qc.q.Number}, Field{"Position", strconv.Itoa(pos)}, Field{"Count", strconv.Itoa(pos)})
 
@@ -572,6 +573,12 @@ func (qc *queueCall) leave() {
 	qc.qs.mu.Lock()
 	qc.qs.callers--
 	n := qc.qs.callers
+	for i, w := range qc.qs.waiting {
+		if w.qc == qc {
+			qc.qs.waiting = append(qc.qs.waiting[:i:i], qc.qs.waiting[i+1:]...)
+			break
+		}
+	}
 	qc.qs.mu.Unlock()
 	qc.p.chanEvent("QueueCallerLeave", &qc.caller, Field{"Queue", qc.q.Number}, Field{"Position", "1"}, Field{"Count", strconv.Itoa(n)})
 }

@@ -16,8 +16,8 @@ import (
 	"github.com/callhook/callhook/pbxsim/scenario"
 )
 
-// queueActions are app_queue's member manager actions (QueueAdd,
-// QueueRemove, QueuePause) on the PBX, answered with Asterisk's messages.
+// queueActions are app_queue's manager actions (QueueAdd, QueueRemove,
+// QueuePause, QueueStatus) on the PBX, answered with Asterisk's messages.
 // The PBX is set once it has started.
 func queueActions(get func() *pbx.PBX) map[string]ami.Action {
 	field := func(req ami.Message, k string) string {
@@ -67,6 +67,39 @@ func queueActions(get func() *pbx.PBX) map[string]ami.Action {
 				return []ami.Message{ami.Error(req, "Unable to remove interface: 'Not Dynamic'")}
 			}
 			return []ami.Message{ami.Error(req, "Unable to remove interface: Not there")}
+		},
+		"QueueStatus": func(req ami.Message) []ami.Message {
+			p := get()
+			if p == nil {
+				return notReady(req)
+			}
+			// app_queue's manager_queues_status: a list of QueueParams,
+			// QueueMember and QueueEntry events, each closed by the
+			// request's ActionID, then QueueStatusComplete counting them.
+			id := field(req, "ActionID")
+			out := []ami.Message{ami.ListStart(req, "Queue status will follow")}
+			event := func(name string, fields []pbx.Field) {
+				m := ami.Message{{Key: "Event", Value: name}}
+				for _, f := range fields {
+					m = append(m, ami.Field{Key: f.Key, Value: f.Value})
+				}
+				if id != "" {
+					m = append(m, ami.Field{Key: "ActionID", Value: id})
+				}
+				out = append(out, m)
+			}
+			for _, q := range p.QueueStatus(field(req, "Queue"), field(req, "Member")) {
+				if q.Params != nil {
+					event("QueueParams", q.Params)
+				}
+				for _, m := range q.Members {
+					event("QueueMember", m)
+				}
+				for _, e := range q.Entries {
+					event("QueueEntry", e)
+				}
+			}
+			return append(out, ami.ListComplete(req, "QueueStatusComplete", len(out)-1))
 		},
 		"QueuePause": func(req ami.Message) []ami.Message {
 			p := get()

@@ -1,0 +1,159 @@
+package sim_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callhook/callhook/pbxsim/ami"
+	"github.com/callhook/callhook/pbxsim/phone"
+	"github.com/callhook/callhook/pbxsim/sim"
+)
+
+// TestQueueStatus: a client resynchronising while a caller waits in queue
+// 800 (ring-all, static members 101 and 102, both ringing) gets what
+// app_queue's QueueStatus lists: the queue's parameters, each member with
+// its device state, the waiting caller, and a completion event counting
+// them; a Member filter lists that member alone, without the parameters.
+func TestQueueStatus(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := sim.Start(ctx, sim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var agents []*phone.Phone
+	for _, ext := range []string{"101", "102"} {
+		a, _ := s.Phone(ext)
+		a.SetPolicy(phone.Policy{Mode: phone.NeverAnswer})
+		agents = append(agents, a)
+	}
+	caller, err := phone.New(ctx, phone.Config{User: "2125559876", DisplayName: "John Smith", Server: s.PBXAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	out, err := caller.Dial(ctx, "2125550800")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range agents {
+		select {
+		case in := <-a.Incoming():
+			<-in.Ringing()
+		case <-ctx.Done():
+			t.Fatal("agents not rung")
+		}
+	}
+
+	conn, err := net.Dial("tcp", s.AMIAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "Action: Login\r\nUsername: %s\r\nSecret: %s\r\nEvents: off\r\n\r\n", s.AMIUser(), s.AMISecret())
+	if m, err := ami.ReadMessage(r); err != nil || m.Get("Response") != "Success" {
+		t.Fatalf("login: %v %v", m, err)
+	}
+	list := func(action string) (ami.Message, []ami.Message, ami.Message) {
+		t.Helper()
+		fmt.Fprintf(conn, "Action: QueueStatus\r\nActionID: qs\r\n%s\r\n", action)
+		head, err := ami.ReadMessage(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []ami.Message
+		for {
+			m, err := ami.ReadMessage(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.Get("ActionID") != "qs" {
+				t.Errorf("%s without the request's ActionID", m.Get("Event"))
+			}
+			if m.Get("Event") == "QueueStatusComplete" {
+				return head, evs, m
+			}
+			evs = append(evs, m)
+		}
+	}
+
+	// The PBX takes the agents' 180s in its own time: ask until both ring.
+	var head, done ami.Message
+	var evs []ami.Message
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		head, evs, done = list("Queue: 800\r\n")
+		if len(evs) == 4 && evs[1].Get("Status") == "6" && evs[2].Get("Status") == "6" {
+			break
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	if head.Get("Response") != "Success" || head.Get("EventList") != "start" || head.Get("Message") != "Queue status will follow" {
+		t.Errorf("response %v", head)
+	}
+	var names []string
+	for _, e := range evs {
+		names = append(names, e.Get("Event"))
+	}
+	if got := strings.Join(names, " "); got != "QueueParams QueueMember QueueMember QueueEntry" {
+		t.Fatalf("events %s", got)
+	}
+	if done.Get("EventList") != "Complete" || done.Get("ListItems") != "4" {
+		t.Errorf("complete %v, want ListItems 4", done)
+	}
+	want := []map[string]string{
+		{"Queue": "800", "Strategy": "ringall", "Calls": "1", "Completed": "0", "Abandoned": "0", "Max": "0"},
+		{"Queue": "800", "Name": "Alice 101", "Location": "PJSIP/101", "StateInterface": "PJSIP/101",
+			"Membership": "static", "Penalty": "0", "CallsTaken": "0", "InCall": "0", "Status": "6", "Paused": "0"},
+		{"Queue": "800", "Name": "Bob 102", "Location": "PJSIP/102", "Membership": "static", "Status": "6"},
+		{"Queue": "800", "Position": "1", "CallerIDNum": "2125559876", "CallerIDName": "John Smith"},
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if got := evs[i].Get(k); got != v {
+				t.Errorf("%s %s = %q, want %q", names[i], k, got, v)
+			}
+		}
+	}
+	if ch := evs[3].Get("Channel"); !strings.HasPrefix(ch, "PJSIP/trunk-") || evs[3].Get("Uniqueid") == "" {
+		t.Errorf("entry channel %q uniqueid %q", ch, evs[3].Get("Uniqueid"))
+	}
+
+	_, evs, done = list("Member: PJSIP/102\r\n")
+	if len(evs) != 1 || evs[0].Get("Event") != "QueueMember" || evs[0].Get("Name") != "Bob 102" || done.Get("ListItems") != "1" {
+		t.Errorf("member filter: %v, %v", evs, done)
+	}
+	_, evs, done = list("Queue: 999\r\n")
+	if len(evs) != 0 || done.Get("ListItems") != "0" {
+		t.Errorf("unknown queue: %v, %v", evs, done)
+	}
+
+	if err := out.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The abandoned call leaves the queue empty and counted.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, evs, _ = list("Queue: 800\r\n")
+		if evs[0].Get("Abandoned") == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after hangup: %v", evs)
+		}
+	}
+	if evs[0].Get("Calls") != "0" || evs[len(evs)-1].Get("Event") == "QueueEntry" {
+		t.Errorf("queue after hangup: %v", evs)
+	}
+}
