@@ -98,6 +98,7 @@ type call struct {
 	bridge        Bridge
 	start, answer time.Time
 	pendingBye    *bool // a BYE that raced the answer: true if from the caller
+	managerHangup bool  // the manager's Hangup action ends the call
 	transfers     int
 	// xferStop ends a blind transfer's dial: true when the transferee
 	// hung up (its BYE answered).
@@ -628,7 +629,13 @@ func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 	// as it leaves the bridge, before the far side is torn down
 	// (capture 07); a trunk caller's Cdr follows both Hangups (capture 01).
 	early := byCaller && c.r.callerCtx == "from-internal"
-	p.causeEvent("HangupRequest", first, causeNormalClearing)
+	// A phone's BYE is a HangupRequest; the manager's Hangup action a
+	// SoftHangupRequest (ast_channel_softhangup_withcause_locked).
+	req := "HangupRequest"
+	if c.managerHangup {
+		req = "SoftHangupRequest"
+	}
+	p.causeEvent(req, first, causeNormalClearing)
 	c.bridge.NumChannels = 1
 	p.bridgeEvent("BridgeLeave", &c.bridge, first)
 	if early {

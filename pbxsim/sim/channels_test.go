@@ -78,3 +78,102 @@ func TestCoreShowChannels(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHangupAction: the manager's Hangup on one channel of a bridged call
+// ends the call, both phones getting the PBX's BYE; an unknown channel or
+// none is an error.
+func TestHangupAction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := sim.Start(ctx, sim.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	alice, _ := s.Phone("101")
+	alice.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
+	caller, err := phone.New(ctx, phone.Config{User: "2125559876", DisplayName: "John Smith", Server: s.PBXAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer caller.Close()
+	out, err := caller.Dial(ctx, "2125550100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in *phone.Call
+	select {
+	case in = <-alice.Incoming():
+	case <-ctx.Done():
+		t.Fatal("no call at 101")
+	}
+	select {
+	case <-out.Answered():
+	case <-ctx.Done():
+		t.Fatal("not answered")
+	}
+	conn, err := net.Dial("tcp", s.AMIAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	if _, err := r.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(conn, "Action: Login\r\nUsername: %s\r\nSecret: %s\r\nEvents: off\r\n\r\n", s.AMIUser(), s.AMISecret())
+	if m, err := ami.ReadMessage(r); err != nil || m.Get("Response") != "Success" {
+		t.Fatalf("login: %v %v", m, err)
+	}
+	ask := func(action string) ami.Message {
+		t.Helper()
+		fmt.Fprintf(conn, "%s\r\n", action)
+		m, err := ami.ReadMessage(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	for action, want := range map[string]string{
+		"Action: Hangup\r\nChannel: PJSIP/999-00000000\r\n": "No such channel",
+		"Action: Hangup\r\n": "No channel specified",
+	} {
+		if m := ask(action); m.Get("Response") != "Error" || m.Get("Message") != want {
+			t.Errorf("%q: %v, want Error %q", action, m, want)
+		}
+	}
+	// 101's channel, from the PBX's channel list.
+	fmt.Fprintf(conn, "Action: CoreShowChannels\r\n\r\n")
+	var callee string
+	for callee == "" {
+		m, err := ami.ReadMessage(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Get("Event") == "CoreShowChannel" && m.Get("Application") == "AppDial" {
+			callee = m.Get("Channel")
+		}
+		if m.Get("Event") == "CoreShowChannelsComplete" {
+			t.Fatal("no AppDial channel listed")
+		}
+	}
+	for m := ami.Message(nil); m.Get("Event") != "CoreShowChannelsComplete"; {
+		if m, err = ami.ReadMessage(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := ask("Action: Hangup\r\nChannel: " + callee + "\r\n"); m.Get("Response") != "Success" || m.Get("Message") != "Channel Hungup" {
+		t.Fatalf("Hangup %s: %v", callee, m)
+	}
+	for _, c := range []*phone.Call{out, in} {
+		select {
+		case <-c.Done():
+		case <-ctx.Done():
+			t.Fatal("call not ended by the Hangup action")
+		}
+		if code, reason := c.Status(); code != 200 || reason != "remote BYE" {
+			t.Errorf("status %d %q, want the PBX's BYE", code, reason)
+		}
+	}
+}

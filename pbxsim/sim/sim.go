@@ -79,6 +79,21 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 
 	var started atomic.Pointer[pbx.PBX]
 	actions := queueActions(started.Load)
+	// Hangup: the manager hangs up a channel of a bridged call (pbx.Hangup).
+	actions["Hangup"] = func(req ami.Message) []ami.Message {
+		p := started.Load()
+		if p == nil {
+			return []ami.Message{ami.Error(req, "PBX not ready")}
+		}
+		ch := req.Get("Channel")
+		if ch == "" {
+			return []ami.Message{ami.Error(req, "No channel specified")}
+		}
+		if err := p.Hangup(ch); err != nil {
+			return []ami.Message{ami.Error(req, "No such channel")}
+		}
+		return []ami.Message{ami.Success(req, "Channel Hungup")}
+	}
 	// Originate: the extension's phone places the call (pbx.Originate).
 	actions["Originate"] = func(req ami.Message) []ami.Message {
 		p := started.Load()
