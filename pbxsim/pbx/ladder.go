@@ -31,6 +31,7 @@ type LadderLine struct {
 type ladder struct {
 	mu    sync.Mutex
 	calls map[string][]LadderLine
+	order []string // Call-IDs by first message
 	now   func() time.Time
 }
 
@@ -123,6 +124,9 @@ func (l *ladder) line(dir, peer, head string) {
 		}
 	}
 	l.mu.Lock()
+	if _, seen := l.calls[callID]; !seen {
+		l.order = append(l.order, callID)
+	}
 	l.calls[callID] = append(l.calls[callID], LadderLine{Time: l.now(), Dir: dir, Peer: peer, Message: msg})
 	l.mu.Unlock()
 }
@@ -151,4 +155,15 @@ func (p *PBX) Ladder(callID string) []LadderLine {
 	p.ladder.mu.Lock()
 	defer p.ladder.mu.Unlock()
 	return append([]LadderLine(nil), p.ladder.calls[callID]...)
+}
+
+// LadderCallIDs lists the Call-IDs the PBX has seen, in the order of
+// their first message: every leg a test may want the ladder of.
+func (p *PBX) LadderCallIDs() []string {
+	if p.ladder == nil {
+		return nil
+	}
+	p.ladder.mu.Lock()
+	defer p.ladder.mu.Unlock()
+	return append([]string(nil), p.ladder.order...)
 }

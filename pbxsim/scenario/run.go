@@ -34,6 +34,10 @@ type Runner struct {
 	// 1 plays in real time. Zero means 1.
 	Speed  float64
 	Logger *slog.Logger
+	// OnCaller, when set, is told of each user agent the run starts for
+	// a caller outside the PBX, before it dials: its SIP address is
+	// known to no one else (tests name the parties of a SIP ladder).
+	OnCaller func(number string, p *phone.Phone)
 }
 
 func (r *Runner) scale(d time.Duration) time.Duration {
@@ -163,6 +167,9 @@ func (r *Runner) place(ctx context.Context, w World, c *CallStep) (*placed, erro
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start caller %s: %w", c.From, err)
+	}
+	if r.OnCaller != nil {
+		r.OnCaller(c.From, p)
 	}
 	call, err := p.Dial(ctx, c.To)
 	if err != nil {
