@@ -37,6 +37,9 @@ const (
 type result struct {
 	ok, failed, peak int
 	elapsed          time.Duration
+	// cpu is the CPU time the answering side (SIPp uas, or pbxsim with
+	// its phone) spent: per call it does not depend on what else runs.
+	cpu time.Duration
 	// why counts failed calls by SIPp's reason column.
 	why map[string]int
 	// firstErrors is the start of SIPp's error log when calls failed.
@@ -89,12 +92,20 @@ func main() {
 	if err != nil {
 		fail(fmt.Errorf("pbxsim: %w", err))
 	}
-	fmt.Printf("%-22s %10s %10s %8s %12s\n", "target", "calls/s", "successful", "failed", "peak calls")
+	fmt.Printf("%-22s %10s %10s %8s %12s %14s\n", "target", "calls/s", "successful", "failed", "peak calls", "CPU ms/call")
 	for _, r := range []struct {
 		name string
 		res  result
 	}{{"sipp uas (baseline)", base}, {"pbxsim", sim}} {
-		fmt.Printf("%-22s %10.0f %10d %8d %12d %v\n", r.name, r.res.rate(), r.res.ok, r.res.failed, r.res.peak, r.res.why)
+		perCall := 0.0
+		if n := r.res.ok + r.res.failed; n > 0 {
+			perCall = float64(r.res.cpu) / float64(time.Millisecond) / float64(n)
+		}
+		fmt.Printf("%-22s %10.0f %10d %8d %12d %14.3f", r.name, r.res.rate(), r.res.ok, r.res.failed, r.res.peak, perCall)
+		if len(r.res.why) > 0 {
+			fmt.Printf(" failed: %v", r.res.why)
+		}
+		fmt.Println()
 	}
 	if base.rate() > 0 {
 		fmt.Printf("pbxsim / baseline: %.2f calls/s, %.2f peak concurrent calls\n",
@@ -244,9 +255,14 @@ func baseline(ctx context.Context, dir string, rate int, hold time.Duration, cal
 	if err := uas.Start(); err != nil {
 		return result{}, err
 	}
-	defer func() { _ = uas.Process.Kill(); _ = uas.Wait() }()
 	waitBound(net.JoinHostPort("127.0.0.1", port))
-	return uac(ctx, dir, "baseline", net.JoinHostPort("127.0.0.1", port), "service", rate, hold, calls, limit)
+	r, err := uac(ctx, dir, "baseline", net.JoinHostPort("127.0.0.1", port), "service", rate, hold, calls, limit)
+	_ = uas.Process.Kill()
+	_ = uas.Wait()
+	if st := uas.ProcessState; st != nil {
+		r.cpu = st.UserTime() + st.SystemTime()
+	}
+	return r, err
 }
 
 // simulator: SIPp uac against pbxsim's DID 2125550100 and extension 101.
@@ -276,7 +292,20 @@ func simulator(ctx context.Context, dir string, rate int, hold time.Duration, ca
 		for range alice.Incoming() {
 		}
 	}()
-	return uac(ctx, dir, "pbxsim", p.Addr(), "2125550100", rate, hold, calls, limit)
+	before := selfCPU()
+	r, err := uac(ctx, dir, "pbxsim", p.Addr(), "2125550100", rate, hold, calls, limit)
+	r.cpu = selfCPU() - before
+	return r, err
+}
+
+// selfCPU is this process's CPU time so far (pbxsim and its phone run
+// here; SIPp is a child, counted apart).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func waitBound(addr string) {
