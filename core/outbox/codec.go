@@ -20,7 +20,14 @@ import (
 // Layout: codecVersion, then uvarint-length-prefixed ID, Receiver, CallKey,
 // Method, URL; varint Timeout (ns); uvarint header count, each a key and a
 // uvarint value count with its values; the rest is the body.
-const codecVersion = 1
+//
+// A bundle (several requests of one signal to one partition, stored as one
+// message) is bundleVersion, a uvarint count, then each request's stored
+// form prefixed by its uvarint length.
+const (
+	codecVersion  = 1
+	bundleVersion = 2
+)
 
 var errCodec = errors.New("malformed stored request")
 
@@ -40,6 +47,52 @@ func encodeRequest(buf []byte, r *delivery.Request) []byte {
 		}
 	}
 	return append(buf, r.Body...)
+}
+
+// encodeBundle appends the stored form of rs as one bundle to buf.
+func encodeBundle(buf []byte, rs []*delivery.Request) []byte {
+	buf = append(buf, bundleVersion)
+	buf = binary.AppendUvarint(buf, uint64(len(rs)))
+	var one []byte
+	for _, r := range rs {
+		one = encodeRequest(one[:0], r)
+		buf = binary.AppendUvarint(buf, uint64(len(one)))
+		buf = append(buf, one...)
+	}
+	return buf
+}
+
+// decodeMessage reads a stored message: one request or a bundle, appended
+// to rs.
+func decodeMessage(rs []delivery.Request, data []byte) ([]delivery.Request, error) {
+	if len(data) == 0 || data[0] != bundleVersion {
+		r, err := decodeRequest(data)
+		if err != nil {
+			return rs, err
+		}
+		return append(rs, r), nil
+	}
+	d := decoder{b: data[1:]}
+	n := d.uvarint()
+	if d.err != nil || n == 0 || n > uint64(len(d.b)) {
+		return rs, fmt.Errorf("decode stored bundle: %w", errCodec)
+	}
+	for range n {
+		l := d.uvarint()
+		if d.err != nil || l > uint64(len(d.b)) {
+			return rs, fmt.Errorf("decode stored bundle: %w", errCodec)
+		}
+		r, err := decodeRequest(d.b[:l])
+		if err != nil {
+			return rs, err
+		}
+		rs = append(rs, r)
+		d.b = d.b[l:]
+	}
+	if len(d.b) != 0 {
+		return rs, fmt.Errorf("decode stored bundle: %w: trailing bytes", errCodec)
+	}
+	return rs, nil
 }
 
 func encodedSize(r *delivery.Request) int {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -32,20 +33,25 @@ func (o *Outbox) claim(ctx context.Context, p int) error {
 	}
 	o.mu.Unlock()
 	name := "part-" + strconv.Itoa(p)
+	filters, err := o.partitionFilters(ctx, p)
+	if err != nil {
+		return fmt.Errorf("claim partition %d: %w", p, err)
+	}
 	if err := o.stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		return fmt.Errorf("claim partition %d: reset consumer: %w", p, err)
 	}
 	cons, err := o.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       name,
-		FilterSubject: subjectPrefix + strconv.Itoa(p),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+		Durable:        name,
+		FilterSubjects: filters,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		// The owner never relies on redelivery: a request stays in flight
 		// until it is delivered or dead, however long the schedule.
 		AckWait:       24 * time.Hour,
 		MaxDeliver:    -1,
 		MaxAckPending: o.cfg.MaxAckPending,
 		Replicas:      o.cfg.Replicas,
+		MemoryStorage: true,
 	})
 	if err != nil {
 		return fmt.Errorf("claim partition %d: create consumer: %w", p, err)
@@ -67,6 +73,23 @@ func (o *Outbox) claim(ctx context.Context, p int) error {
 	o.owned[p] = cc
 	o.log.Debug("partition claimed", "partition", p, "node", o.cfg.Node)
 	return nil
+}
+
+// partitionFilters are the subjects of partition p's consumer: one
+// wildcard for requests and bundles, plus the plain partition subject while
+// requests that an earlier version stored under it are left (one filter is
+// cheaper for the server to match than two).
+func (o *Outbox) partitionFilters(ctx context.Context, p int) ([]string, error) {
+	legacy := subjectPrefix + strconv.Itoa(p)
+	filters := []string{legacy + ".*"}
+	info, err := o.stream.Info(ctx, jetstream.WithSubjectFilter(legacy))
+	if err != nil {
+		return nil, fmt.Errorf("read outbox state: %w", err)
+	}
+	if info.State.Subjects[legacy] > 0 {
+		filters = append(filters, legacy)
+	}
+	return filters, nil
 }
 
 // Owned lists the partitions this node delivers now.
@@ -92,53 +115,84 @@ func (o *Outbox) release(p int) {
 	}
 }
 
-// take hands one stored request to the dispatcher; the consumer calls it
-// in stream order, which the dispatcher keeps per call.
+// take hands one stored message (a request or a bundle of them) to the
+// dispatcher; the consumer calls it in stream order, which the dispatcher
+// keeps per call.
 func (o *Outbox) take(m jetstream.Msg) {
-	r, err := decodeRequest(m.Data())
+	rs, err := decodeMessage(nil, m.Data())
 	if err != nil {
 		o.log.Error("drop undecodable outbox message", "subject", m.Subject(), "error", err)
 		_ = m.Term()
 		return
 	}
-	if o.met != nil {
-		o.met.depth.WithLabelValues(r.Receiver).Inc()
+	t := &taken{m: m, left: int32(len(rs))}
+	done := func(res delivery.Result) {
+		if !o.finish(res) {
+			t.cut.Store(true)
+		}
+		t.finished(o, 1)
 	}
-	if err := o.disp.EnqueueDone(r, func(res delivery.Result) { o.finish(m, res) }); err != nil {
-		// Shutting down: the request stays in the stream for the next start.
+	for i := range rs {
+		r := &rs[i]
 		if o.met != nil {
-			o.met.depth.WithLabelValues(r.Receiver).Dec()
+			o.met.depth.WithLabelValues(r.Receiver).Inc()
+		}
+		if err := o.disp.EnqueueDone(*r, done); err != nil {
+			// Shutting down: the message stays in the stream for the next start.
+			if o.met != nil {
+				o.met.depth.WithLabelValues(r.Receiver).Dec()
+			}
+			t.cut.Store(true)
+			t.finished(o, len(rs)-i)
+			return
 		}
 	}
 }
 
-// finish records a request's outcome and removes it from the outbox. A
-// result cut short by shutdown is left in the stream.
-func (o *Outbox) finish(m jetstream.Msg, res delivery.Result) {
-	r := res.Request
-	if o.met != nil {
-		o.met.depth.WithLabelValues(r.Receiver).Dec()
-	}
-	if !res.Final() {
+// taken is a stored message in delivery: it leaves the stream once every
+// request in it has a final result.
+type taken struct {
+	m    jetstream.Msg
+	left int32       // requests without a result; guarded by atomic ops
+	cut  atomic.Bool // some request was cut short: keep the message
+}
+
+// finished counts n requests as done and acknowledges the message (removing
+// it from the outbox) after the last one, unless one was cut short.
+func (t *taken) finished(o *Outbox, n int) {
+	if atomic.AddInt32(&t.left, -int32(n)) != 0 || t.cut.Load() {
 		return
 	}
-	rec := Record{
-		Kind: KindDelivered, ID: r.ID, Receiver: r.Receiver, CallKey: r.CallKey, Time: time.Now(),
-		N: res.Attempts, Status: res.Status, Latency: res.Latency, Request: &r,
+	if err := t.m.Ack(); err != nil {
+		o.log.Warn("acknowledge outbox message", "subject", t.m.Subject(), "error", err)
 	}
-	if !res.OK() {
-		rec.Kind, rec.Err = KindDead, res.Err.Error()
-	}
-	o.writeLog(rec)
-	if err := m.Ack(); err != nil {
-		o.log.Warn("acknowledge webhook", "id", r.ID, "error", err)
-	}
-	if o.met != nil {
-		o.met.result(res)
-	}
-	o.onResult(res)
 	select {
 	case o.finished <- struct{}{}:
 	default:
 	}
+}
+
+// finish records a request's outcome; it reports false for a result cut
+// short by shutdown, whose message is left in the stream.
+func (o *Outbox) finish(res delivery.Result) bool {
+	r := &res.Request
+	if o.met != nil {
+		o.met.depth.WithLabelValues(r.Receiver).Dec()
+	}
+	if !res.Final() {
+		return false
+	}
+	rec := Record{
+		Kind: KindDelivered, ID: r.ID, Receiver: r.Receiver, CallKey: r.CallKey, Time: time.Now(),
+		N: res.Attempts, Status: res.Status, Latency: res.Latency, Request: r,
+	}
+	if !res.OK() {
+		rec.Kind, rec.Err = KindDead, res.Err.Error()
+	}
+	o.writeLog(&rec)
+	if o.met != nil {
+		o.met.result(res)
+	}
+	o.onResult(res)
+	return true
 }

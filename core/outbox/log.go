@@ -46,7 +46,7 @@ func (o *Outbox) RecordAttempt(a delivery.Attempt) {
 	if a.Err == "" && a.Status >= 200 && a.Status < 300 {
 		return
 	}
-	o.writeLog(Record{Kind: KindAttempt, ID: a.ID, Receiver: a.Receiver, CallKey: a.CallKey, Time: a.Time,
+	o.writeLog(&Record{Kind: KindAttempt, ID: a.ID, Receiver: a.Receiver, CallKey: a.CallKey, Time: a.Time,
 		N: a.N, Status: a.Status, Latency: a.Latency, Err: a.Err})
 }
 
@@ -209,7 +209,7 @@ func (o *Outbox) Replay(ctx context.Context, id string) (delivery.Request, error
 	if err := o.publish(ctx, *req, req.ID+"/replay/"+strconv.FormatInt(time.Now().UnixNano(), 10)); err != nil {
 		return delivery.Request{}, fmt.Errorf("replay webhook %s: %w", id, err)
 	}
-	o.writeLog(Record{Kind: KindReplay, ID: req.ID, Receiver: req.Receiver, CallKey: req.CallKey, Time: time.Now()})
+	o.writeLog(&Record{Kind: KindReplay, ID: req.ID, Receiver: req.Receiver, CallKey: req.CallKey, Time: time.Now()})
 	return *req, nil
 }
 

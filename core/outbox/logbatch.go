@@ -1,7 +1,6 @@
 package outbox
 
 import (
-	"encoding/json"
 	"sync"
 	"time"
 )
@@ -29,11 +28,7 @@ type logBatcher struct {
 // writeLog appends rec to the log without waiting: the log is for people,
 // and the outcome that matters (the request leaving the outbox) is in the
 // outbox itself. Delivered records are batched; the others go out now.
-func (o *Outbox) writeLog(rec Record) {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return
-	}
+func (o *Outbox) writeLog(rec *Record) {
 	lb := &o.logb
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
@@ -41,14 +36,18 @@ func (o *Outbox) writeLog(rec Record) {
 		lb.bufs, lb.n = map[string][]byte{}, map[string]int{}
 	}
 	buf := lb.bufs[rec.Receiver]
-	if len(buf) > 0 && len(buf)+len(data) > logBatchBytes {
-		o.publishLogLocked(rec.Receiver)
-		buf = nil
-	}
-	if len(buf) > 0 {
+	n0 := len(buf)
+	if n0 > 0 {
 		buf = append(buf, '\n')
 	}
-	lb.bufs[rec.Receiver] = append(buf, data...)
+	buf = appendRecord(buf, rec)
+	if n0 > 0 && len(buf) > logBatchBytes {
+		// Too big with rec: write what was gathered, keep rec.
+		lb.bufs[rec.Receiver] = buf[:n0]
+		o.publishLogLocked(rec.Receiver)
+		buf = append(lb.bufs[rec.Receiver], buf[n0+1:]...)
+	}
+	lb.bufs[rec.Receiver] = buf
 	lb.n[rec.Receiver]++
 	if rec.Kind != KindDelivered || lb.n[rec.Receiver] >= logBatchRecords {
 		o.publishLogLocked(rec.Receiver)
@@ -78,10 +77,12 @@ func (o *Outbox) flushLog() {
 func (o *Outbox) publishLogLocked(receiver string) {
 	lb := &o.logb
 	buf := lb.bufs[receiver]
-	lb.bufs[receiver], lb.n[receiver] = buf[:0:0], 0
+	lb.n[receiver] = 0
 	// A plain publish: the stream stores it all the same, and no
-	// acknowledgement comes back to be matched and dropped.
+	// acknowledgement comes back to be matched and dropped. The connection
+	// copies buf, so it is reused for the next batch.
 	if err := o.nc.Publish(logPrefix+receiver, buf); err != nil {
 		o.log.Warn("write attempt log", "receiver", receiver, "error", err)
 	}
+	lb.bufs[receiver] = buf[:0]
 }

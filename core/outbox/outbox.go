@@ -13,19 +13,23 @@
 //
 // Streams (names fixed, so every node agrees):
 //
-//	CALLHOOK_OUTBOX  callhook.outbox.<partition>   work queue: pending requests
+//	CALLHOOK_OUTBOX  callhook.outbox.<partition>.<n>  work queue: pending requests, n per message
 //	CALLHOOK_LOG     callhook.log.<receiver>       attempts and outcomes, kept LogMaxAge
 //	KV CALLHOOK_RECV                               receivers disabled by a 410
 package outbox
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -312,12 +316,13 @@ func (o *Outbox) Enqueue(ctx context.Context, r delivery.Request) error {
 
 // EnqueueBatch writes every request in rs to the outbox and returns once
 // the stream acknowledged all of them: it is Enqueue for the requests one
-// PBX signal produced. The writes go out together and their
-// acknowledgements are awaited together, so a batch costs about one round
-// trip through the store instead of one per request, and the guarantee is
-// Enqueue's: when it returns nil, every request survives a crash. On an
-// error some requests may be stored and others not; enqueueing the batch
-// again stores each one once (see Enqueue).
+// PBX signal produced. The requests that go to one partition (one call's
+// events to one receiver, say) are stored as one message, the others are
+// written together and their acknowledgements awaited together, so a batch
+// costs about one round trip through the store instead of one per request,
+// and the guarantee is Enqueue's: when it returns nil, every request
+// survives a crash. On an error some requests may be stored and others
+// not; enqueueing the batch again stores each message once (see Enqueue).
 //
 // Requests of one call keep their order in the batch.
 func (o *Outbox) EnqueueBatch(ctx context.Context, rs []delivery.Request) error {
@@ -327,25 +332,51 @@ func (o *Outbox) EnqueueBatch(ctx context.Context, rs []delivery.Request) error 
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("store webhook %s: %w", rs[0].ID, err)
 	}
-	futs := make([]jetstream.PubAckFuture, 0, len(rs))
+	// Group by partition, in order of first appearance; a group keeps the
+	// batch's order.
+	parts := make([]int, len(rs))
+	groups := make([][]*delivery.Request, 0, len(rs))
+	gpart := make([]int, 0, len(rs))
 	for i := range rs {
-		r := &rs[i]
-		msg := &nats.Msg{Subject: o.subject(r.Receiver, r.CallKey), Data: encodeRequest(make([]byte, 0, encodedSize(r)), r)}
-		f, err := o.pubjs.PublishMsgAsync(msg, jetstream.WithMsgID(dedupID(r)))
+		parts[i] = o.Partition(rs[i].Receiver, rs[i].CallKey)
+		g := slices.Index(gpart, parts[i])
+		if g < 0 {
+			gpart = append(gpart, parts[i])
+			groups = append(groups, nil)
+			g = len(groups) - 1
+		}
+		groups[g] = append(groups[g], &rs[i])
+	}
+	futs := make([]jetstream.PubAckFuture, 0, len(groups))
+	for g, grp := range groups {
+		var msg *nats.Msg
+		var id string
+		if len(grp) == 1 {
+			msg = &nats.Msg{Subject: partSubject(gpart[g], 1), Data: encodeRequest(make([]byte, 0, encodedSize(grp[0])), grp[0])}
+			id = dedupID(grp[0])
+		} else {
+			size := 1 + binary.MaxVarintLen32
+			for _, r := range grp {
+				size += encodedSize(r) + binary.MaxVarintLen32
+			}
+			msg = &nats.Msg{Subject: partSubject(gpart[g], len(grp)), Data: encodeBundle(make([]byte, 0, size), grp)}
+			id = bundleID(grp)
+		}
+		f, err := o.pubjs.PublishMsgAsync(msg, jetstream.WithMsgID(id))
 		if err != nil {
-			return fmt.Errorf("store webhook %s: %w", r.ID, err)
+			return fmt.Errorf("store webhook %s: %w", grp[0].ID, err)
 		}
 		futs = append(futs, f)
 	}
 	var top uint64
-	for i, f := range futs {
+	for g, f := range futs {
 		select {
 		case ack := <-f.Ok():
 			top = max(top, ack.Sequence)
 		case err := <-f.Err():
-			return fmt.Errorf("store webhook %s: %w", rs[i].ID, err)
+			return fmt.Errorf("store webhook %s: %w", groups[g][0].ID, err)
 		case <-ctx.Done():
-			return fmt.Errorf("store webhook %s: %w", rs[i].ID, ctx.Err())
+			return fmt.Errorf("store webhook %s: %w", groups[g][0].ID, ctx.Err())
 		}
 	}
 	o.noteSeq(top)
@@ -361,16 +392,36 @@ func (o *Outbox) EnqueueBatch(ctx context.Context, rs []delivery.Request) error 
 // what is sent, so only a true repeat is dropped.
 func dedupID(r *delivery.Request) string {
 	h := fnv.New64a()
+	hashRequest(h, r)
+	return r.ID + "/" + strconv.FormatUint(h.Sum64(), 36)
+}
+
+// bundleID is dedupID for a bundle: the first webhook id, the count, and a
+// hash of every request in it.
+func bundleID(rs []*delivery.Request) string {
+	h := fnv.New64a()
+	for _, r := range rs {
+		h.Write([]byte(r.ID))
+		h.Write([]byte{0})
+		hashRequest(h, r)
+		h.Write([]byte{0})
+	}
+	return rs[0].ID + "/" + strconv.Itoa(len(rs)) + "/" + strconv.FormatUint(h.Sum64(), 36)
+}
+
+func hashRequest(h hash.Hash64, r *delivery.Request) {
 	h.Write([]byte(r.Method))
 	h.Write([]byte{0})
 	h.Write([]byte(r.URL))
 	h.Write([]byte{0})
 	h.Write(r.Body)
-	return r.ID + "/" + strconv.FormatUint(h.Sum64(), 36)
 }
 
-func (o *Outbox) subject(receiver, callKey string) string {
-	return subjectPrefix + strconv.Itoa(o.Partition(receiver, callKey))
+// partSubject is the subject of a message of n requests (1, or a bundle)
+// in partition p: the count is in the subject so that Pending can count
+// requests from the stream's subject state alone.
+func partSubject(p, n int) string {
+	return subjectPrefix + strconv.Itoa(p) + "." + strconv.Itoa(n)
 }
 
 // noteSeq remembers the highest stream sequence this node enqueued, for Flush.
@@ -386,7 +437,7 @@ func (o *Outbox) noteSeq(seq uint64) {
 // publish stores r under msgID and waits for the acknowledgement (replay).
 func (o *Outbox) publish(ctx context.Context, r delivery.Request, msgID string) error {
 	data := encodeRequest(nil, &r)
-	ack, err := o.pubjs.Publish(ctx, o.subject(r.Receiver, r.CallKey), data, jetstream.WithMsgID(msgID))
+	ack, err := o.pubjs.Publish(ctx, partSubject(o.Partition(r.Receiver, r.CallKey), 1), data, jetstream.WithMsgID(msgID))
 	if err != nil {
 		return fmt.Errorf("store webhook %s: %w", r.ID, err)
 	}
@@ -427,11 +478,19 @@ func (o *Outbox) Flush(ctx context.Context) error {
 
 // Pending is the number of requests waiting in the outbox (all nodes).
 func (o *Outbox) Pending(ctx context.Context) (uint64, error) {
-	info, err := o.stream.Info(ctx)
+	info, err := o.stream.Info(ctx, jetstream.WithSubjectFilter(subjectPrefix+"*.*"))
 	if err != nil {
 		return 0, fmt.Errorf("read outbox state: %w", err)
 	}
-	return info.State.Msgs, nil
+	n := info.State.Msgs
+	for subj, msgs := range info.State.Subjects {
+		if i := strings.LastIndexByte(subj, '.'); i >= 0 {
+			if size, err := strconv.ParseUint(subj[i+1:], 10, 32); err == nil && size > 1 {
+				n += msgs * (size - 1)
+			}
+		}
+	}
+	return n, nil
 }
 
 // Receivers is the policy layer the outbox delivers through.
