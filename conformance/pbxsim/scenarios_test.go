@@ -14,6 +14,10 @@ var _ = Describe("pbxsim plays every built-in scenario", func() {
 	if err != nil {
 		panic(err)
 	}
+	amiWant, err := loadAMI()
+	if err != nil {
+		panic(err)
+	}
 	var entries []TableEntry
 	for _, name := range scenarios.Names() {
 		entries = append(entries, Entry(name, name, SpecTimeout(2*time.Minute)))
@@ -34,6 +38,21 @@ var _ = Describe("pbxsim plays every built-in scenario", func() {
 			Eventually(ctx, func() error {
 				return matchLegs(want, ladders.Registration, r.legs())
 			}).WithTimeout(10 * time.Second).Should(Succeed())
+
+			By("the AMI sequence")
+			exp, ok := amiWant[name]
+			Expect(ok).To(BeTrue(), "fixtures/sip/ami.yaml has no entry for %s", name)
+			var amiErr error
+			if exp.Capture != "" {
+				amiErr = compareCapture(exp.Capture, r.events)
+			} else {
+				amiErr = matchKeyEvents(exp, r.events)
+			}
+			if exp.Deviation != "" && amiErr != nil {
+				AddReportEntry("known deviation", exp.Deviation+"\n"+amiErr.Error())
+				Skip("AMI: known deviation from Asterisk: " + exp.Deviation)
+			}
+			Expect(amiErr).NotTo(HaveOccurred())
 		},
 		entries,
 	)
