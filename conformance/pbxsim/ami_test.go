@@ -28,8 +28,6 @@ type AMIExpect struct {
 	// Cdrs are the Cdr events in order; cdr_manager posts them
 	// asynchronously, so their place among call events is not compared.
 	Cdrs []string `yaml:"cdrs"`
-	// Deviation names a known difference from Asterisk pbxsim still has.
-	Deviation string `yaml:"deviation"`
 }
 
 func loadAMI() (map[string]AMIExpect, error) {

@@ -96,8 +96,12 @@ func (c *call) dialGroup() {
 		f.ch.Exten = g.Number
 		p.newexten(&f.ch, "AppDial", "(Outgoing Line)")
 		p.chanEvent("NewConnectedLine", &f.ch)
-		p.dialEvent("DialBegin", &c.caller, &f.ch, Field{"DialString", num})
 		forks = append(forks, f)
+	}
+	// app_dial requests every peer's channel first, then calls them in
+	// turn: the DialBegins follow all the Newchannels.
+	for _, f := range forks {
+		p.dialEvent("DialBegin", &c.caller, &f.ch, Field{"DialString", f.ext.Number})
 	}
 	c.mu.Unlock()
 	c.toCaller(100)

@@ -16,7 +16,9 @@ import (
 // transport trace hook; the PBX registers its listening address with it
 // and takes the messages read or written there. sipgo reports a write
 // once it returned, so a response can be listed just before the request
-// it answers; each direction's order is exact.
+// it answers, and writes from different goroutines (a transaction's
+// retransmission and the next request) can be listed out of wire order;
+// what was received is listed in the order it was read.
 
 // LadderLine is one SIP message the PBX sent or received.
 type LadderLine struct {
