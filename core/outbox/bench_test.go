@@ -141,8 +141,16 @@ type load struct {
 	n, rate, perSignal, producers int
 }
 
+// result is one run's throughput, latency percentiles and CPU time (of
+// the whole process, receiver included) per webhook.
+type result struct {
+	perSec   float64
+	p50, p99 time.Duration
+	cpu      time.Duration
+}
+
 // runLoad runs l and waits for every webhook to arrive.
-func runLoad(t *testing.T, lr *latencyReceiver, enq enqueuer, l load) (perSec float64, p50, p99 time.Duration) {
+func runLoad(t *testing.T, lr *latencyReceiver, enq enqueuer, l load) result {
 	lr.reset(l.n)
 	runID++
 	np, ps := max(l.producers, 1), max(l.perSignal, 1)
@@ -150,6 +158,7 @@ func runLoad(t *testing.T, lr *latencyReceiver, enq enqueuer, l load) (perSec fl
 	defer cancel()
 	prefix := "r" + strconv.Itoa(runID) + "-w"
 	body := []byte(`{"event":"ringing"}`)
+	cpu0 := processCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for w := range np {
@@ -185,8 +194,9 @@ func runLoad(t *testing.T, lr *latencyReceiver, enq enqueuer, l load) (perSec fl
 		t.Fatalf("only %d of %d webhooks arrived", lr.n.Load(), l.n)
 	}
 	el := time.Since(start)
-	p50, p99 = lr.percentiles()
-	return float64(l.n) / el.Seconds(), p50, p99
+	cpu := processCPU() - cpu0
+	p50, p99 := lr.percentiles()
+	return result{perSec: float64(l.n) / el.Seconds(), p50: p50, p99: p99, cpu: cpu / time.Duration(l.n)}
 }
 
 // each hands a signal's requests to a Dispatcher one by one.
@@ -240,12 +250,13 @@ func TestBenchDelivery(t *testing.T) {
 	runLoad(t, lr, baseEnq, load{n: 5000}) // warm up connections
 	runLoad(t, lr, durEnq, load{n: 5000})
 	type line struct {
-		name       string
-		l          load
-		base, dur  float64
-		b50, b99   time.Duration
-		d50, d99   time.Duration
-		throughput bool
+		name            string
+		l               load
+		base, dur       float64
+		b50, b99        time.Duration
+		d50, d99        time.Duration
+		baseCPU, durCPU time.Duration // lowest per webhook over the rounds
+		throughput      bool
 	}
 	lines := []*line{
 		{name: "1 producer, 1 webhook/signal", l: load{n: n}, throughput: true},
@@ -255,15 +266,19 @@ func TestBenchDelivery(t *testing.T) {
 	}
 	for _, ln := range lines {
 		if !ln.throughput {
-			ln.base, ln.b50, ln.b99 = runLoad(t, lr, baseEnq, ln.l)
-			ln.dur, ln.d50, ln.d99 = runLoad(t, lr, durEnq, ln.l)
+			b := runLoad(t, lr, baseEnq, ln.l)
+			d := runLoad(t, lr, durEnq, ln.l)
+			ln.base, ln.b50, ln.b99, ln.baseCPU = b.perSec, b.p50, b.p99, b.cpu
+			ln.dur, ln.d50, ln.d99, ln.durCPU = d.perSec, d.p50, d.p99, d.cpu
 			continue
 		}
 		for range rounds {
-			b, _, _ := runLoad(t, lr, baseEnq, ln.l)
-			d, _, _ := runLoad(t, lr, durEnq, ln.l)
-			t.Logf("%s: baseline %.0f/s, durable %.0f/s, ratio %.2f", ln.name, b, d, d/b)
-			ln.base, ln.dur = max(ln.base, b), max(ln.dur, d)
+			b := runLoad(t, lr, baseEnq, ln.l)
+			d := runLoad(t, lr, durEnq, ln.l)
+			t.Logf("%s: baseline %.0f/s (%s CPU/webhook), durable %.0f/s (%s CPU/webhook), ratio %.2f",
+				ln.name, b.perSec, us(b.cpu), d.perSec, us(d.cpu), d.perSec/b.perSec)
+			ln.base, ln.dur = max(ln.base, b.perSec), max(ln.dur, d.perSec)
+			ln.baseCPU, ln.durCPU = minPositive(ln.baseCPU, b.cpu), minPositive(ln.durCPU, d.cpu)
 		}
 	}
 
@@ -274,7 +289,7 @@ func TestBenchDelivery(t *testing.T) {
 	memSender := delivery.NewSender(delivery.WithSenderTransport(mem))
 	mbase := delivery.NewDispatcher(delivery.NewReceivers(memSender, pol).Send, delivery.WithDispatcherConcurrency(conc))
 	defer mbase.Close()
-	mbRate, _, _ := runLoad(t, lr, each(mbase), load{n: 5 * n})
+	mb := runLoad(t, lr, each(mbase), load{n: 5 * n})
 	var mob *outbox.Outbox
 	mrecv := delivery.NewReceivers(memSender, pol, delivery.WithReceiversAttempt(func(a delivery.Attempt) { mob.RecordAttempt(a) }))
 	mob, err = outbox.Open(context.Background(), outbox.Config{Dir: t.TempDir(), Node: "bench-mem", Concurrency: conc}, mrecv)
@@ -285,21 +300,32 @@ func TestBenchDelivery(t *testing.T) {
 	if err := mob.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	md1, _, _ := runLoad(t, lr, mob.EnqueueBatch, load{n: 5 * n})
-	md4, _, _ := runLoad(t, lr, mob.EnqueueBatch, load{n: 5 * n, producers: 4})
+	md1 := runLoad(t, lr, mob.EnqueueBatch, load{n: 5 * n})
+	md4 := runLoad(t, lr, mob.EnqueueBatch, load{n: 5 * n, producers: 4})
 
 	fmt.Printf("\ndelivery benchmark: calls of 4 events, minimal HTTP/1.1 receiver on loopback; throughput: best of %d alternating rounds of %d webhooks\n", rounds, n)
-	fmt.Printf("  %-34s %12s %12s %6s %10s %10s %10s %10s\n", "", "baseline/s", "durable/s", "ratio", "base p50", "base p99", "dur p50", "dur p99")
+	fmt.Printf("  CPU: process CPU time (receiver included) per webhook, lowest round\n")
+	fmt.Printf("  %-34s %12s %12s %6s %9s %9s %10s %10s %10s %10s\n", "", "baseline/s", "durable/s", "ratio", "base CPU", "dur CPU",
+		"base p50", "base p99", "dur p50", "dur p99")
 	for _, ln := range lines {
 		if ln.throughput {
-			fmt.Printf("  %-34s %12.0f %12.0f %6.2f\n", ln.name, ln.base, ln.dur, ln.dur/ln.base)
+			fmt.Printf("  %-34s %12.0f %12.0f %6.2f %9s %9s\n", ln.name, ln.base, ln.dur, ln.dur/ln.base, us(ln.baseCPU), us(ln.durCPU))
 		} else {
-			fmt.Printf("  %-34s %12s %12s %6s %10s %10s %10s %10s\n", ln.name, "", "", "",
+			fmt.Printf("  %-34s %12s %12s %6s %9s %9s %10s %10s %10s %10s\n", ln.name, "", "", "", us(ln.baseCPU), us(ln.durCPU),
 				ln.b50.Round(time.Microsecond), ln.b99.Round(time.Microsecond), ln.d50.Round(time.Microsecond), ln.d99.Round(time.Microsecond))
 		}
 	}
-	fmt.Printf("  in-memory receiver, %d webhooks: baseline %.0f/s; durable 1 producer %.0f/s, 4 producers %.0f/s\n\n",
-		5*n, mbRate, md1, md4)
+	fmt.Printf("  in-memory receiver, %d webhooks: baseline %.0f/s (%s CPU); durable 1 producer %.0f/s (%s), 4 producers %.0f/s (%s)\n\n",
+		5*n, mb.perSec, us(mb.cpu), md1.perSec, us(md1.cpu), md4.perSec, us(md4.cpu))
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
+
+func minPositive(a, b time.Duration) time.Duration {
+	if a <= 0 {
+		return b
+	}
+	return min(a, b)
 }
 
 // memReceiver answers every request 200 in memory and counts it like the

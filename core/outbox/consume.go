@@ -56,7 +56,8 @@ func (o *Outbox) claim(ctx context.Context, p int) error {
 	if err != nil {
 		return fmt.Errorf("claim partition %d: create consumer: %w", p, err)
 	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { o.take(m) },
+	floor := newPartFloor(o, filters[0], len(filters) > 1)
+	cc, err := cons.Consume(func(m jetstream.Msg) { o.take(m, floor) },
 		jetstream.PullMaxMessages(min(o.cfg.MaxAckPending, 1024)),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			o.log.Debug("consume", "partition", p, "error", err)
@@ -68,9 +69,14 @@ func (o *Outbox) claim(ctx context.Context, p int) error {
 	defer o.mu.Unlock()
 	if o.closed {
 		cc.Stop()
+		floor.stop(false)
 		return ErrClosed
 	}
 	o.owned[p] = cc
+	// A partition's earlier consumers keep removing what they delivered;
+	// forget those that are done.
+	o.floors = slices.DeleteFunc(o.floors, (*partFloor).idle)
+	o.floors = append(o.floors, floor)
 	o.log.Debug("partition claimed", "partition", p, "node", o.cfg.Node)
 	return nil
 }
@@ -118,14 +124,18 @@ func (o *Outbox) release(p int) {
 // take hands one stored message (a request or a bundle of them) to the
 // dispatcher; the consumer calls it in stream order, which the dispatcher
 // keeps per call.
-func (o *Outbox) take(m jetstream.Msg) {
+func (o *Outbox) take(m jetstream.Msg, floor *partFloor) {
+	tr := floor.deliver(m)
 	rs, err := decodeMessage(nil, m.Data())
 	if err != nil {
 		o.log.Error("drop undecodable outbox message", "subject", m.Subject(), "error", err)
 		_ = m.Term()
+		if tr != nil {
+			floor.finish(tr)
+		}
 		return
 	}
-	t := &taken{m: m, left: int32(len(rs))}
+	t := &taken{m: m, floor: floor, tr: tr, left: int32(len(rs))}
 	done := func(res delivery.Result) {
 		if !o.finish(res) {
 			t.cut.Store(true)
@@ -152,15 +162,21 @@ func (o *Outbox) take(m jetstream.Msg) {
 // taken is a stored message in delivery: it leaves the stream once every
 // request in it has a final result.
 type taken struct {
-	m    jetstream.Msg
-	left int32       // requests without a result; guarded by atomic ops
-	cut  atomic.Bool // some request was cut short: keep the message
+	m     jetstream.Msg
+	floor *partFloor
+	tr    *tracked    // nil: acknowledged on its own
+	left  int32       // requests without a result; guarded by atomic ops
+	cut   atomic.Bool // some request was cut short: keep the message
 }
 
-// finished counts n requests as done and acknowledges the message (removing
-// it from the outbox) after the last one, unless one was cut short.
+// finished counts n requests as done and, after the last one, lets the
+// message leave the outbox (see partFloor), unless one was cut short.
 func (t *taken) finished(o *Outbox, n int) {
 	if atomic.AddInt32(&t.left, -int32(n)) != 0 || t.cut.Load() {
+		return
+	}
+	if t.tr != nil {
+		t.floor.finish(t.tr)
 		return
 	}
 	if err := t.m.Ack(); err != nil {

@@ -128,6 +128,7 @@ type Outbox struct {
 	lastSeq  atomic.Uint64 // highest stream sequence this node enqueued
 	mu       sync.Mutex
 	owned    map[int]jetstream.ConsumeContext
+	floors   []*partFloor // every consumer's, including released partitions still finishing
 	closed   bool
 	finished chan struct{} // signalled (non-blocking) after every ack
 	stop     chan struct{}
@@ -502,6 +503,7 @@ func (o *Outbox) Receivers() *delivery.Receivers { return o.recv }
 func (o *Outbox) Shutdown(ctx context.Context) error {
 	o.stopConsuming()
 	err := o.disp.Shutdown(ctx)
+	o.stopFloors(err == nil)
 	o.releaseLeases()
 	o.closeConn()
 	return err
@@ -511,7 +513,20 @@ func (o *Outbox) Shutdown(ctx context.Context) error {
 func (o *Outbox) Close() {
 	o.stopConsuming()
 	o.disp.Close()
+	o.stopFloors(false)
 	o.closeConn()
+}
+
+// stopFloors ends the removal of finished messages; with flush, what is
+// finished is removed first.
+func (o *Outbox) stopFloors(flush bool) {
+	o.mu.Lock()
+	floors := o.floors
+	o.floors = nil
+	o.mu.Unlock()
+	for _, f := range floors {
+		f.stop(flush)
+	}
 }
 
 func (o *Outbox) stopConsuming() {
