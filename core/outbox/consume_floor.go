@@ -131,7 +131,9 @@ func (f *partFloor) ackLocked(cutoff time.Time) {
 			if err := t.m.Ack(); err != nil {
 				f.o.log.Warn("acknowledge outbox message", "subject", t.m.Subject(), "error", err)
 			}
-			t.acked = true
+			// Only the sequence is needed until the floor passes it, which
+			// may take as long as the earlier message's retry schedule.
+			t.acked, t.m = true, nil
 		}
 	}
 }
