@@ -124,7 +124,9 @@ func decodeRequest(data []byte) (delivery.Request, error) {
 	if len(data) == 0 || data[0] != codecVersion {
 		return r, fmt.Errorf("decode stored request: %w: unknown version", errCodec)
 	}
-	d := decoder{b: data[1:]}
+	// One string holds every text field: a message is decoded once per
+	// delivery, and a string per field was most of its allocations.
+	d := decoder{b: data[1:], s: string(data[1:])}
 	r.ID, r.Receiver, r.CallKey, r.Method, r.URL = d.str(), d.str(), d.str(), d.str(), d.str()
 	r.Timeout = time.Duration(d.varint())
 	if nh := d.uvarint(); nh > 0 && d.err == nil {
@@ -155,7 +157,15 @@ func decodeRequest(data []byte) (delivery.Request, error) {
 
 type decoder struct {
 	b   []byte
+	s   string // the same bytes as b, from which str slices
 	err error
+}
+
+func (d *decoder) skip(n int) {
+	d.b = d.b[n:]
+	if d.s != "" {
+		d.s = d.s[n:]
+	}
 }
 
 func (d *decoder) uvarint() uint64 {
@@ -167,7 +177,7 @@ func (d *decoder) uvarint() uint64 {
 		d.err = errCodec
 		return 0
 	}
-	d.b = d.b[n:]
+	d.skip(n)
 	return v
 }
 
@@ -180,7 +190,7 @@ func (d *decoder) varint() int64 {
 		d.err = errCodec
 		return 0
 	}
-	d.b = d.b[n:]
+	d.skip(n)
 	return v
 }
 
@@ -193,7 +203,12 @@ func (d *decoder) str() string {
 		d.err = errCodec
 		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
+	var s string
+	if d.s != "" {
+		s = d.s[:n]
+	} else {
+		s = string(d.b[:n])
+	}
+	d.skip(int(n))
 	return s
 }

@@ -35,12 +35,12 @@ type partFloor struct {
 	subject string // purge filter
 
 	mu      sync.Mutex
-	nextD   uint64              // consumer sequence expected next
-	broken  bool                // a delivery out of sequence: no more tracking
-	floorD  uint64              // every delivery up to here is finished
-	floorS  uint64              // stream sequence of delivery floorD
-	purged  uint64              // stream sequence purged up to
-	open    map[uint64]*tracked // deliveries above the floor, by consumer sequence
+	nextD   uint64     // consumer sequence expected next
+	broken  bool       // a delivery out of sequence: no more tracking
+	floorD  uint64     // every delivery up to here is finished
+	floorS  uint64     // stream sequence of delivery floorD
+	purged  uint64     // stream sequence purged up to
+	open    []*tracked // deliveries above the floor: open[i] is consumer sequence floorD+1+i
 	timer   *time.Timer
 	stopped bool
 }
@@ -54,7 +54,7 @@ type tracked struct {
 }
 
 func newPartFloor(o *Outbox, subject string, legacy bool) *partFloor {
-	return &partFloor{o: o, subject: subject, nextD: 1, broken: legacy, open: map[uint64]*tracked{}}
+	return &partFloor{o: o, subject: subject, nextD: 1, broken: legacy}
 }
 
 // deliver records m, just handed to take; nil means m is acknowledged on
@@ -72,7 +72,7 @@ func (f *partFloor) deliver(m jetstream.Msg) *tracked {
 	}
 	f.nextD++
 	t := &tracked{sseq: md.Sequence.Stream, m: m}
-	f.open[md.Sequence.Consumer] = t
+	f.open = append(f.open, t)
 	return t
 }
 
@@ -81,14 +81,11 @@ func (f *partFloor) finish(t *tracked) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t.done = time.Now()
-	for {
-		n, ok := f.open[f.floorD+1]
-		if !ok || n.done.IsZero() {
-			break
-		}
-		delete(f.open, f.floorD+1)
+	for len(f.open) > 0 && !f.open[0].done.IsZero() {
 		f.floorD++
-		f.floorS = n.sseq
+		f.floorS = f.open[0].sseq
+		f.open[0] = nil
+		f.open = f.open[1:]
 	}
 	if f.timer == nil && !f.stopped {
 		f.timer = time.AfterFunc(purgeDelay, f.tick)

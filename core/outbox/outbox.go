@@ -335,14 +335,13 @@ func (o *Outbox) EnqueueBatch(ctx context.Context, rs []delivery.Request) error 
 	}
 	// Group by partition, in order of first appearance; a group keeps the
 	// batch's order.
-	parts := make([]int, len(rs))
 	groups := make([][]*delivery.Request, 0, len(rs))
 	gpart := make([]int, 0, len(rs))
 	for i := range rs {
-		parts[i] = o.Partition(rs[i].Receiver, rs[i].CallKey)
-		g := slices.Index(gpart, parts[i])
+		p := o.Partition(rs[i].Receiver, rs[i].CallKey)
+		g := slices.Index(gpart, p)
 		if g < 0 {
-			gpart = append(gpart, parts[i])
+			gpart = append(gpart, p)
 			groups = append(groups, nil)
 			g = len(groups) - 1
 		}
