@@ -139,9 +139,10 @@ bench:
 soak:
 	$(GO) test -count=1 -timeout 30m -v -run 'TestCrashKeepsEveryWebhook' ./core/outbox/crashtest -args -calls=2000 -kills=5
 
-# Durable delivery against a no-durability fan-out, in one run.
 # Durable delivery against a no-durability baseline in one run, on
-# BENCH_PROCS cores (the targets are for 2).
+# BENCH_PROCS cores (the targets are for 2): webhooks/s, latency, and
+# process CPU time per webhook (less sensitive than throughput to other
+# load on the machine).
 BENCH_PROCS ?= 2
 bench-delivery:
 	GOMAXPROCS=$(BENCH_PROCS) $(GO) test -count=1 -timeout 10m -v -run 'TestBenchDelivery' ./core/outbox -args -bench-delivery
