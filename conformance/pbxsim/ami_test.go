@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -273,21 +272,11 @@ func readCapture(name string) ([]ami.Message, error) {
 		return nil, err
 	}
 	defer f.Close()
-	r := bufio.NewReader(f)
-	if _, err := r.ReadString('\n'); err != nil {
-		return nil, err
+	ms, err := ami.ReadSession(bufio.NewReader(f))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	var out []ami.Message
-	for {
-		m, err := ami.ReadMessage(r)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", name, err)
-		}
-		out = append(out, m)
-	}
+	return ms, nil
 }
 
 // modelled drops what pbxsim does not model from either stream (as

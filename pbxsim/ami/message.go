@@ -181,3 +181,22 @@ func appendFields(m Message, fs []pbx.Field) Message {
 	}
 	return m
 }
+
+// ReadSession reads a recorded manager session (a capture of what a client
+// received): the banner line, then every message to the end.
+func ReadSession(r *bufio.Reader) ([]Message, error) {
+	if _, err := r.ReadString('\n'); err != nil {
+		return nil, fmt.Errorf("read banner: %w", err)
+	}
+	var out []Message
+	for {
+		m, err := ReadMessage(r)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("message %d: %w", len(out)+1, err)
+		}
+		out = append(out, m)
+	}
+}

@@ -312,3 +312,17 @@ func FuzzReadRequest(f *testing.F) {
 		}
 	})
 }
+
+func TestReadSession(t *testing.T) {
+	ms, err := ReadSession(bufio.NewReader(strings.NewReader(
+		"Asterisk Call Manager/11.0.0\r\nEvent: A\r\n\r\nEvent: B\r\nX: 1\r\n\r\n")))
+	if err != nil || len(ms) != 2 || ms[1].Get("X") != "1" {
+		t.Fatalf("ReadSession = %v, %v", ms, err)
+	}
+	if _, err := ReadSession(bufio.NewReader(strings.NewReader(""))); err == nil {
+		t.Error("an empty session has no banner: want an error")
+	}
+	if _, err := ReadSession(bufio.NewReader(strings.NewReader("banner\r\nno colon here\r\n\r\n"))); err == nil {
+		t.Error("a line without a colon: want an error")
+	}
+}

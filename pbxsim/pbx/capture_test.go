@@ -2,8 +2,6 @@ package pbx_test
 
 import (
 	"bufio"
-	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,21 +37,11 @@ func readAll(t *testing.T, name string) []ami.Message {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	r := bufio.NewReader(f)
-	if _, err := r.ReadString('\n'); err != nil { // banner
-		t.Fatal(err)
+	ms, err := ami.ReadSession(bufio.NewReader(f))
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
 	}
-	var out []ami.Message
-	for {
-		m, err := ami.ReadMessage(r)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("read %s: %v", name, err)
-		}
-		out = append(out, m)
-	}
+	return ms
 }
 
 func keepCaptured(m ami.Message) bool {

@@ -1,55 +1,23 @@
 package sim_test
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/callhook/callhook/pbxsim/ami"
 	"github.com/callhook/callhook/pbxsim/phone"
-	"github.com/callhook/callhook/pbxsim/sim"
 )
 
 // TestCoreShowChannels: a client resynchronising mid-call gets the call's
 // two channels, bridged together.
 func TestCoreShowChannels(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := sim.Start(ctx, sim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, s := startSim(t, 0, 10*time.Second)
 	alice, _ := s.Phone("101")
 	alice.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
-	caller, err := phone.New(ctx, phone.Config{User: "2125559876", DisplayName: "John Smith", Server: s.PBXAddr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer caller.Close()
-	out, err := caller.Dial(ctx, "2125550100")
-	if err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-out.Answered():
-	case <-ctx.Done():
-		t.Fatal("not answered")
-	}
-	conn, err := net.Dial("tcp", s.AMIAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(conn)
-	if _, err := r.ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "Action: Login\r\nUsername: %s\r\nSecret: %s\r\nEvents: off\r\n\r\n", s.AMIUser(), s.AMISecret())
+	out := callIn(t, ctx, s, "2125550100")
+	await(t, ctx, out.Answered(), "not answered")
+	conn, r := manager(t, s, false, 5*time.Second)
 	fmt.Fprintf(conn, "Action: CoreShowChannels\r\nActionID: c\r\n\r\n")
 	var chans []ami.Message
 	for {
@@ -83,49 +51,18 @@ func TestCoreShowChannels(t *testing.T) {
 // ends the call, both phones getting the PBX's BYE; an unknown channel or
 // none is an error.
 func TestHangupAction(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := sim.Start(ctx, sim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, s := startSim(t, 0, 10*time.Second)
 	alice, _ := s.Phone("101")
 	alice.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
-	caller, err := phone.New(ctx, phone.Config{User: "2125559876", DisplayName: "John Smith", Server: s.PBXAddr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer caller.Close()
-	out, err := caller.Dial(ctx, "2125550100")
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := callIn(t, ctx, s, "2125550100")
 	var in *phone.Call
 	select {
 	case in = <-alice.Incoming():
 	case <-ctx.Done():
 		t.Fatal("no call at 101")
 	}
-	select {
-	case <-out.Answered():
-	case <-ctx.Done():
-		t.Fatal("not answered")
-	}
-	conn, err := net.Dial("tcp", s.AMIAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(conn)
-	if _, err := r.ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "Action: Login\r\nUsername: %s\r\nSecret: %s\r\nEvents: off\r\n\r\n", s.AMIUser(), s.AMISecret())
-	if m, err := ami.ReadMessage(r); err != nil || m.Get("Response") != "Success" {
-		t.Fatalf("login: %v %v", m, err)
-	}
+	await(t, ctx, out.Answered(), "not answered")
+	conn, r := manager(t, s, false, 5*time.Second)
 	ask := func(action string) ami.Message {
 		t.Helper()
 		fmt.Fprintf(conn, "%s\r\n", action)
@@ -145,8 +82,8 @@ func TestHangupAction(t *testing.T) {
 	}
 	// 101's channel, from the PBX's channel list.
 	fmt.Fprintf(conn, "Action: CoreShowChannels\r\n\r\n")
-	var callee string
-	for callee == "" {
+	callee := ""
+	for {
 		m, err := ami.ReadMessage(r)
 		if err != nil {
 			t.Fatal(err)
@@ -155,23 +92,17 @@ func TestHangupAction(t *testing.T) {
 			callee = m.Get("Channel")
 		}
 		if m.Get("Event") == "CoreShowChannelsComplete" {
-			t.Fatal("no AppDial channel listed")
+			break
 		}
 	}
-	for m := ami.Message(nil); m.Get("Event") != "CoreShowChannelsComplete"; {
-		if m, err = ami.ReadMessage(r); err != nil {
-			t.Fatal(err)
-		}
+	if callee == "" {
+		t.Fatal("no AppDial channel listed")
 	}
 	if m := ask("Action: Hangup\r\nChannel: " + callee + "\r\n"); m.Get("Response") != "Success" || m.Get("Message") != "Channel Hungup" {
 		t.Fatalf("Hangup %s: %v", callee, m)
 	}
 	for _, c := range []*phone.Call{out, in} {
-		select {
-		case <-c.Done():
-		case <-ctx.Done():
-			t.Fatal("call not ended by the Hangup action")
-		}
+		await(t, ctx, c.Done(), "call not ended by the Hangup action")
 		if code, reason := c.Status(); code != 200 || reason != "remote BYE" {
 			t.Errorf("status %d %q, want the PBX's BYE", code, reason)
 		}

@@ -1,17 +1,13 @@
 package sim_test
 
 import (
-	"bufio"
-	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/callhook/callhook/pbxsim/ami"
 	"github.com/callhook/callhook/pbxsim/phone"
-	"github.com/callhook/callhook/pbxsim/sim"
 )
 
 // TestQueueStatus: a client resynchronising while a caller waits in queue
@@ -20,51 +16,23 @@ import (
 // its device state, the waiting caller, and a completion event counting
 // them; a Member filter lists that member alone, without the parameters.
 func TestQueueStatus(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := sim.Start(ctx, sim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	ctx, s := startSim(t, 0, 10*time.Second)
 	var agents []*phone.Phone
 	for _, ext := range []string{"101", "102"} {
 		a, _ := s.Phone(ext)
 		a.SetPolicy(phone.Policy{Mode: phone.NeverAnswer})
 		agents = append(agents, a)
 	}
-	caller, err := phone.New(ctx, phone.Config{User: "2125559876", DisplayName: "John Smith", Server: s.PBXAddr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer caller.Close()
-	out, err := caller.Dial(ctx, "2125550800")
-	if err != nil {
-		t.Fatal(err)
-	}
+	out := callIn(t, ctx, s, "2125550800")
 	for _, a := range agents {
 		select {
 		case in := <-a.Incoming():
-			<-in.Ringing()
+			await(t, ctx, in.Ringing(), "agent not ringing")
 		case <-ctx.Done():
 			t.Fatal("agents not rung")
 		}
 	}
-
-	conn, err := net.Dial("tcp", s.AMIAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
-	r := bufio.NewReader(conn)
-	if _, err := r.ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "Action: Login\r\nUsername: %s\r\nSecret: %s\r\nEvents: off\r\n\r\n", s.AMIUser(), s.AMISecret())
-	if m, err := ami.ReadMessage(r); err != nil || m.Get("Response") != "Success" {
-		t.Fatalf("login: %v %v", m, err)
-	}
+	conn, r := manager(t, s, false, 5*time.Second)
 	list := func(action string) (ami.Message, []ami.Message, ami.Message) {
 		t.Helper()
 		fmt.Fprintf(conn, "Action: QueueStatus\r\nActionID: qs\r\n%s\r\n", action)
@@ -143,17 +111,18 @@ func TestQueueStatus(t *testing.T) {
 	if err := out.Hangup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// The abandoned call leaves the queue empty and counted.
+	// The abandoned call is counted and leaves the queue (app_queue counts
+	// it first, then takes the caller out: wait for both).
 	for deadline := time.Now().Add(5 * time.Second); ; {
 		_, evs, _ = list("Queue: 800\r\n")
-		if evs[0].Get("Abandoned") == "1" {
+		if evs[0].Get("Calls") == "0" {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("after hangup: %v", evs)
 		}
 	}
-	if evs[0].Get("Calls") != "0" || evs[len(evs)-1].Get("Event") == "QueueEntry" {
+	if evs[0].Get("Abandoned") != "1" || evs[len(evs)-1].Get("Event") == "QueueEntry" {
 		t.Errorf("queue after hangup: %v", evs)
 	}
 }

@@ -2,26 +2,18 @@ package sim_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"testing"
 	"time"
 
 	"github.com/callhook/callhook/pbxsim/ami"
-	"github.com/callhook/callhook/pbxsim/sim"
 )
 
 // TestQueueMemberActions drives QueueAdd, QueuePause and QueueRemove over
 // the simulator's AMI and reads Asterisk's responses and member events.
 func TestQueueMemberActions(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := sim.Start(ctx, sim.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	_, s := startSim(t, 0, 10*time.Second)
 	conn, err := net.Dial("tcp", s.AMIAddr())
 	if err != nil {
 		t.Fatal(err)

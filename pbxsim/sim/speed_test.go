@@ -1,17 +1,12 @@
 package sim_test
 
 import (
-	"bufio"
-	"context"
-	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/callhook/callhook/pbxsim/ami"
-	"github.com/callhook/callhook/pbxsim/sim"
 	"github.com/callhook/callhook/scenarios"
 )
 
@@ -19,27 +14,8 @@ import (
 // the run, up to the simulator's sync event.
 func played(t *testing.T, name string, speed float64) []ami.Message {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	s, err := sim.Start(ctx, sim.Config{Speed: speed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	conn, err := net.Dial("tcp", s.AMIAddr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(15 * time.Second))
-	r := bufio.NewReader(conn)
-	if _, err := r.ReadString('\n'); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Fprintf(conn, "Action: Login\r\nUsername: %s\r\nSecret: %s\r\n\r\n", s.AMIUser(), s.AMISecret())
-	if m, err := ami.ReadMessage(r); err != nil || m.Get("Response") != "Success" {
-		t.Fatalf("login: %v %v", m, err)
-	}
+	ctx, s := startSim(t, speed, 20*time.Second)
+	_, r := manager(t, s, true, 15*time.Second)
 	sc, err := scenarios.Load(name)
 	if err != nil {
 		t.Fatal(err)
