@@ -28,29 +28,12 @@ func TestConfigErrors(t *testing.T) {
 // TestPhonesOverTCP checks a whole call between two phones through the
 // PBX on TCP: caller id, RTP both ways, BYE from the callee.
 func TestPhonesOverTCP(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	p, err := pbx.New(pbx.DefaultTopology())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	bob, err := phone.New(ctx, phone.Config{User: "101", DisplayName: "Alice 101", Password: "secret101", Server: p.Addr(), Transport: "tcp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bob.Close()
+	ctx, p := startPBX(t)
+	bob := newPhone(t, ctx, phone.Config{User: "101", DisplayName: "Alice 101", Password: "secret101", Server: p.Addr(), Transport: "tcp"})
 	if err := bob.Register(ctx); err != nil {
 		t.Fatal(err)
 	}
-	carrier, err := phone.New(ctx, phone.Config{User: "2125559876", DisplayName: "John Smith", Server: p.Addr(), Transport: "tcp"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer carrier.Close()
+	carrier := newPhone(t, ctx, phone.Config{User: "2125559876", DisplayName: "John Smith", Server: p.Addr(), Transport: "tcp"})
 	out, err := carrier.Dial(ctx, "2125550100")
 	if err != nil {
 		t.Fatal(err)
@@ -98,32 +81,15 @@ func TestPhonesOverTCP(t *testing.T) {
 // TestNoRTPOneSocket: a NoRTP phone names one receiving socket in all its
 // calls' SDP, and ending one call leaves it open for the others.
 func TestNoRTPOneSocket(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	p, err := pbx.New(pbx.DefaultTopology())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	alice, err := phone.New(ctx, phone.Config{User: "101", Password: "secret101", Server: p.Addr(), NoRTP: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer alice.Close()
+	ctx, p := startPBX(t)
+	alice := newPhone(t, ctx, phone.Config{User: "101", Password: "secret101", Server: p.Addr(), NoRTP: true})
 	alice.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
 	if err := alice.Register(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var outs, ins []*phone.Call
 	for _, num := range []string{"2125559876", "2125559877"} {
-		carrier, err := phone.New(ctx, phone.Config{User: num, Server: p.Addr()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer carrier.Close()
+		carrier := newPhone(t, ctx, phone.Config{User: num, Server: p.Addr()})
 		out, err := carrier.Dial(ctx, "2125550100")
 		if err != nil {
 			t.Fatal(err)
@@ -166,4 +132,31 @@ func TestNoRTPOneSocket(t *testing.T) {
 			t.Fatalf("shared socket got %d packets after the first call ended, want more than %d", ins[1].RTPReceived(), n+5)
 		}
 	}
+}
+
+// startPBX starts a PBX on the default topology for the test's length.
+func startPBX(t *testing.T) (context.Context, *pbx.PBX) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	p, err := pbx.New(pbx.DefaultTopology())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return ctx, p
+}
+
+// newPhone starts a phone that lives as long as the test.
+func newPhone(t *testing.T, ctx context.Context, cfg phone.Config) *phone.Phone {
+	t.Helper()
+	ph, err := phone.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ph.Close() })
+	return ph
 }
