@@ -112,3 +112,59 @@ func TestEnqueueBatchPerSignal(t *testing.T) {
 		t.Errorf("HandleSignal with a failing batch: %v, want the store's error", failed)
 	}
 }
+
+// TestGroupCommit: signals handed over together (already received by the
+// connector) give one EnqueueBatch with the same requests, in the same
+// order, as handling them one by one; a sync event among them is released
+// only once that batch is stored, and a failed batch fails them all.
+func TestGroupCommit(t *testing.T) {
+	u, _ := url.Parse("http://127.0.0.1:1/a")
+	receivers := []engine.Receiver{{Name: "a", Renderer: threecx.New("a", u, threecx.WithLocation(time.UTC))}}
+	sigs := captureSignals(t)
+
+	one := &batcher{}
+	e1 := engine.New(nil, receivers, one)
+	for _, s := range sigs {
+		if err := e1.HandleSignal(t.Context(), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var want []string
+	for _, r := range one.singles {
+		want = append(want, r.ID+" "+r.URL)
+	}
+
+	sync := signal.Signal{Kind: signal.UserEvent, Name: engine.SyncEvent, Data: map[string]string{"Token": "t1"}}
+	all := append(append([]signal.Signal(nil), sigs...), sync)
+	out := &batcher{}
+	e := engine.New(nil, receivers, out)
+	released := make(chan struct{})
+	go func() {
+		_ = e.WaitSync(t.Context(), "t1")
+		out.mu.Lock()
+		defer out.mu.Unlock()
+		if len(out.batches) == 0 {
+			t.Error("sync released before the batch was stored")
+		}
+		close(released)
+	}()
+	if err := e.HandleSignals(t.Context(), all); err != nil {
+		t.Fatal(err)
+	}
+	<-released
+	if len(out.batches) != 1 || len(out.singles) != 0 {
+		t.Fatalf("%d batches and %d single requests, want one batch", len(out.batches), len(out.singles))
+	}
+	var got []string
+	for _, r := range out.batches[0] {
+		got = append(got, r.ID+" "+r.URL)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("batch:\n%s\nsignal by signal:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	bad := &batcher{fail: errors.New("store down")}
+	if err := engine.New(nil, receivers, bad).HandleSignals(t.Context(), sigs); !errors.Is(err, bad.fail) {
+		t.Errorf("HandleSignals with a failing store: %v, want its error", err)
+	}
+}

@@ -63,6 +63,7 @@ type Engine struct {
 	log       *slog.Logger
 	onEvent   func(callmodel.Event)
 	onSignal  SignalHook
+	batch     []delivery.Request // reused by HandleSignals
 
 	mu        sync.Mutex
 	syncs     map[string]chan struct{}
@@ -121,6 +122,58 @@ func (e *Engine) Run(ctx context.Context) error {
 // HandleSignal implements signal.Handler: the model's events are rendered
 // and enqueued before the signal counts as handled.
 func (e *Engine) HandleSignal(ctx context.Context, s signal.Signal) error {
+	sync := e.note(s)
+	events, reqs := e.render(s, nil)
+	if err := e.enqueue(ctx, s, reqs); err != nil {
+		return err
+	}
+	if sync != "" {
+		e.synced(sync)
+	}
+	if e.onSignal != nil {
+		if err := e.onSignal(ctx, s, e.model, events); err != nil {
+			return fmt.Errorf("signal hook on %s: %w", s.Kind, err)
+		}
+	}
+	return nil
+}
+
+// HandleSignals implements signal.BatchHandler (group commit): the
+// requests of all the signals, which the connector had already received,
+// are enqueued in one batch before any of them counts as handled. A signal
+// hook looks at the model after each signal, so with one every signal is
+// handled on its own.
+func (e *Engine) HandleSignals(ctx context.Context, ss []signal.Signal) error {
+	if e.onSignal != nil || len(ss) == 1 {
+		for _, s := range ss {
+			if err := e.HandleSignal(ctx, s); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var syncs []string
+	reqs := e.batch[:0]
+	for _, s := range ss {
+		if tok := e.note(s); tok != "" {
+			syncs = append(syncs, tok)
+		}
+		_, reqs = e.render(s, reqs)
+	}
+	e.batch = reqs[:0]
+	if err := e.enqueue(ctx, ss[0], reqs); err != nil {
+		return fmt.Errorf("%d signals: %w", len(ss), err)
+	}
+	clear(reqs)
+	for _, tok := range syncs {
+		e.synced(tok)
+	}
+	return nil
+}
+
+// note acts on what a signal says about the connection, and returns the
+// token of a sync event (released once what came before is enqueued).
+func (e *Engine) note(s signal.Signal) (syncToken string) {
 	switch s.Kind {
 	case signal.Connected:
 		e.log.Info("connected to PBX")
@@ -135,11 +188,16 @@ func (e *Engine) HandleSignal(ctx context.Context, s signal.Signal) error {
 		e.log.Warn("lost PBX connection", "error", s.Err)
 	case signal.UserEvent:
 		if s.Name == SyncEvent {
-			e.synced(s.Data["Token"])
+			return s.Data["Token"]
 		}
 	}
+	return ""
+}
+
+// render runs s through the model and appends the requests its events
+// make for every receiver to reqs.
+func (e *Engine) render(s signal.Signal, reqs []delivery.Request) ([]callmodel.Event, []delivery.Request) {
 	events := e.model.Handle(s)
-	var reqs []delivery.Request
 	for _, ev := range events {
 		if e.onEvent != nil {
 			e.onEvent(ev)
@@ -150,15 +208,7 @@ func (e *Engine) HandleSignal(ctx context.Context, s signal.Signal) error {
 			}
 		}
 	}
-	if err := e.enqueue(ctx, s, reqs); err != nil {
-		return err
-	}
-	if e.onSignal != nil {
-		if err := e.onSignal(ctx, s, e.model, events); err != nil {
-			return fmt.Errorf("signal hook on %s: %w", s.Kind, err)
-		}
-	}
-	return nil
+	return events, reqs
 }
 
 // enqueue hands the requests of signal s to the Deliverer, all at once

@@ -283,6 +283,16 @@ type Handler interface {
 	HandleSignal(ctx context.Context, s Signal) error
 }
 
+// BatchHandler is a Handler that can take, in one call, signals a
+// connector has already received and queued: each counts as handled once
+// HandleSignals returns nil, so a handler may persist what they all
+// produced in one write (group commit) without putting at risk anything a
+// crash would not already lose.
+type BatchHandler interface {
+	Handler
+	HandleSignals(ctx context.Context, ss []Signal) error
+}
+
 // HandlerFunc adapts a function to a Handler.
 type HandlerFunc func(ctx context.Context, s Signal) error
 

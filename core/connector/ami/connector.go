@@ -303,6 +303,9 @@ func (c *Connector) Action(ctx context.Context, action string, fields ...Field) 
 	return s.action(ctx, action, fields...)
 }
 
+// maxBatch bounds the signals a BatchHandler gets in one call.
+const maxBatch = 64
+
 // serve runs one logged-in session until it is lost, ctx is done or h
 // fails. It returns why the session was lost, or h's error.
 func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lost, herr error) {
@@ -322,8 +325,20 @@ func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lo
 	if err := handle(signal.Signal{Kind: signal.Connected, Time: c.now()}); err != nil {
 		return nil, err
 	}
+	// A handler that takes batches gets every signal already queued (up to
+	// maxBatch) at once: under load it persists them in one write.
+	bh, batches := h.(signal.BatchHandler)
+	var batch []signal.Signal
 	for {
-		if sig, ok := s.pop(); ok {
+		if batches {
+			if batch = s.popBatch(batch[:0], maxBatch); len(batch) > 0 {
+				if err := bh.HandleSignals(ctx, batch); err != nil {
+					s.logoff()
+					return nil, fmt.Errorf("handle %d signals from %s on: %w", len(batch), batch[0].Kind, err)
+				}
+				continue
+			}
+		} else if sig, ok := s.pop(); ok {
 			if err := handle(sig); err != nil {
 				return nil, err
 			}

@@ -286,6 +286,20 @@ func (s *session) pop() (signal.Signal, bool) {
 	return sig, true
 }
 
+// popBatch takes up to max queued signals, oldest first, appended to buf.
+func (s *session) popBatch(buf []signal.Signal, max int) []signal.Signal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := min(max, len(s.queue))
+	buf = append(buf, s.queue[:n]...)
+	clear(s.queue[:n])
+	s.queue = s.queue[n:]
+	if len(s.queue) == 0 {
+		s.queue = nil // let the drained array go
+	}
+	return buf
+}
+
 func (s *session) empty() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
