@@ -51,6 +51,20 @@ var _ = Describe("the ladder matcher", func() {
 		Expect(matchLegs(opt, nil, []Leg{{Party: "101", Lines: lines("101", "-> INVITE", "<- 180 INVITE", "<- 486 INVITE", "-> ACK")}})).To(Succeed())
 		Expect(matchLegs(opt, nil, []Leg{{Party: "101", Lines: lines("101", "-> INVITE", "<- 183 INVITE", "<- 486 INVITE", "-> ACK")}})).NotTo(Succeed())
 	})
+	It("tells a REFER's two NOTIFYs from a retransmission by their CSeq", func() {
+		xfer := []ExpectedLeg{{Party: "101", Ladder: []string{"-> REFER", "<- 202 REFER",
+			"<- NOTIFY", "-> 200 NOTIFY", "<- NOTIFY", "-> 200 NOTIFY", "<- BYE", "-> 200 BYE"}}}
+		// The first NOTIFY listed after 101's answer to it, the second
+		// right behind it: two requests, CSeq 2 and 3.
+		got := lines("101", "-> REFER", "<- 202 REFER", "-> 200 NOTIFY", "<- NOTIFY", "<- NOTIFY", "-> 200 NOTIFY", "<- BYE", "-> 200 BYE")
+		for i, seq := range []uint32{5, 5, 2, 2, 3, 3, 4, 4} {
+			got[i].CSeq = seq
+		}
+		Expect(matchLegs(xfer, nil, []Leg{{Party: "101", Lines: got}})).To(Succeed())
+		// The same NOTIFY sent twice is one request: a NOTIFY is missing.
+		got[4].CSeq = 2
+		Expect(matchLegs(xfer, nil, []Leg{{Party: "101", Lines: got}})).NotTo(Succeed())
+	})
 })
 
 var _ = Describe("the AMI key-event matcher", func() {

@@ -173,7 +173,7 @@ func (r *run) legs() []Leg {
 			if leg.Party == "" {
 				leg.Party = name
 			}
-			leg.Lines = append(leg.Lines, Line{Party: name, Recv: l.Dir == "recv", Message: l.Message})
+			leg.Lines = append(leg.Lines, Line{Party: name, Recv: l.Dir == "recv", Message: l.Message, CSeq: l.CSeq})
 		}
 		out = append(out, leg)
 	}

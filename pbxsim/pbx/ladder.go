@@ -27,6 +27,9 @@ type LadderLine struct {
 	Dir, Peer string
 	// Message is the request method or "<code> <method>" of a response.
 	Message string
+	// CSeq is the message's CSeq number: a retransmission repeats it, the
+	// next request of the dialog does not.
+	CSeq uint32
 }
 
 // ladder holds one PBX's lines by Call-ID.
@@ -114,10 +117,17 @@ func (l *ladder) line(dir, peer, head string) {
 		return
 	}
 	msg := first
+	cseq := strings.Fields(headerValue(head, "CSeq", ""))
+	var seq uint32
+	if len(cseq) == 2 {
+		if n, err := strconv.ParseUint(cseq[0], 10, 32); err == nil {
+			seq = uint32(n)
+		}
+	}
 	if f := strings.Fields(first); len(f) >= 2 {
 		if strings.HasPrefix(f[0], "SIP/") {
 			method := ""
-			if cseq := strings.Fields(headerValue(head, "CSeq", "")); len(cseq) == 2 {
+			if len(cseq) == 2 {
 				method = cseq[1]
 			}
 			msg = f[1] + " " + method
@@ -129,7 +139,7 @@ func (l *ladder) line(dir, peer, head string) {
 	if _, seen := l.calls[callID]; !seen {
 		l.order = append(l.order, callID)
 	}
-	l.calls[callID] = append(l.calls[callID], LadderLine{Time: l.now(), Dir: dir, Peer: peer, Message: msg})
+	l.calls[callID] = append(l.calls[callID], LadderLine{Time: l.now(), Dir: dir, Peer: peer, Message: msg, CSeq: seq})
 	l.mu.Unlock()
 }
 
