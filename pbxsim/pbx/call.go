@@ -361,6 +361,67 @@ func (c *call) sendInvite(b *binding) error {
 // final response after CANCEL.
 const cancelDrain = 5 * time.Second
 
+// legReport is how followLeg tells the dialling side about a leg.
+type legReport struct {
+	ringing  func(res *sip.Response) // the first provisional
+	answered func(res *sip.Response) // a 2xx, already ACKed
+	failed   func(code int)          // a final failure; 408 when the transaction ended
+}
+
+// followLeg follows an INVITE the PBX sent to one of several devices it
+// rings (ring group member, queue agent) to its final response. Once
+// cancel yields a reason the leg is given up and nothing more is reported:
+// it is CANCELled after a provisional (RFC 3261 section 9.1), a 2xx that
+// crossed the CANCEL is ACKed and BYEd, and after cancelDrain it is left.
+func (p *PBX) followLeg(tx sip.ClientTransaction, req *sip.Request, d *dialog, cancel <-chan string, r legReport) {
+	provisional, cancelled := false, false
+	reason := ""
+	var drain <-chan time.Time
+	for {
+		select {
+		case res := <-tx.Responses():
+			switch {
+			case res.StatusCode == 100:
+			case res.StatusCode < 200:
+				if !provisional {
+					provisional = true
+					if cancelled {
+						go p.cancelInviteReason(req, reason)
+					} else {
+						r.ringing(res)
+					}
+				}
+			case res.StatusCode < 300:
+				p.ackAnswer(d, tx, res)
+				if cancelled {
+					go p.bye(d)
+					return
+				}
+				r.answered(res)
+				return
+			default:
+				if !cancelled {
+					r.failed(res.StatusCode)
+				}
+				return
+			}
+		case <-tx.Done():
+			if !cancelled {
+				r.failed(408)
+			}
+			return
+		case reason = <-cancel:
+			cancelled, cancel = true, nil
+			drain = time.After(cancelDrain)
+			if provisional {
+				go p.cancelInviteReason(req, reason)
+			}
+		case <-drain:
+			return
+		}
+	}
+}
+
 // dialLoop waits for the callee's answer, the ring timeout, or the caller's
 // CANCEL. Once the call is decided against the callee, it keeps reading the
 // callee's responses to CANCEL (after a provisional, RFC 3261 section 9.1)

@@ -214,61 +214,12 @@ func (c *call) ringFork(f *fork, ev chan<- forkEv) error {
 		return fmt.Errorf("ring %s: %w", f.ext.Number, err)
 	}
 	f.req, f.tx = req, tx
-	go c.followFork(f, ev)
+	report := func(res *sip.Response) { ev <- forkEv{f: f, res: res} }
+	go p.followLeg(tx, req, f.d, f.cancel, legReport{
+		ringing: report, answered: report,
+		failed: func(code int) { ev <- forkEv{f: f, code: code} },
+	})
 	return nil
-}
-
-// followFork posts a member leg's responses; once cancelled it sends the
-// CANCEL (after a provisional) or ACK+BYE for a 2xx that crossed it.
-func (c *call) followFork(f *fork, ev chan<- forkEv) {
-	p := c.p
-	provisional, cancelled := false, false
-	reason := ""
-	var drain <-chan time.Time
-	for {
-		select {
-		case res := <-f.tx.Responses():
-			switch {
-			case res.StatusCode == 100:
-			case res.StatusCode < 200:
-				if !provisional {
-					provisional = true
-					if cancelled {
-						go p.cancelInviteReason(f.req, reason)
-					} else {
-						ev <- forkEv{f: f, res: res}
-					}
-				}
-			case res.StatusCode < 300:
-				p.ackAnswer(f.d, f.tx, res)
-				if cancelled {
-					go p.bye(f.d)
-					return
-				}
-				ev <- forkEv{f: f, res: res}
-				return
-			default:
-				if !cancelled {
-					ev <- forkEv{f: f, code: res.StatusCode}
-				}
-				return
-			}
-		case <-f.tx.Done():
-			if !cancelled {
-				ev <- forkEv{f: f, code: 408}
-			}
-			return
-		case reason = <-f.cancel:
-			cancelled = true
-			f.cancel = nil
-			drain = time.After(cancelDrain)
-			if provisional {
-				go p.cancelInviteReason(f.req, reason)
-			}
-		case <-drain:
-			return
-		}
-	}
 }
 
 // flushForks reports ringing members in the order they were dialled; the

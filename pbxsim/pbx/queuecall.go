@@ -343,66 +343,15 @@ func (qc *queueCall) ring(m QueueMember) {
 		return
 	}
 	qm.req, qm.tx = req, tx
-	go qc.follow(qm)
+	go p.followLeg(qm.tx, qm.req, qm.out, qm.cancel, legReport{
+		ringing:  func(*sip.Response) { qc.post(queueEv{kind: qeRinging, m: qm}) },
+		answered: func(res *sip.Response) { qc.post(queueEv{kind: qeAnswered, m: qm, res: res}) },
+		failed:   func(code int) { qc.post(queueEv{kind: qeFailed, m: qm, code: code}) },
+	})
 }
 
 func (qc *queueCall) agentFields(qm *queueMember) []Field {
 	return []Field{{"Queue", qc.q.Number}, {"Interface", device(qm.m.Ext)}, {"MemberName", qm.m.Name}}
-}
-
-// follow reads a member leg's responses and posts them to run; once the
-// leg is cancelled it sends the CANCEL (after a provisional) or ACK+BYE
-// for a 2xx that crossed it.
-func (qc *queueCall) follow(qm *queueMember) {
-	p := qc.p
-	provisional := false
-	reason := ""
-	cancelled := false
-	var drain <-chan time.Time
-	for {
-		select {
-		case res := <-qm.tx.Responses():
-			switch {
-			case res.StatusCode == 100:
-			case res.StatusCode < 200:
-				if !provisional {
-					provisional = true
-					if cancelled {
-						go p.cancelInviteReason(qm.req, reason)
-					} else {
-						qc.post(queueEv{kind: qeRinging, m: qm})
-					}
-				}
-			case res.StatusCode < 300:
-				p.ackAnswer(qm.out, qm.tx, res)
-				if cancelled {
-					go p.bye(qm.out)
-					return
-				}
-				qc.post(queueEv{kind: qeAnswered, m: qm, res: res})
-				return
-			default:
-				if !cancelled {
-					qc.post(queueEv{kind: qeFailed, m: qm, code: res.StatusCode})
-				}
-				return
-			}
-		case <-qm.tx.Done():
-			if !cancelled {
-				qc.post(queueEv{kind: qeFailed, m: qm, code: 408})
-			}
-			return
-		case reason = <-qm.cancel:
-			cancelled = true
-			qm.cancel = nil
-			drain = time.After(cancelDrain)
-			if provisional {
-				go p.cancelInviteReason(qm.req, reason)
-			}
-		case <-drain:
-			return
-		}
-	}
 }
 
 // stop cancels a ringing member leg (reason "" for a plain CANCEL).
