@@ -279,19 +279,6 @@ func readCapture(name string) ([]ami.Message, error) {
 	return ms, nil
 }
 
-// modelled drops what pbxsim does not model from either stream (as
-// pbxsim/pbx's capture tests do): VarSet, QueueMemberStatus, login
-// events, queue device states.
-func modelled(m ami.Message) bool {
-	switch m.Get("Event") {
-	case "", "VarSet", "QueueMemberStatus", "FullyBooted", "SuccessfulAuth":
-		return false
-	case "DeviceStateChange":
-		return !strings.HasPrefix(m.Get("Device"), "Queue:")
-	}
-	return true
-}
-
 // capturedFields are held equal between capture and simulation.
 var capturedFields = []string{
 	"ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "ConnectedLineNum", "ConnectedLineName",
@@ -333,7 +320,7 @@ func compareCapture(capture string, got []ami.Message) error {
 	}
 	split := func(ms []ami.Message) (calls, side []ami.Message) {
 		for _, m := range ms {
-			if !modelled(m) {
+			if !ami.Simulated(m) {
 				continue
 			}
 			if ev := m.Get("Event"); ev == "DeviceStateChange" || ev == "Cdr" {

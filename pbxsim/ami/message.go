@@ -200,3 +200,18 @@ func ReadSession(r *bufio.Reader) ([]Message, error) {
 		out = append(out, m)
 	}
 }
+
+// Simulated reports whether m is of a kind pbxsim raises, so that a real
+// Asterisk capture and pbxsim's stream can be compared on what both have.
+// pbxsim does not raise VarSet, QueueMemberStatus, the login events, or
+// the Queue:<name>_avail device states; responses (no Event) are left out
+// too.
+func Simulated(m Message) bool {
+	switch m.Get("Event") {
+	case "", "VarSet", "QueueMemberStatus", "FullyBooted", "SuccessfulAuth":
+		return false
+	case "DeviceStateChange":
+		return !strings.HasPrefix(m.Get("Device"), "Queue:")
+	}
+	return true
+}

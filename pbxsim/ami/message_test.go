@@ -326,3 +326,21 @@ func TestReadSession(t *testing.T) {
 		t.Error("a line without a colon: want an error")
 	}
 }
+
+func TestSimulated(t *testing.T) {
+	for _, tc := range []struct {
+		m    Message
+		want bool
+	}{
+		{Message{{"Event", "Newchannel"}}, true},
+		{Message{{"Event", "VarSet"}}, false},
+		{Message{{"Event", "QueueMemberStatus"}}, false},
+		{Message{{"Response", "Success"}}, false},
+		{Message{{"Event", "DeviceStateChange"}, {"Device", "PJSIP/101"}}, true},
+		{Message{{"Event", "DeviceStateChange"}, {"Device", "Queue:800_avail"}}, false},
+	} {
+		if got := Simulated(tc.m); got != tc.want {
+			t.Errorf("Simulated(%v) = %v, want %v", tc.m, got, tc.want)
+		}
+	}
+}

@@ -22,7 +22,7 @@ func readCapture(t *testing.T, name string) []ami.Message {
 	t.Helper()
 	var out []ami.Message
 	for _, m := range readAll(t, name) {
-		if keepCaptured(m) {
+		if ami.Simulated(m) {
 			out = append(out, m)
 		}
 	}
@@ -42,16 +42,6 @@ func readAll(t *testing.T, name string) []ami.Message {
 		t.Fatalf("read %s: %v", name, err)
 	}
 	return ms
-}
-
-func keepCaptured(m ami.Message) bool {
-	switch m.Get("Event") {
-	case "", "VarSet", "QueueMemberStatus", "FullyBooted", "SuccessfulAuth":
-		return false
-	case "DeviceStateChange":
-		return !strings.HasPrefix(m.Get("Device"), "Queue:")
-	}
-	return true
 }
 
 // compared are the fields held equal between capture and simulation.
@@ -114,7 +104,7 @@ func compareStreams(t *testing.T, want, got []ami.Message, looseDevices bool) {
 	}
 	var kept []ami.Message
 	for _, m := range got {
-		if keepCaptured(m) {
+		if ami.Simulated(m) {
 			kept = append(kept, m)
 		}
 	}

@@ -92,7 +92,7 @@ func queueOrder(ms []ami.Message) []ami.Message {
 	var order, devs []string
 	per := map[string][]ami.Message{}
 	for _, m := range ms {
-		if !keepCaptured(m) {
+		if !ami.Simulated(m) {
 			continue
 		}
 		key := ""
