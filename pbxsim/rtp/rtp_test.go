@@ -69,3 +69,33 @@ func TestSessionsExchangeRTP(t *testing.T) {
 		}
 	}
 }
+
+// TestSendCloseRace: a call answered and hung up at the same moment starts
+// and closes its media concurrently (run with -race); a Send after Close
+// starts nothing.
+func TestSendCloseRace(t *testing.T) {
+	for range 50 {
+		s, err := Listen("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.Send(context.Background(), NewTone(400))
+		}()
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		<-done
+	}
+	s, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Close()
+	s.Send(context.Background(), NewTone(400))
+	if s.SendDigits("1") != ErrNotSending {
+		t.Error("a closed session started sending")
+	}
+}

@@ -33,7 +33,11 @@ type Session struct {
 
 	stop     chan struct{}
 	stopOnce sync.Once
-	wg       sync.WaitGroup
+	// mu orders Send's wg.Add before Close's wg.Wait: a call can be
+	// answered and hung up at the same moment.
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // Listen opens a session on addr ("127.0.0.1:0" for any free port) and
@@ -97,6 +101,11 @@ func (s *Session) readLoop() {
 // Send starts sending src as PCMU every Ptime to the remote address until
 // ctx ends or the session is closed. Frames before SetRemote are skipped.
 func (s *Session) Send(ctx context.Context, src Source) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
 	s.sending.Store(true)
 	s.wg.Add(1)
 	go func() {
@@ -157,6 +166,9 @@ func (s *Session) Send(ctx context.Context, src Source) {
 func (s *Session) Close() error {
 	var err error
 	s.stopOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
 		close(s.stop)
 		err = s.conn.Close()
 		s.wg.Wait()
