@@ -88,7 +88,7 @@ func (r *Registry) Lookup(chain string) (Call, bool) {
 func (r *Registry) claim(l signal.Leg) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.pending) == 0 || l.ChainID == "" {
+	if len(r.pending) == 0 || l.Call == "" {
 		return
 	}
 	now := r.now()
@@ -104,7 +104,7 @@ func (r *Registry) claim(l signal.Leg) {
 			keep = append(keep, c)
 		}
 	}
-	if match == nil && l.ID == l.ChainID {
+	if match == nil && l.ID == l.Call {
 		for i, c := range keep {
 			if c.Endpoint == l.Endpoint {
 				match = c
@@ -117,8 +117,8 @@ func (r *Registry) claim(l signal.Leg) {
 	if match == nil {
 		return
 	}
-	r.byChain[l.ChainID] = match
-	r.order = append(r.order, l.ChainID)
+	r.byChain[l.Call] = match
+	r.order = append(r.order, l.Call)
 	if len(r.order) > maxCalls {
 		delete(r.byChain, r.order[0])
 		r.order = r.order[1:]
@@ -142,7 +142,7 @@ type watcher struct {
 
 func (w watcher) Run(ctx context.Context, h signal.Handler) error {
 	return w.Connector.Run(ctx, signal.HandlerFunc(func(ctx context.Context, s signal.Signal) error {
-		if s.Kind == signal.LegCreated {
+		if s.Kind == signal.LegAppeared {
 			w.r.claim(s.Leg)
 		}
 		return h.HandleSignal(ctx, s)

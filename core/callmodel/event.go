@@ -50,8 +50,8 @@ const (
 	// extension started an outbound or internal call. It is the first
 	// event of every call chain the model reports.
 	Initiated
-	// Record: the PBX stored the call's record (Asterisk Cdr) after the
-	// chain ended; Record holds what it says.
+	// Record: the PBX stored the call's record after the chain ended;
+	// Record holds what it says.
 	Record
 	// TransferCompleted: User's attended transfer was completed: the
 	// transferee now talks to the party User consulted.
@@ -115,7 +115,7 @@ const (
 	// Internal: between two extensions of the PBX.
 	Internal
 	// Barge: a supervisor's device listening in on (or speaking into)
-	// another call (Asterisk ChanSpy).
+	// another call.
 	Barge
 )
 
@@ -149,8 +149,8 @@ type TransferType uint8
 // Transfer types (3CX trtype NotDef / Blind / Accomp).
 const (
 	NotTransferred TransferType = iota + 1
-	BlindTransfer
-	AttendedTransfer
+	TransferBlind
+	TransferAttended
 )
 
 // Finish says how a call ended.
@@ -181,10 +181,9 @@ type Event struct {
 	Kind Kind
 	Time time.Time // when the PBX reported what caused the event
 	ID   CallID
-	// UniqueID is the PBX's own id of the call chain: Asterisk's Linkedid
-	// of the chain's first leg, which is also that leg's Uniqueid and the
-	// UniqueID of the call's Cdr. It stays the same across transfers.
-	UniqueID string
+	// PBXCallID is the PBX's own id of the call chain: the call id its
+	// first leg had (signal.Leg.Call). It stays the same across transfers.
+	PBXCallID string
 	// Seq numbers the events of one chain from 0 in the order they were
 	// emitted; with ID.Chain it identifies the event stably, so a replay of
 	// the same signals gives the same webhook ids.
@@ -218,8 +217,8 @@ type Event struct {
 	// reason); on Ended, why the call ended, as a Q.850 cause name
 	// (NORMAL_CLEARING, NO_ANSWER, USER_BUSY, ORIGINATOR_CANCEL, ...).
 	Reason string
-	// Paused: QueueMemberLoginChanged reports a queue member's pause state
-	// (Asterisk QueueMemberPause), not a login.
+	// Paused: QueueMemberLoginChanged reports a queue member's pause
+	// state, not a login.
 	Paused bool
 	// Other is the other extension of an internal call (the called one;
 	// for the callee's events the caller), the party an attended transfer
@@ -234,7 +233,7 @@ type Event struct {
 	// EndedBy: Ended only, with WithLandings: who ended the call.
 	EndedBy Party
 	// Recorded: a recording of the call has started by the time of the
-	// event (the PBX announced it, e.g. Asterisk MixMonitorStart).
+	// event (the PBX announced it).
 	Recorded bool
 }
 

@@ -1,7 +1,6 @@
 package callmodel
 
 import (
-	"strings"
 	"time"
 
 	"github.com/callhook/callhook/core/signal"
@@ -38,18 +37,6 @@ const (
 	Refused
 )
 
-// User events that mark where a call is in the dialplan. The AMI
-// connector raises them from the dialplan applications that mean it
-// (Background, WaitExten and Read for a menu; ReceiveFAX for a fax); a
-// dialplan may raise them itself where it has no such application.
-const (
-	// UserEventMenu: header Menu, the menu's number (a menu without one
-	// is named by its dialplan context).
-	UserEventMenu = "CallhookMenu"
-	// UserEventFax: the channel receives a fax.
-	UserEventFax = "CallhookFax"
-)
-
 // WithLandings makes the model report where inbound calls land (Landed),
 // missed inbound calls (Missed) and incoming faxes (FaxReceived), and fill
 // Ended's EndedBy and Listened. Dialects that report a call's way through
@@ -68,7 +55,7 @@ type flowCall struct {
 	menuSince time.Time
 	listened  time.Duration
 	fax       bool
-	lastDial  string // the last DialEnd status
+	lastDial  signal.Outcome // how the last dial ended
 	// batch is the dial the call is in: one leg dialling one peer (an
 	// extension) or several at once (a ring group).
 	batchLeg   string
@@ -91,7 +78,7 @@ func (f *flow) of(c *call) *flowCall {
 // makes the model forget it).
 func (m *Model) handleFlow(s signal.Signal) []Event {
 	pre, _ := m.find(s.Leg)
-	if pre == nil && s.Kind == signal.DialBegin {
+	if pre == nil && s.Kind == signal.Dialling {
 		pre, _ = m.find(s.Peer)
 	}
 	wasEnded := pre != nil && pre.ended
@@ -154,7 +141,7 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 // had rung (in a menu, or before anything answered): the model reports no
 // end for a call without a user, but the call did end.
 func (m *Model) endInMenu(c *call, wasEnded bool, s signal.Signal, evs []Event) (Event, bool) {
-	if c == nil || wasEnded || s.Kind != signal.Hangup || c.direction != Inbound || c.origin == nil || s.Leg.ID != c.origin.id {
+	if c == nil || wasEnded || s.Kind != signal.LegGone || c.direction != Inbound || c.origin == nil || s.Leg.ID != c.origin.id {
 		return Event{}, false
 	}
 	for _, ev := range evs {
@@ -174,40 +161,36 @@ func (m *Model) endInMenu(c *call, wasEnded bool, s signal.Signal, evs []Event) 
 // the landings it causes at once (queues, menus, faxes).
 func (m *Model) flowSignal(c *call, fc *flowCall, s signal.Signal) []Event {
 	switch s.Kind {
-	case signal.DialBegin:
+	case signal.Dialling:
 		if fc.batchLeg != s.Leg.ID || fc.dialling() == 0 {
-			fc.batchLeg, fc.batchExten, fc.batch = s.Leg.ID, s.Leg.Exten, map[string]bool{}
+			fc.batchLeg, fc.batchExten, fc.batch = s.Leg.ID, s.Leg.Number, map[string]bool{}
 		}
 		fc.batch[s.Peer.ID] = true
-	case signal.DialEnd:
+	case signal.DialEnded:
 		if fc.batch[s.Peer.ID] {
 			fc.batch[s.Peer.ID] = false
 		}
-		fc.lastDial = s.DialStatus
-	case signal.QueueJoin:
+		fc.lastDial = s.Outcome
+	case signal.QueueJoined:
 		if c.direction == Inbound && s.Queue != "" {
 			fc.endMenu(s.Time)
 			return m.land(c, fc, s.Time, s.Queue, UserQueue)
 		}
-	case signal.UserEvent:
-		switch {
-		case strings.EqualFold(s.Name, UserEventMenu):
-			menu := dataValue(s.Data, "Menu")
-			if menu == "" || c.direction != Inbound || c.ended {
-				return nil
-			}
-			out := m.land(c, fc, s.Time, menu, UserOther)
-			if fc.menuSince.IsZero() {
-				fc.menuSince = s.Time
-			}
-			return out
-		case strings.EqualFold(s.Name, UserEventFax):
-			if fc.fax || c.ended {
-				return nil
-			}
-			fc.fax = true
-			return []Event{m.emit(c, Event{Kind: FaxReceived, Time: s.Time})}
+	case signal.MenuEntered:
+		if s.Menu == "" || c.direction != Inbound || c.ended {
+			return nil
 		}
+		out := m.land(c, fc, s.Time, s.Menu, UserOther)
+		if fc.menuSince.IsZero() {
+			fc.menuSince = s.Time
+		}
+		return out
+	case signal.FaxReceiving:
+		if fc.fax || c.ended {
+			return nil
+		}
+		fc.fax = true
+		return []Event{m.emit(c, Event{Kind: FaxReceived, Time: s.Time})}
 	}
 	return nil
 }
@@ -248,16 +231,16 @@ func (fc *flowCall) endMenu(t time.Time) {
 func (fc *flowCall) endedBy(c *call, ev Event, s signal.Signal) Party {
 	if ev.Finish == FinishMissed {
 		switch {
-		case fc.lastDial == "BUSY" || ev.Cause == 17 || ev.Cause == 21:
+		case fc.lastDial == signal.OutcomeBusy || ev.Cause == 17 || ev.Cause == 21:
 			return Refused
-		case fc.lastDial == "NOANSWER":
+		case fc.lastDial == signal.OutcomeNoAnswer:
 			return ByCallee
 		}
 	}
-	if s.Kind == signal.Hangup && c.origin != nil && s.Leg.ID == c.origin.id {
+	if s.Kind == signal.LegGone && c.origin != nil && s.Leg.ID == c.origin.id {
 		return ByCaller
 	}
-	if s.Kind == signal.Hangup || s.Kind == signal.BridgeLeave {
+	if s.Kind == signal.LegGone || s.Kind == signal.Left {
 		return ByCallee
 	}
 	return ByCaller
@@ -285,15 +268,6 @@ func renumber(evs []Event) {
 		evs[i].Seq = base[k] + next[k]
 		next[k]++
 	}
-}
-
-func dataValue(data map[string]string, key string) string {
-	for k, v := range data {
-		if strings.EqualFold(k, key) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 // FlowString names the call-flow kinds (Kind.String covers the others).

@@ -55,12 +55,12 @@ func (m *Model) consultationDone(c *call, t time.Time) []Event {
 	return []Event{m.emit(a, Event{Kind: TransferCancelled, Time: t, User: a.user.endpoint, UserName: a.user.name, Other: party})}
 }
 
-// spyStarted: a supervisor's leg started listening in on a call (Asterisk
-// ChanSpy, the VOIPEX "barge"). The supervisor's own call becomes a barge:
-// it is reported as initiated and answered at once, its events carrying
-// the UniqueID of the call listened in on and, as Other, the extension
-// whose leg is spied on; it ends when the supervisor's leg hangs up.
-func (m *Model) spyStarted(s signal.Signal) []Event {
+// listenStarted: a supervisor's leg started listening in on a call (the
+// VOIPEX "barge"). The supervisor's own call becomes a barge: it is
+// reported as initiated and answered at once, its events carrying the
+// PBX's id of the call listened in on and, as Other, the extension whose
+// leg is listened to; it ends when the supervisor's leg hangs up.
+func (m *Model) listenStarted(s signal.Signal) []Event {
 	c, l := m.find(s.Leg)
 	if l == nil || c.direction == Barge || l.external {
 		return nil
@@ -86,9 +86,9 @@ func (m *Model) spyStarted(s signal.Signal) []Event {
 	}
 }
 
-// spyStopped ends a barge whose supervisor stopped listening but stays on
-// the line (ChanSpy moved to another channel, or the spied one hung up).
-func (m *Model) spyStopped(s signal.Signal) []Event {
+// listenStopped ends a barge whose supervisor stopped listening but stays
+// on the line (moved to another channel, or the one listened to hung up).
+func (m *Model) listenStopped(s signal.Signal) []Event {
 	c, l := m.find(s.Leg)
 	if l == nil || c.direction != Barge || c.ended {
 		return nil

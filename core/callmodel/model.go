@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/callhook/callhook/core/signal"
@@ -60,10 +58,9 @@ type Model struct {
 	stoppedRinging bool
 	flow           *flow // call-flow events (WithLandings), nil when off
 
-	calls   map[string]*call // by chain id (Asterisk Linkedid), merged chains included
+	calls   map[string]*call // by the PBX's call id, merged calls included
 	byLeg   map[string]*call // by leg id: a leg stays with its call when the PBX renames its chain
 	bridges map[string]*call // by bridge id: the call whose legs are in the bridge
-	counter int              // call numbers when the PBX's ids carry none
 	status  int              // sequence of status events
 	done    *finished        // ended calls waiting for the PBX's call record
 }
@@ -135,16 +132,16 @@ type call struct {
 	stops     []*leg // stopped ringing, reported once the call goes on
 	seq       int
 
-	dialStatus  string    // the last dial's outcome other than ANSWER
+	dialOutcome signal.Outcome // the last dial's outcome other than an answer
 	firstAnswer time.Time // when the chain was first answered
 	endedAt     time.Time
 	consultFor  *call  // this call is a consultation of the user of that call
 	consults    int    // consultations of this call under way
 	party       string // internal: the called extension; barge: the extension listened in on
-	bargeOf     string // barge: the UniqueID of the call listened in on
-	recorded    bool
+	bargeOf     string // barge: the PBX's id of the call listened in on
+	recording   bool
 	recordings  []string // base names of the call's recording files, in order
-	cdrs        []map[string]string
+	records     []signal.Record
 	recordSent  bool
 }
 
@@ -175,55 +172,63 @@ func (m *Model) Handle(s signal.Signal) []Event {
 
 func (m *Model) handle(s signal.Signal) []Event {
 	switch s.Kind {
-	case signal.LegCreated:
-		return m.legCreated(s)
-	case signal.StateChanged:
-		return m.stateChanged(s)
-	case signal.DialBegin:
-		return m.dialBegin(s)
-	case signal.DialState:
-		if s.DialStatus == "RINGING" {
-			if c, l := m.find(s.Peer); l != nil {
-				return m.ring(c, l, s.Time)
-			}
+	case signal.LegAppeared:
+		return m.legAppeared(s)
+	case signal.LegAlerting:
+		if c, l := m.find(s.Leg); l != nil && l.dialled {
+			return m.ring(c, l, s.Time)
 		}
-	case signal.DialEnd:
-		if c, l := m.find(s.Peer); l != nil {
-			if s.DialStatus == "ANSWER" {
+	case signal.LegAnswered:
+		if c, l := m.find(s.Leg); l != nil {
+			if l.dialled {
 				return m.answer(c, l, s.Time)
 			}
-			c.dialStatus = s.DialStatus
+			l.up = true
+		}
+	case signal.Dialling:
+		return m.dialling(s)
+	case signal.DialEnded:
+		if c, l := m.find(s.Peer); l != nil {
+			if s.Outcome == signal.OutcomeAnswered {
+				return m.answer(c, l, s.Time)
+			}
+			c.dialOutcome = s.Outcome
 			return m.stopRinging(c, l, s.Time)
 		}
-	case signal.BridgeEnter:
-		return m.bridgeEnter(s)
-	case signal.BridgeLeave:
-		return m.bridgeLeave(s)
-	case signal.Hangup:
-		return m.hangup(s)
-	case signal.BlindTransfer:
+	case signal.Joined:
+		return m.joined(s)
+	case signal.Left:
+		return m.left(s)
+	case signal.LegGone:
+		return m.legGone(s)
+	case signal.Transferred:
+		if s.Transfer.Kind == signal.Attended {
+			return m.attendedTransfer(s)
+		}
 		return m.blindTransfer(s)
-	case signal.AttendedTransfer:
-		return m.attendedTransfer(s)
-	case signal.QueueJoin, signal.QueueLeave, signal.AgentCalled, signal.AgentConnect, signal.AgentRingNoAnswer:
+	case signal.QueueJoined, signal.QueueLeft, signal.AgentRinging, signal.AgentAnswered, signal.AgentNoAnswer:
 		return m.queueSignal(s)
 	case signal.MemberAdded, signal.MemberRemoved, signal.MemberPaused:
 		return m.memberSignal(s)
-	case signal.UserEvent:
-		return m.userEvent(s)
-	case signal.CDR:
-		return m.cdr(s)
+	case signal.CallbackRequested:
+		if c, _ := m.find(s.Leg); c != nil {
+			c.callback = true
+		}
+	case signal.ForwardingChanged, signal.QueueLoginChanged, signal.ExtensionCreated, signal.ExtensionDeleted:
+		return m.statusSignal(s)
+	case signal.CallRecorded:
+		return m.recorded(s)
 	case signal.RecordingStarted:
 		if c, _ := m.find(s.Leg); c != nil {
-			c.recorded = true
-			if f := s.Data[signal.DataFile]; f != "" && !slices.Contains(c.recordings, filepath.Base(f)) {
+			c.recording = true
+			if f := s.File; f != "" && !slices.Contains(c.recordings, filepath.Base(f)) {
 				c.recordings = append(c.recordings, filepath.Base(f))
 			}
 		}
-	case signal.SpyStarted:
-		return m.spyStarted(s)
-	case signal.SpyStopped:
-		return m.spyStopped(s)
+	case signal.ListenStarted:
+		return m.listenStarted(s)
+	case signal.ListenStopped:
+		return m.listenStopped(s)
 	}
 	return nil
 }
@@ -233,30 +238,30 @@ func (m *Model) isExtension(endpoint string) bool {
 }
 
 // find returns the call of l, and l's record if the model knows the leg.
-// A leg is found by its id first: Asterisk renames the chain of a leg when
+// A leg is found by its id first: a PBX may rename the call of a leg when
 // calls merge.
 func (m *Model) find(l signal.Leg) (*call, *leg) {
 	if c := m.byLeg[l.ID]; c != nil {
 		return c, c.legs[l.ID]
 	}
-	if l.ChainID == "" {
+	if l.Call == "" {
 		return nil, nil
 	}
-	return m.calls[l.ChainID], nil
+	return m.calls[l.Call], nil
 }
 
-func (m *Model) legCreated(s signal.Signal) []Event {
+func (m *Model) legAppeared(s signal.Signal) []Event {
 	if s.Leg.ID == "" || m.byLeg[s.Leg.ID] != nil {
 		return nil
 	}
-	c := m.calls[s.Leg.ChainID]
+	c := m.calls[s.Leg.Call]
 	if c == nil {
 		c = &call{
-			id:     CallID{Start: s.Time, Number: m.callNumber(s.Leg.ChainID)},
+			id:     CallID{Start: s.Time, Number: s.Leg.CallSeq},
 			legs:   map[string]*leg{},
-			chains: []string{s.Leg.ChainID},
+			chains: []string{s.Leg.Call},
 		}
-		m.calls[s.Leg.ChainID] = c
+		m.calls[s.Leg.Call] = c
 	}
 	l := m.addLeg(c, s.Leg)
 	if c.origin == nil {
@@ -268,7 +273,7 @@ func (m *Model) legCreated(s signal.Signal) []Event {
 			c.extLeg = l
 			c.external = s.Leg.CallerNum
 			c.extName = s.Leg.CallerName
-			c.did = s.Leg.Exten
+			c.did = s.Leg.Number
 			return []Event{m.emit(c, Event{Kind: Initiated, Time: s.Time})}
 		}
 	}
@@ -276,7 +281,7 @@ func (m *Model) legCreated(s signal.Signal) []Event {
 }
 
 func (m *Model) addLeg(c *call, sl signal.Leg) *leg {
-	local := strings.HasPrefix(sl.Name, "Local/")
+	local := sl.Loopback
 	l := &leg{
 		id:       sl.ID,
 		endpoint: sl.Endpoint,
@@ -290,21 +295,7 @@ func (m *Model) addLeg(c *call, sl signal.Leg) *leg {
 	return l
 }
 
-// callNumber is the call's number within the PBX session. Asterisk's
-// Linkedid is "<epoch>.<sequence>", the sequence counting from the PBX's
-// start: exactly the per-session number the 3CX id wants, and stable across
-// engine restarts. Other ids fall back to the model's own counter.
-func (m *Model) callNumber(chain string) int {
-	if _, seq, ok := strings.Cut(chain, "."); ok {
-		if n, err := strconv.Atoi(seq); err == nil && n >= 0 {
-			return n
-		}
-	}
-	m.counter++
-	return m.counter
-}
-
-func (m *Model) dialBegin(s signal.Signal) []Event {
+func (m *Model) dialling(s signal.Signal) []Event {
 	c, from := m.find(s.Leg)
 	if c == nil || from == nil {
 		return nil
@@ -342,35 +333,16 @@ func (m *Model) dialBegin(s signal.Signal) []Event {
 	return nil
 }
 
-// dialledNumber is the number an outbound call went to: the dial string's
-// number part ("12125550199@trunk"), else the dialled leg's position.
+// dialledNumber is the number an outbound call went to: what the PBX
+// says was dialled, else the number the dialled leg was called on.
 func dialledNumber(s signal.Signal) string {
-	if num, _, _ := strings.Cut(s.DialString, "@"); num != "" && !strings.Contains(num, "/") {
-		return num
+	if s.Number != "" {
+		return s.Number
 	}
-	if s.Peer.Exten != "" && s.Peer.Exten != "s" {
-		return s.Peer.Exten
+	if s.Peer.Number != "" {
+		return s.Peer.Number
 	}
 	return s.Peer.CallerNum
-}
-
-func (m *Model) stateChanged(s signal.Signal) []Event {
-	c, l := m.find(s.Leg)
-	if l == nil {
-		return nil
-	}
-	switch s.Leg.State {
-	case signal.StateRinging:
-		if l.dialled {
-			return m.ring(c, l, s.Time)
-		}
-	case signal.StateUp:
-		if l.dialled {
-			return m.answer(c, l, s.Time)
-		}
-		l.up = true
-	}
-	return nil
 }
 
 // ring reports a device of the call alerting. An inbound call rings
@@ -470,7 +442,7 @@ func (m *Model) flushStops(c *call, t time.Time) []Event {
 	return out
 }
 
-func (m *Model) hangup(s signal.Signal) []Event {
+func (m *Model) legGone(s signal.Signal) []Event {
 	c, l := m.find(s.Leg)
 	if l == nil {
 		return nil
@@ -515,7 +487,7 @@ func (m *Model) end(c *call, t time.Time, cause int, finish Finish) []Event {
 	c.endedAt = t
 	c.stops = nil
 	ev := Event{Kind: Ended, Time: t, Finish: finish, Cause: cause, Queue: c.queue, Callback: c.callback, UserType: UserExtension,
-		Reason: endReason(finish, cause, c.dialStatus)}
+		Reason: endReason(finish, cause, c.dialOutcome)}
 	switch {
 	case finish == FinishOK:
 		ev.User, ev.UserName = c.user.endpoint, c.user.name
@@ -569,9 +541,9 @@ func roundSeconds(d time.Duration) time.Duration {
 // emit completes ev with what the call knows and numbers it.
 func (m *Model) emit(c *call, ev Event) Event {
 	ev.ID = c.id
-	ev.UniqueID = c.chains[0]
+	ev.PBXCallID = c.chains[0]
 	if c.bargeOf != "" {
-		ev.UniqueID = c.bargeOf
+		ev.PBXCallID = c.bargeOf
 	}
 	if ev.Other == "" {
 		ev.Other = c.party
@@ -583,7 +555,7 @@ func (m *Model) emit(c *call, ev Event) Event {
 	}
 	ev.Seq = c.seq
 	c.seq++
-	ev.Recorded = c.recorded
+	ev.Recorded = c.recording
 	ev.Direction = c.direction
 	ev.External = c.external
 	ev.ExternalName = c.extName

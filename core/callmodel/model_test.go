@@ -12,43 +12,44 @@ var t0 = time.Date(2026, 11, 24, 1, 0, 57, 322272000, time.UTC)
 
 func at(sec float64) time.Time { return t0.Add(time.Duration(sec * float64(time.Second))) }
 
-func trunkLeg(state signal.State) signal.Leg {
-	return signal.Leg{ID: "1795482057.0", ChainID: "1795482057.0", Name: "PJSIP/trunk-00000000", Endpoint: "trunk",
-		CallerNum: "2125559876", CallerName: "John Smith", Context: "from-trunk", Exten: "2125550100", State: state}
+func trunkLeg(state signal.LegState) signal.Leg {
+	return signal.Leg{ID: "1795482057.0", Call: "1795482057.0", Endpoint: "trunk",
+		CallerNum: "2125559876", CallerName: "John Smith", Number: "2125550100", State: state}
 }
 
-func extLeg(state signal.State) signal.Leg {
-	return signal.Leg{ID: "1795482057.1", ChainID: "1795482057.0", Name: "PJSIP/101-00000001", Endpoint: "101",
-		CallerNum: "101", CallerName: "Alice 101", Context: "from-internal", Exten: "2125550100", State: state}
+func extLeg(state signal.LegState) signal.Leg {
+	return signal.Leg{ID: "1795482057.1", Call: "1795482057.0", Endpoint: "101",
+		CallerNum: "101", CallerName: "Alice 101", Number: "2125550100", State: state}
 }
 
-// inbound is the signal sequence of the Asterisk 22 capture of a DID call to
-// extension 101, up to the point where the dial ends with status.
-func inbound(status string) []signal.Signal {
+// inbound is the signal sequence of a DID call to extension 101 (as the
+// real capture 01 gives it), up to the point where the dial ends with
+// outcome.
+func inbound(outcome signal.Outcome) []signal.Signal {
 	s := []signal.Signal{
-		{Kind: signal.LegCreated, Time: at(0), Leg: trunkLeg(signal.StateRing)},
-		{Kind: signal.LegCreated, Time: at(0.002), Leg: extLeg(signal.StateDown)},
-		{Kind: signal.DialBegin, Time: at(0.008), Leg: trunkLeg(signal.StateRing), Peer: extLeg(signal.StateDown), DialString: "101"},
-		{Kind: signal.StateChanged, Time: at(0.009), Leg: extLeg(signal.StateRinging)},
-		{Kind: signal.DialState, Time: at(0.009), Leg: trunkLeg(signal.StateRing), Peer: extLeg(signal.StateRinging), DialStatus: "RINGING"},
+		{Kind: signal.LegAppeared, Time: at(0), Leg: trunkLeg(signal.StateCalling)},
+		{Kind: signal.LegAppeared, Time: at(0.002), Leg: extLeg(signal.StateIdle)},
+		{Kind: signal.Dialling, Time: at(0.008), Leg: trunkLeg(signal.StateCalling), Peer: extLeg(signal.StateIdle), Number: "101"},
+		{Kind: signal.LegAlerting, Time: at(0.009), Leg: extLeg(signal.StateAlerting)},
+		{Kind: signal.LegAlerting, Time: at(0.009), Leg: extLeg(signal.StateAlerting), Peer: trunkLeg(signal.StateCalling)},
 	}
-	if status == "ANSWER" {
+	if outcome == signal.OutcomeAnswered {
 		return append(s,
-			signal.Signal{Kind: signal.StateChanged, Time: at(3.016), Leg: extLeg(signal.StateUp)},
-			signal.Signal{Kind: signal.DialEnd, Time: at(3.020), Leg: trunkLeg(signal.StateRing), Peer: extLeg(signal.StateUp), DialStatus: "ANSWER"},
-			signal.Signal{Kind: signal.StateChanged, Time: at(3.020), Leg: trunkLeg(signal.StateUp)},
-			signal.Signal{Kind: signal.BridgeEnter, Time: at(3.021), Leg: extLeg(signal.StateUp), BridgeID: "b1"},
-			signal.Signal{Kind: signal.BridgeEnter, Time: at(3.021), Leg: trunkLeg(signal.StateUp), BridgeID: "b1"},
-			signal.Signal{Kind: signal.BridgeLeave, Time: at(11.027), Leg: trunkLeg(signal.StateUp), BridgeID: "b1"},
-			signal.Signal{Kind: signal.BridgeLeave, Time: at(11.028), Leg: extLeg(signal.StateUp), BridgeID: "b1"},
-			signal.Signal{Kind: signal.Hangup, Time: at(11.029), Leg: extLeg(signal.StateUp), Cause: 16, CauseText: "Normal Clearing"},
-			signal.Signal{Kind: signal.Hangup, Time: at(11.030), Leg: trunkLeg(signal.StateUp), Cause: 16, CauseText: "Normal Clearing"},
+			signal.Signal{Kind: signal.LegAnswered, Time: at(3.016), Leg: extLeg(signal.StateUp)},
+			signal.Signal{Kind: signal.DialEnded, Time: at(3.020), Leg: trunkLeg(signal.StateCalling), Peer: extLeg(signal.StateUp), Outcome: outcome},
+			signal.Signal{Kind: signal.LegAnswered, Time: at(3.020), Leg: trunkLeg(signal.StateUp)},
+			signal.Signal{Kind: signal.Joined, Time: at(3.021), Leg: extLeg(signal.StateUp), Bridge: "b1"},
+			signal.Signal{Kind: signal.Joined, Time: at(3.021), Leg: trunkLeg(signal.StateUp), Bridge: "b1"},
+			signal.Signal{Kind: signal.Left, Time: at(11.027), Leg: trunkLeg(signal.StateUp), Bridge: "b1"},
+			signal.Signal{Kind: signal.Left, Time: at(11.028), Leg: extLeg(signal.StateUp), Bridge: "b1"},
+			signal.Signal{Kind: signal.LegGone, Time: at(11.029), Leg: extLeg(signal.StateUp), Cause: 16},
+			signal.Signal{Kind: signal.LegGone, Time: at(11.030), Leg: trunkLeg(signal.StateUp), Cause: 16},
 		)
 	}
 	return append(s,
-		signal.Signal{Kind: signal.DialEnd, Time: at(20.2), Leg: trunkLeg(signal.StateRing), Peer: extLeg(signal.StateRinging), DialStatus: status},
-		signal.Signal{Kind: signal.Hangup, Time: at(20.201), Leg: extLeg(signal.StateRinging), Cause: 0, CauseText: "Unknown"},
-		signal.Signal{Kind: signal.Hangup, Time: at(20.202), Leg: trunkLeg(signal.StateRing), Cause: 16, CauseText: "Normal Clearing"},
+		signal.Signal{Kind: signal.DialEnded, Time: at(20.2), Leg: trunkLeg(signal.StateCalling), Peer: extLeg(signal.StateAlerting), Outcome: outcome},
+		signal.Signal{Kind: signal.LegGone, Time: at(20.201), Leg: extLeg(signal.StateAlerting), Cause: 0},
+		signal.Signal{Kind: signal.LegGone, Time: at(20.202), Leg: trunkLeg(signal.StateCalling), Cause: 16},
 	)
 }
 
@@ -93,25 +94,25 @@ func check(t *testing.T, got []callmodel.Event, wants []want) {
 
 func TestInbound(t *testing.T) {
 	tests := []struct {
-		name   string
-		status string
-		want   []want
+		name    string
+		outcome signal.Outcome
+		want    []want
 	}{
 		// 3CX document: link 0 until answered, 1 once answered; call ended
 		// reports finishtype Ok with the talk time.
-		{"answered", "ANSWER", []want{
+		{"answered", signal.OutcomeAnswered, []want{
 			{kind: callmodel.Initiated, link: 0},
 			{kind: callmodel.Ringing, user: "101", link: 0},
 			{kind: callmodel.Answered, user: "101", link: 1, transfer: callmodel.NotTransferred},
 			{kind: callmodel.Ended, user: "101", link: 1, finish: callmodel.FinishOK, talk: 8 * time.Second},
 		}},
 		// Nobody answered at the PBX: finishtype Missed, still link 0.
-		{"ring timeout", "NOANSWER", []want{
+		{"ring timeout", signal.OutcomeNoAnswer, []want{
 			{kind: callmodel.Initiated, link: 0},
 			{kind: callmodel.Ringing, user: "101", link: 0},
 			{kind: callmodel.Ended, user: "101", link: 0, finish: callmodel.FinishMissed},
 		}},
-		{"busy", "BUSY", []want{
+		{"busy", signal.OutcomeBusy, []want{
 			{kind: callmodel.Initiated, link: 0},
 			{kind: callmodel.Ringing, user: "101", link: 0},
 			{kind: callmodel.Ended, user: "101", link: 0, finish: callmodel.FinishMissed},
@@ -119,14 +120,14 @@ func TestInbound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := run(t, inbound(tt.status))
+			got := run(t, inbound(tt.outcome))
 			check(t, got, tt.want)
 			for _, ev := range got {
 				if ev.Direction != callmodel.Inbound || ev.External != "2125559876" || ev.DID != "2125550100" {
 					t.Errorf("event %v: direction %v external %q did %q", ev.Kind, ev.Direction, ev.External, ev.DID)
 				}
 				if ev.ID.Number != 0 || !ev.ID.Start.Equal(t0) {
-					t.Errorf("event %v: id %+v, want number 0 (Linkedid sequence) and start %v", ev.Kind, ev.ID, t0)
+					t.Errorf("event %v: id %+v, want number 0 (the call's sequence) and start %v", ev.Kind, ev.ID, t0)
 				}
 			}
 		})
@@ -134,9 +135,9 @@ func TestInbound(t *testing.T) {
 }
 
 func TestInboundAnswerSignalOrder(t *testing.T) {
-	// Asterisk may report DialEnd ANSWER before the dialled leg's Newstate
-	// Up; the model must answer once either way.
-	sigs := inbound("ANSWER")
+	// A PBX may report the dial's answer before the dialled leg's own;
+	// the model must answer once either way.
+	sigs := inbound(signal.OutcomeAnswered)
 	sigs[5], sigs[6] = sigs[6], sigs[5]
 	check(t, run(t, sigs), []want{
 		{kind: callmodel.Initiated, link: 0},
@@ -147,37 +148,37 @@ func TestInboundAnswerSignalOrder(t *testing.T) {
 }
 
 func TestDIDNames(t *testing.T) {
-	got := run(t, inbound("ANSWER"), callmodel.WithDIDNames(map[string]string{"2125550100": "Main line"}))
+	got := run(t, inbound(signal.OutcomeAnswered), callmodel.WithDIDNames(map[string]string{"2125550100": "Main line"}))
 	if got[0].DIDName != "Main line" || got[0].DID != "2125550100" {
 		t.Errorf("DID %q name %q", got[0].DID, got[0].DIDName)
 	}
 }
 
-func TestCallNumberWithoutAsteriskIDs(t *testing.T) {
-	sigs := inbound("ANSWER")
+func TestCallNumberFromConnector(t *testing.T) {
+	sigs := inbound(signal.OutcomeAnswered)
 	for i := range sigs {
-		sigs[i].Leg.ChainID, sigs[i].Peer.ChainID = "call-a", "call-a"
+		sigs[i].Leg.Call, sigs[i].Peer.Call = "call-a", "call-a"
+		sigs[i].Leg.CallSeq, sigs[i].Peer.CallSeq = 42, 42
 	}
 	got := run(t, sigs)
-	if got[0].ID.Number != 1 || got[0].UniqueID != "call-a" {
-		t.Errorf("call number %d, want the model's own counter (1)", got[0].ID.Number)
+	if got[0].ID.Number != 42 || got[0].PBXCallID != "call-a" {
+		t.Errorf("call number %d, PBX call id %q; want the connector's 42 and call-a", got[0].ID.Number, got[0].PBXCallID)
 	}
 }
 
 func TestOutboundDialing(t *testing.T) {
-	ext := signal.Leg{ID: "1795482359.29", ChainID: "1795482359.29", Name: "PJSIP/101-0000001b", Endpoint: "101",
-		CallerNum: "101", Context: "from-internal", Exten: "912125550199", State: signal.StateRing}
-	trunk := signal.Leg{ID: "1795482359.30", ChainID: "1795482359.29", Name: "PJSIP/trunk-0000001c", Endpoint: "trunk",
-		Context: "from-trunk", Exten: "s"}
+	ext := signal.Leg{ID: "1795482359.29", Call: "1795482359.29", CallSeq: 29, Endpoint: "101",
+		CallerNum: "101", Number: "912125550199", State: signal.StateCalling}
+	trunk := signal.Leg{ID: "1795482359.30", Call: "1795482359.29", CallSeq: 29, Endpoint: "trunk"}
 	up := func(l signal.Leg) signal.Leg { l.State = signal.StateUp; return l }
 	sigs := []signal.Signal{
-		{Kind: signal.LegCreated, Time: at(0), Leg: ext},
-		{Kind: signal.LegCreated, Time: at(0.001), Leg: trunk},
-		{Kind: signal.DialBegin, Time: at(0.002), Leg: ext, Peer: trunk, DialString: "12125550199@trunk"},
-		{Kind: signal.StateChanged, Time: at(3), Leg: up(trunk)},
-		{Kind: signal.StateChanged, Time: at(3.04), Leg: up(ext)},
-		{Kind: signal.Hangup, Time: at(13.05), Leg: up(ext), Cause: 16},
-		{Kind: signal.Hangup, Time: at(13.06), Leg: up(trunk), Cause: 16},
+		{Kind: signal.LegAppeared, Time: at(0), Leg: ext},
+		{Kind: signal.LegAppeared, Time: at(0.001), Leg: trunk},
+		{Kind: signal.Dialling, Time: at(0.002), Leg: ext, Peer: trunk, Number: "12125550199"},
+		{Kind: signal.LegAnswered, Time: at(3), Leg: up(trunk)},
+		{Kind: signal.LegAnswered, Time: at(3.04), Leg: up(ext)},
+		{Kind: signal.LegGone, Time: at(13.05), Leg: up(ext), Cause: 16},
+		{Kind: signal.LegGone, Time: at(13.06), Leg: up(trunk), Cause: 16},
 	}
 	got := run(t, sigs)
 	check(t, got, []want{
@@ -192,8 +193,8 @@ func TestOutboundDialing(t *testing.T) {
 		}
 	}
 	for _, ev := range got {
-		if ev.UniqueID != "1795482359.29" {
-			t.Errorf("%v: UniqueID %q, want the chain's Linkedid", ev.Kind, ev.UniqueID)
+		if ev.PBXCallID != "1795482359.29" {
+			t.Errorf("%v: PBXCallID %q, want the call's id", ev.Kind, ev.PBXCallID)
 		}
 	}
 }

@@ -3,19 +3,17 @@ package callmodel
 import (
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/callhook/callhook/core/signal"
 )
 
 // keepFinished bounds how many ended calls wait for their record: a PBX
-// that writes no records (cdr_manager off) must not make the model grow.
+// that reports no records must not make the model grow.
 const keepFinished = 1024
 
 // finished holds ended calls until the PBX's call record for them arrives,
-// by the id of each of their legs (Asterisk's Cdr names the chain by the
-// Uniqueid of its first channel).
+// by the id of each of their legs (a record names the leg it is about).
 type finished struct {
 	byLeg map[string]*call
 	order []*call
@@ -66,11 +64,11 @@ func (m *Model) chainDone(c *call, t time.Time) []Event {
 	return nil
 }
 
-// cdr takes a call record of the PBX. A call is reported as recorded once
-// its chain has ended and the record that describes it arrived: for an
-// answered call, one with disposition ANSWERED (a queue writes one record
+// recorded takes a call record of the PBX. A call is reported as recorded
+// once its chain has ended and the record that describes it arrived: for
+// an answered call, one that says answered (a queue may write one record
 // per member rung); for any other call, the first.
-func (m *Model) cdr(s signal.Signal) []Event {
+func (m *Model) recorded(s signal.Signal) []Event {
 	c := m.done.byLeg[s.Leg.ID]
 	if c == nil {
 		c = m.byLeg[s.Leg.ID]
@@ -78,7 +76,7 @@ func (m *Model) cdr(s signal.Signal) []Event {
 	if c == nil || c.recordSent {
 		return nil
 	}
-	c.cdrs = append(c.cdrs, s.Data)
+	c.records = append(c.records, s.Record)
 	if m.byLeg[s.Leg.ID] == c {
 		// Still in progress: kept for when the chain ends.
 		return nil
@@ -93,31 +91,31 @@ func (m *Model) cdr(s signal.Signal) []Event {
 // record builds the Record event of an ended chain from the model's own
 // times and the PBX's record, if a fitting record has arrived.
 func (m *Model) record(c *call) (Event, bool) {
-	var pick map[string]string
-	for _, d := range c.cdrs {
-		if c.firstAnswer.IsZero() || strings.EqualFold(field(d, "Disposition"), "ANSWERED") {
-			pick = d
+	pick := -1
+	for i, d := range c.records {
+		if c.firstAnswer.IsZero() || d.Disposition == signal.DispositionAnswered {
+			pick = i
 			break
 		}
 	}
-	if pick == nil {
+	if pick < 0 {
 		return Event{}, false
 	}
 	c.recordSent = true
 	r := &CallRecord{Start: c.id.Start, Answer: c.firstAnswer, End: c.endedAt,
-		Disposition: field(pick, "Disposition"), Recorded: c.recorded}
+		Disposition: c.records[pick].Disposition.String(), Recorded: c.recording}
 	r.Duration = roundSeconds(r.End.Sub(r.Start))
 	if !r.Answer.IsZero() {
 		r.Billable = roundSeconds(r.End.Sub(r.Answer))
 	}
-	for _, d := range c.cdrs {
-		if f := field(d, "RecordingFile"); f != "" {
+	for _, d := range c.records {
+		if f := d.RecordingFile; f != "" {
 			r.Recordings = append(r.Recordings, f)
 			r.Recorded = true
 		}
 	}
-	// The files the PBX announced as it started recording (MixMonitor),
-	// when its records do not name them.
+	// The files the PBX announced as it started recording, when its
+	// records do not name them.
 	for _, f := range c.recordings {
 		if !slices.ContainsFunc(r.Recordings, func(g string) bool { return filepath.Base(g) == f }) {
 			r.Recordings = append(r.Recordings, f)
@@ -134,18 +132,8 @@ func (m *Model) record(c *call) (Event, bool) {
 	return m.emit(c, ev), true
 }
 
-// field reads a record field case-insensitively.
-func field(d map[string]string, key string) string {
-	for k, v := range d {
-		if strings.EqualFold(k, key) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
 // causeNames are the Q.850 cause names of the causes PBXs commonly report,
-// spelled as FreeSWITCH and Asterisk's documentation spell them.
+// spelled as PBX documentation (and Bulutfon's hangup_cause) spell them.
 var causeNames = map[int]string{
 	1: "UNALLOCATED_NUMBER", 3: "NO_ROUTE_DESTINATION", 16: "NORMAL_CLEARING", 17: "USER_BUSY",
 	18: "NO_USER_RESPONSE", 19: "NO_ANSWER", 20: "SUBSCRIBER_ABSENT", 21: "CALL_REJECTED",
@@ -166,21 +154,21 @@ func CauseName(cause int) string {
 // cause (a cause-less hangup being a normal one); one nobody answered, with
 // what its last dial found when it found something (no answer, busy), else
 // the caller gave up (ORIGINATOR_CANCEL).
-func endReason(finish Finish, cause int, dialStatus string) string {
+func endReason(finish Finish, cause int, dial signal.Outcome) string {
 	if finish == FinishOK {
 		if cause == 0 {
 			return "NORMAL_CLEARING"
 		}
 		return CauseName(cause)
 	}
-	switch dialStatus {
-	case "NOANSWER":
+	switch dial {
+	case signal.OutcomeNoAnswer:
 		return "NO_ANSWER"
-	case "BUSY":
+	case signal.OutcomeBusy:
 		return "USER_BUSY"
-	case "CONGESTION":
+	case signal.OutcomeCongestion:
 		return "NORMAL_CIRCUIT_CONGESTION"
-	case "CHANUNAVAIL":
+	case signal.OutcomeUnavailable:
 		return "SUBSCRIBER_ABSENT"
 	}
 	return "ORIGINATOR_CANCEL"

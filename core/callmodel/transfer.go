@@ -6,23 +6,23 @@ import (
 	"github.com/callhook/callhook/core/signal"
 )
 
-// bridgeEnter follows which call a bridge belongs to. A leg of another call
+// joined follows which call a bridge belongs to. A leg of another call
 // entering it merges the calls (the consultation call of an attended
 // transfer, a device rejoining a conversation); a leg of the user's own
 // device entering the conversation's bridge replaces the user's leg (a
 // mobile app that reconnected): the call stays one.
-func (m *Model) bridgeEnter(s signal.Signal) []Event {
+func (m *Model) joined(s signal.Signal) []Event {
 	c, l := m.find(s.Leg)
 	if l == nil {
 		return nil
 	}
-	l.bridge = s.BridgeID
-	if owner := m.bridges[s.BridgeID]; owner != nil && owner != c {
+	l.bridge = s.Bridge
+	if owner := m.bridges[s.Bridge]; owner != nil && owner != c {
 		if merged := m.merge(owner, c); merged != nil {
 			c = merged
 		}
 	}
-	m.bridges[s.BridgeID] = c
+	m.bridges[s.Bridge] = c
 	if c.user != nil && l != c.user && !l.external && !l.local && l.endpoint == c.user.endpoint &&
 		(c.talking || c.lost != nil) {
 		c.user = l
@@ -32,7 +32,7 @@ func (m *Model) bridgeEnter(s signal.Signal) []Event {
 	return nil
 }
 
-func (m *Model) bridgeLeave(s signal.Signal) []Event {
+func (m *Model) left(s signal.Signal) []Event {
 	c, l := m.find(s.Leg)
 	if l == nil {
 		return nil
@@ -100,18 +100,18 @@ func (m *Model) transferOut(c *call, t time.Time, how TransferType) []Event {
 // transferReason names why a link ended by transfer, as FreeSWITCH's
 // hangup causes do.
 func transferReason(how TransferType) string {
-	if how == AttendedTransfer {
+	if how == TransferAttended {
 		return "ATTENDED_TRANSFER"
 	}
 	return "BLIND_TRANSFER"
 }
 
-// blindTransfer: the transferee goes on to Exten. The link that ends is
+// blindTransfer: the transferee goes on to Number. The link that ends is
 // reported with transfer=true, the next one is answered with trtype Blind.
 // A transfer the PBX refused changes nothing.
 func (m *Model) blindTransfer(s signal.Signal) []Event {
 	x := s.Transfer
-	if !x.Succeeded() {
+	if !x.Done {
 		return nil
 	}
 	c := m.talkingCall(x.Transferee, x.Transferer)
@@ -121,28 +121,28 @@ func (m *Model) blindTransfer(s signal.Signal) []Event {
 	if l := c.legs[x.Transferer.ID]; l != nil && l != c.user {
 		l.left = true
 	}
-	out := m.transferOut(c, s.Time, BlindTransfer)
+	out := m.transferOut(c, s.Time, TransferBlind)
 	c.user = nil
-	c.blindTo = x.Exten
+	c.blindTo = x.Number
 	return out
 }
 
 // attendedTransfer: the transferee is handed to the party the transferer
-// consulted. Asterisk reports the consultation as a call of its own (its
-// own Linkedid) and renames the chains when the bridges merge; the model
+// consulted. A PBX reports the consultation as a call of its own (its own
+// call id) and may rename the calls when the bridges merge; the model
 // folds the consultation into the transferred call so the whole chain keeps
 // one id prefix. A failed transfer changes nothing; a cancelled one never
 // produces this signal.
 func (m *Model) attendedTransfer(s signal.Signal) []Event {
 	x := s.Transfer
-	if !x.Succeeded() {
+	if !x.Done {
 		return nil
 	}
 	c := m.talkingCall(x.Transferee, x.Transferer, x.SecondTransferer)
 	if c == nil {
 		return nil
 	}
-	for _, sl := range []signal.Leg{x.Transferer, x.SecondTransferer, x.Target, x.LocalOne, x.LocalTwo} {
+	for _, sl := range append([]signal.Leg{x.Transferer, x.SecondTransferer, x.Target}, x.Via...) {
 		if other, _ := m.find(sl); other != nil && other != c {
 			if merged := m.merge(c, other); merged != nil {
 				c = merged
@@ -160,7 +160,7 @@ func (m *Model) attendedTransfer(s signal.Signal) []Event {
 	} else if t := m.guessTarget(c); t != nil {
 		done.Other = t.endpoint
 	}
-	out := append([]Event{m.emit(c, done)}, m.transferOut(c, s.Time, AttendedTransfer)...)
+	out := append([]Event{m.emit(c, done)}, m.transferOut(c, s.Time, TransferAttended)...)
 	target := c.legs[x.Target.ID]
 	if target == nil {
 		target = m.guessTarget(c)
@@ -170,8 +170,8 @@ func (m *Model) attendedTransfer(s signal.Signal) []Event {
 		return out
 	}
 	if target.up {
-		// Bridge, Link, Threeway, or App with an answered target: the
-		// transferee and the target talk from now on.
+		// The target answered (bridges merged, linked, or the transferee
+		// handed to it): the transferee and the target talk from now on.
 		target.up = false
 		return append(out, m.answer(c, target, s.Time)...)
 	}

@@ -134,7 +134,7 @@ func TestGroupCommit(t *testing.T) {
 		want = append(want, r.ID+" "+r.URL)
 	}
 
-	sync := signal.Signal{Kind: signal.UserEvent, Name: engine.SyncEvent, Data: map[string]string{"Token": "t1"}}
+	sync := signal.Signal{Kind: signal.Sync, Token: "t1"}
 	all := append(append([]signal.Signal(nil), sigs...), sync)
 	out := &batcher{}
 	e := engine.New(nil, receivers, out)

@@ -49,11 +49,6 @@ type Receiver struct {
 	Renderer Renderer
 }
 
-// SyncEvent is the name of the PBX user event the engine treats as a
-// barrier: once it is handled, every signal before it has been turned into
-// requests. Simulations raise it to know when a scenario's webhooks are out.
-const SyncEvent = "CallhookSync"
-
 // Engine runs the pipeline. Create it with New.
 type Engine struct {
 	conn      Connector
@@ -186,10 +181,8 @@ func (e *Engine) note(s signal.Signal) (syncToken string) {
 		e.mu.Unlock()
 	case signal.Disconnected:
 		e.log.Warn("lost PBX connection", "error", s.Err)
-	case signal.UserEvent:
-		if s.Name == SyncEvent {
-			return s.Data["Token"]
-		}
+	case signal.Sync:
+		return s.Token
 	}
 	return ""
 }

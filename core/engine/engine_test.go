@@ -24,7 +24,7 @@ type replay struct{ sigs []signal.Signal }
 
 func (r replay) Run(ctx context.Context, h signal.Handler) error {
 	all := append([]signal.Signal{{Kind: signal.Connected}}, r.sigs...)
-	all = append(all, signal.Signal{Kind: signal.UserEvent, Name: engine.SyncEvent, Data: map[string]string{"Token": "t1"}})
+	all = append(all, signal.Signal{Kind: signal.Sync, Token: "t1"})
 	for _, s := range all {
 		if err := h.HandleSignal(ctx, s); err != nil {
 			return err

@@ -16,7 +16,6 @@ import (
 
 	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/config"
-	"github.com/callhook/callhook/core/connector/ami"
 	"github.com/callhook/callhook/core/dialect/threecx"
 	"github.com/callhook/callhook/core/engine"
 	"github.com/callhook/callhook/core/recording"
@@ -190,7 +189,7 @@ func analyticsProvider(rc config.Recordings, log *slog.Logger) (analytics.Provid
 func (r *Recorder) hook(_ context.Context, s signal.Signal, m *callmodel.Model, events []callmodel.Event) error {
 	switch s.Kind {
 	case signal.RecordingStarted:
-		file := s.Data[ami.RecordingFileKey]
+		file := s.File
 		if file == "" {
 			r.log.Warn("recording started without a file name; it cannot be collected", "leg", s.Leg.ID)
 			break
@@ -199,7 +198,7 @@ func (r *Recorder) hook(_ context.Context, s signal.Signal, m *callmodel.Model, 
 			r.unresolved[s.Leg.ID] = append(r.unresolved[s.Leg.ID], file)
 		}
 	case signal.RecordingStopped:
-		if file := s.Data[ami.RecordingFileKey]; file != "" {
+		if file := s.File; file != "" {
 			r.mgr.FileStopped(file)
 		}
 	}
@@ -211,7 +210,7 @@ func (r *Recorder) hook(_ context.Context, s signal.Signal, m *callmodel.Model, 
 			for _, f := range files {
 				r.start(m, s.Leg.ID, f)
 			}
-		} else if s.Kind == signal.Hangup {
+		} else if s.Kind == signal.LegGone {
 			delete(r.unresolved, s.Leg.ID)
 			r.log.Warn("recording of a leg that belongs to no call is dropped", "leg", s.Leg.ID, "files", files)
 		}
@@ -223,7 +222,7 @@ func (r *Recorder) hook(_ context.Context, s signal.Signal, m *callmodel.Model, 
 			}
 		}
 	}
-	if s.Kind == signal.Hangup {
+	if s.Kind == signal.LegGone {
 		r.endChains(m)
 	}
 	return nil

@@ -242,8 +242,8 @@ type syncWatcher struct {
 func (w syncWatcher) Run(ctx context.Context, h signal.Handler) error {
 	return w.Connector.Run(ctx, signal.HandlerFunc(func(ctx context.Context, s signal.Signal) error {
 		err := h.HandleSignal(ctx, s)
-		if err == nil && s.Kind == signal.UserEvent && s.Name == engine.SyncEvent {
-			tok := s.Data["Token"]
+		if err == nil && s.Kind == signal.Sync {
+			tok := s.Token
 			w.svc.lastSync.Store(&tok)
 		}
 		return err

@@ -1,7 +1,11 @@
-// Package signal defines the low-level facts a PBX connector reports: legs
-// appearing, ringing, being answered, bridged and hung up. Connectors only
-// translate their PBX's wire events into signals; every call rule lives in the
-// call model that consumes them.
+// Package signal defines the facts a PBX connector reports, in words no
+// PBX owns: legs appearing, alerting, being answered, joining a bridge,
+// being transferred and going away; callers waiting in queues and agents
+// rung for them; recordings, call records and the status of extensions.
+// A connector translates its PBX's wire events into signals and absorbs
+// every PBX-specific detail on the way (channel naming, helper channels,
+// id formats, dialplan conventions); every call rule lives in the call
+// model that consumes them.
 package signal
 
 import (
@@ -9,271 +13,345 @@ import (
 	"time"
 )
 
-// State is the state of one call leg, as PBXs commonly report it.
-type State uint8
+// LegState is the state of one call leg.
+type LegState uint8
 
-// Leg states. The numbering follows Asterisk's ChannelState values so that a
-// connector for Asterisk can convert without a table; others map onto them.
+// Leg states.
 const (
-	StateDown    State = 0
-	StateRsrvd   State = 1
-	StateOffHook State = 2
-	StateDialing State = 3
-	StateRing    State = 4 // the leg is calling in and waits for an answer
-	StateRinging State = 5 // the leg's device is alerting
-	StateUp      State = 6 // the leg is answered
-	StateBusy    State = 7
+	StateIdle     LegState = iota // not yet ringing or answered
+	StateCalling                  // the leg calls in and waits for an answer
+	StateAlerting                 // the leg's device is alerting
+	StateUp                       // the leg is answered
+	StateBusy                     // the leg's device is busy
 )
 
-func (s State) String() string {
+func (s LegState) String() string {
 	switch s {
-	case StateDown:
-		return "Down"
-	case StateRsrvd:
-		return "Rsrvd"
-	case StateOffHook:
-		return "OffHook"
-	case StateDialing:
-		return "Dialing"
-	case StateRing:
-		return "Ring"
-	case StateRinging:
-		return "Ringing"
+	case StateIdle:
+		return "idle"
+	case StateCalling:
+		return "calling"
+	case StateAlerting:
+		return "alerting"
 	case StateUp:
-		return "Up"
+		return "up"
 	case StateBusy:
-		return "Busy"
+		return "busy"
 	}
-	return "Unknown"
+	return "unknown"
 }
 
-// Leg is one call leg: an Asterisk channel, a FreeSWITCH channel, a 3CX
-// participant. Fields a connector cannot know stay empty.
+// Leg is one call leg: a channel, a participant. Fields a connector
+// cannot know stay empty.
 type Leg struct {
-	ID            string // the PBX's id of the leg (Asterisk Uniqueid)
-	ChainID       string // shared by every leg of one call (Asterisk Linkedid)
-	Name          string // the PBX's name of the leg, e.g. "PJSIP/101-00000001"
-	Endpoint      string // the device or trunk the leg belongs to, e.g. "101", "trunk"
+	ID string // the PBX's id of the leg, unique while the PBX runs
+	// Call is shared by every leg of one call. It may change during the
+	// leg's life (a PBX joining two calls renames one); the call model
+	// follows a leg by its ID.
+	Call string
+	// CallSeq numbers the call within the PBX's session, as the PBX
+	// counts calls when it does (else the connector counts them); it is
+	// the "call number in this PBX session" of the 3CX call id.
+	CallSeq int
+	// Endpoint is the device or trunk the leg belongs to, e.g. "101",
+	// "trunk"; empty for a loopback leg.
+	Endpoint string
+	// Loopback marks a leg the PBX uses to join two parts of itself (a
+	// helper channel pair dialling on its behalf): plumbing, never a
+	// party of the call.
+	Loopback      bool
 	CallerNum     string
 	CallerName    string
 	ConnectedNum  string
 	ConnectedName string
-	Context       string // dialplan context the leg runs in
-	Exten         string // number the leg is at in the dialplan (the DID on an inbound trunk leg)
-	State         State
+	// Number is the number the leg was called on: the number dialled on
+	// an inbound trunk leg (the DID), the group or menu number a leg
+	// dials from; empty when the PBX does not say.
+	Number string
+	State  LegState
 }
 
 // Kind says what a Signal reports.
 type Kind uint8
 
-// Signal kinds.
+// Signal kinds. The fields each kind fills are listed with it.
 const (
 	// Connected: the connector (re)established its session with the PBX.
 	// Legs seen before may have changed while it was away.
 	Connected Kind = iota + 1
-	// Disconnected: the session with the PBX was lost.
+	// Disconnected: the session with the PBX was lost; Err says why.
 	Disconnected
-	// LegCreated: a new leg appeared (Asterisk Newchannel).
-	LegCreated
-	// StateChanged: Leg.State changed (Asterisk Newstate).
-	StateChanged
-	// DialBegin: Leg started dialling Peer (Asterisk DialBegin).
-	DialBegin
-	// DialState: progress of Leg's dial towards Peer; DialStatus says which.
-	DialState
-	// DialEnd: Leg's dial to Peer ended with DialStatus (ANSWER, NOANSWER,
-	// BUSY, CANCEL, CONGESTION, CHANUNAVAIL).
-	DialEnd
-	// BridgeEnter: Leg entered bridge BridgeID.
-	BridgeEnter
-	// BridgeLeave: Leg left bridge BridgeID.
-	BridgeLeave
-	// Hangup: Leg is gone; Cause is the Q.850 cause code.
-	Hangup
-	// UserEvent: a named event raised on the PBX by its dialplan or by a
-	// management client (Asterisk UserEvent); Name and Data carry it.
-	UserEvent
-	// BlindTransfer: a blind transfer was attempted (Asterisk BlindTransfer);
-	// Transfer says who, where to and with what result.
-	BlindTransfer
-	// AttendedTransfer: an attended transfer was attempted (Asterisk
-	// AttendedTransfer); Transfer says who and how it completed.
-	AttendedTransfer
-	// QueueJoin: Leg, a caller, entered Queue (Asterisk QueueCallerJoin).
-	QueueJoin
-	// QueueLeave: Leg left Queue, answered or not (Asterisk QueueCallerLeave).
-	QueueLeave
-	// QueueAbandon: Leg hung up while waiting in Queue (Asterisk
-	// QueueCallerAbandon).
-	QueueAbandon
-	// AgentCalled: Queue rings Member for the caller Leg; Peer is the
-	// member's leg (Asterisk AgentCalled).
-	AgentCalled
-	// AgentRingNoAnswer: Member did not answer within the queue's timeout.
-	AgentRingNoAnswer
-	// AgentConnect: Member answered the caller Leg; Peer is the member's leg.
-	AgentConnect
-	// AgentComplete: the conversation of Member with Leg ended.
-	AgentComplete
-	// MemberAdded: Member was added to Queue (Asterisk QueueMemberAdded).
+
+	// LegAppeared: Leg is new.
+	LegAppeared
+	// LegAlerting: Leg's device is alerting.
+	LegAlerting
+	// LegAnswered: Leg is answered.
+	LegAnswered
+	// Dialling: Leg started calling Peer; Number is what was dialled
+	// (the number, not the PBX's dial string), when the PBX says.
+	Dialling
+	// DialEnded: Leg's attempt to reach Peer ended with Outcome.
+	DialEnded
+	// Joined: Leg joined Bridge, the mixing point of a conversation;
+	// legs in one bridge hear each other.
+	Joined
+	// Left: Leg left Bridge.
+	Left
+	// LegGone: Leg hung up; Cause is the Q.850 cause (0 unknown).
+	LegGone
+
+	// Transferred: a transfer was attempted; Transfer says which kind,
+	// who, to whom and whether the PBX completed it. Leg is the
+	// transferee.
+	Transferred
+
+	// QueueJoined: Leg, a caller, entered Queue.
+	QueueJoined
+	// QueueLeft: Leg left Queue, answered or not.
+	QueueLeft
+	// QueueAbandoned: Leg hung up while waiting in Queue.
+	QueueAbandoned
+	// AgentRinging: Queue rings Member for the caller Leg; Peer is the
+	// member's leg.
+	AgentRinging
+	// AgentNoAnswer: Member did not answer within the queue's timeout.
+	AgentNoAnswer
+	// AgentAnswered: Member answered the caller Leg; Peer is the
+	// member's leg.
+	AgentAnswered
+	// AgentDone: the conversation of Member with Leg ended.
+	AgentDone
+	// MemberAdded / MemberRemoved: Member joined or left Queue.
 	MemberAdded
-	// MemberRemoved: Member was removed from Queue (QueueMemberRemoved).
 	MemberRemoved
-	// MemberPaused: Member's pause in Queue changed; Member.Paused says to
-	// what (Asterisk QueueMemberPause).
+	// MemberPaused: Member's pause in Queue changed to Member.Paused.
 	MemberPaused
-	// MemberStatus: Member's device state in Queue changed
-	// (Asterisk QueueMemberStatus).
-	MemberStatus
-	// LocalBridge: the two halves of a local channel pair, Leg and Peer,
-	// were linked (Asterisk LocalBridge).
-	LocalBridge
-	// RecordingStarted / RecordingStopped: a recording of Leg started or
-	// stopped (Asterisk MixMonitorStart / MixMonitorStop); Data[DataFile]
-	// names the file when the connector knows it.
+	// MemberState: Member's device state in Queue changed.
+	MemberState
+
+	// RecordingStarted / RecordingStopped: the PBX started or stopped
+	// recording Leg into File (the path it writes; empty when unknown).
 	RecordingStarted
 	RecordingStopped
-	// CDR: a call detail record was written; Data holds its fields.
-	CDR
-	// SpyStarted / SpyStopped: Leg, a supervisor's leg, started or stopped
-	// listening in on Peer (Asterisk ChanSpyStart / ChanSpyStop): a barge.
-	SpyStarted
-	SpyStopped
+	// CallRecorded: the PBX stored a record of the call of Leg (Record).
+	CallRecorded
+
+	// ListenStarted / ListenStopped: Leg, a supervisor's leg, started or
+	// stopped listening in on Peer (a barge).
+	ListenStarted
+	ListenStopped
+
+	// CallbackRequested: the caller of Leg's call ordered a callback
+	// while waiting in a queue.
+	CallbackRequested
+	// MenuEntered: Leg reached the voice menu Menu.
+	MenuEntered
+	// FaxReceiving: the PBX receives a fax on Leg.
+	FaxReceiving
+
+	// Status changes of extensions; Status says whose and to what.
+
+	// ForwardingChanged: Status.Extension's forwarding was switched
+	// (Status.On) to Status.Destination.
+	ForwardingChanged
+	// QueueLoginChanged: Status.Extension logged in to (Status.On) or out
+	// of Status.Queue, or of every queue when Status.Queue is empty.
+	QueueLoginChanged
+	// ExtensionCreated / ExtensionDeleted: Status.Extension (named
+	// Status.Name) appeared or was removed.
+	ExtensionCreated
+	ExtensionDeleted
+
+	// Sync: a barrier some client raised through the PBX: once it is
+	// handled, every signal before it has been. Token names it.
+	Sync
 )
 
+var kindNames = [...]string{
+	Connected: "Connected", Disconnected: "Disconnected",
+	LegAppeared: "LegAppeared", LegAlerting: "LegAlerting", LegAnswered: "LegAnswered",
+	Dialling: "Dialling", DialEnded: "DialEnded", Joined: "Joined", Left: "Left", LegGone: "LegGone",
+	Transferred: "Transferred",
+	QueueJoined: "QueueJoined", QueueLeft: "QueueLeft", QueueAbandoned: "QueueAbandoned",
+	AgentRinging: "AgentRinging", AgentNoAnswer: "AgentNoAnswer", AgentAnswered: "AgentAnswered", AgentDone: "AgentDone",
+	MemberAdded: "MemberAdded", MemberRemoved: "MemberRemoved", MemberPaused: "MemberPaused", MemberState: "MemberState",
+	RecordingStarted: "RecordingStarted", RecordingStopped: "RecordingStopped", CallRecorded: "CallRecorded",
+	ListenStarted: "ListenStarted", ListenStopped: "ListenStopped",
+	CallbackRequested: "CallbackRequested", MenuEntered: "MenuEntered", FaxReceiving: "FaxReceiving",
+	ForwardingChanged: "ForwardingChanged", QueueLoginChanged: "QueueLoginChanged",
+	ExtensionCreated: "ExtensionCreated", ExtensionDeleted: "ExtensionDeleted",
+	Sync: "Sync",
+}
+
 func (k Kind) String() string {
-	switch k {
-	case Connected:
-		return "Connected"
-	case Disconnected:
-		return "Disconnected"
-	case LegCreated:
-		return "LegCreated"
-	case StateChanged:
-		return "StateChanged"
-	case DialBegin:
-		return "DialBegin"
-	case DialState:
-		return "DialState"
-	case DialEnd:
-		return "DialEnd"
-	case BridgeEnter:
-		return "BridgeEnter"
-	case BridgeLeave:
-		return "BridgeLeave"
-	case Hangup:
-		return "Hangup"
-	case UserEvent:
-		return "UserEvent"
-	case BlindTransfer:
-		return "BlindTransfer"
-	case AttendedTransfer:
-		return "AttendedTransfer"
-	case QueueJoin:
-		return "QueueJoin"
-	case QueueLeave:
-		return "QueueLeave"
-	case QueueAbandon:
-		return "QueueAbandon"
-	case AgentCalled:
-		return "AgentCalled"
-	case AgentRingNoAnswer:
-		return "AgentRingNoAnswer"
-	case AgentConnect:
-		return "AgentConnect"
-	case AgentComplete:
-		return "AgentComplete"
-	case MemberAdded:
-		return "MemberAdded"
-	case MemberRemoved:
-		return "MemberRemoved"
-	case MemberPaused:
-		return "MemberPaused"
-	case MemberStatus:
-		return "MemberStatus"
-	case LocalBridge:
-		return "LocalBridge"
-	case RecordingStarted:
-		return "RecordingStarted"
-	case RecordingStopped:
-		return "RecordingStopped"
-	case CDR:
-		return "CDR"
-	case SpyStarted:
-		return "SpyStarted"
-	case SpyStopped:
-		return "SpyStopped"
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
 	}
 	return "Unknown"
+}
+
+// Outcome is how an attempt to reach a leg ended.
+type Outcome uint8
+
+// Dial outcomes.
+const (
+	OutcomeUnknown     Outcome = iota
+	OutcomeAnswered            // the called leg answered
+	OutcomeNoAnswer            // nobody answered in time
+	OutcomeBusy                // the called side was busy or declined
+	OutcomeCancelled           // the caller gave up, or another leg answered first
+	OutcomeCongestion          // the network or PBX could not complete it
+	OutcomeUnavailable         // the called device cannot be reached (unregistered)
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case OutcomeAnswered:
+		return "answered"
+	case OutcomeNoAnswer:
+		return "no-answer"
+	case OutcomeBusy:
+		return "busy"
+	case OutcomeCancelled:
+		return "cancelled"
+	case OutcomeCongestion:
+		return "congestion"
+	case OutcomeUnavailable:
+		return "unavailable"
+	}
+	return "unknown"
 }
 
 // Signal is one fact reported by a connector.
 type Signal struct {
 	Kind Kind
-	// Time is when the PBX says the fact happened (Asterisk's Timestamp
-	// header), or when the connector received it if the PBX gives no time.
-	Time       time.Time
-	Leg        Leg
-	Peer       Leg    // DialBegin/DialState/DialEnd: the leg being dialled
-	DialStatus string // DialState/DialEnd
-	DialString string // DialBegin: what was dialled, e.g. "12125550199@trunk"
-	BridgeID   string // BridgeEnter/BridgeLeave
-	Cause      int    // Hangup: Q.850 cause code
-	CauseText  string // Hangup
-	// Name and Data: UserEvent's name and its other headers. Queue, agent,
-	// recording and CDR signals also keep their other headers in Data
-	// (e.g. HoldTime, RingTime, TalkTime, Reason, Position).
-	Name string
-	Data map[string]string
-	// Queue: the queue a Queue*, Agent* or Member* signal is about.
-	Queue string
-	// Member: the queue member an Agent* or Member* signal is about.
-	Member Member
-	// Transfer: BlindTransfer / AttendedTransfer details.
+	// Time is when the PBX says the fact happened, or when the connector
+	// received it if the PBX gives no time.
+	Time    time.Time
+	Leg     Leg
+	Peer    Leg     // Dialling, DialEnded, Agent*, Listen*: the other leg
+	Number  string  // Dialling: the number dialled
+	Outcome Outcome // DialEnded
+	Bridge  string  // Joined, Left
+	Cause   int     // LegGone: Q.850 cause code
+	Queue   string  // Queue*, Agent*, Member*: the queue
+	Member  Member  // Agent*, Member*: the queue member
+	// Transfer: Transferred.
 	Transfer Transfer
+	// File: RecordingStarted / RecordingStopped.
+	File string
+	// Record: CallRecorded.
+	Record Record
+	// Menu: MenuEntered: the menu's number, or its name when it has none.
+	Menu string
+	// Status: ForwardingChanged, QueueLoginChanged, Extension*.
+	Status Status
+	// Token: Sync.
+	Token string
 	// Err says why the session was lost (Disconnected).
 	Err error
 }
 
-// Member is a queue member (an agent) as the PBX reports it.
+// DeviceState is the state of a queue member's device.
+type DeviceState uint8
+
+// Device states.
+const (
+	DeviceUnknown DeviceState = iota
+	DeviceIdle
+	DeviceInUse
+	DeviceBusy
+	DeviceUnavailable
+	DeviceRinging
+	DeviceRingingInUse
+	DeviceOnHold
+)
+
+// Member is a queue member (an agent).
 type Member struct {
-	Interface  string // how the queue reaches the member, e.g. "PJSIP/101"
-	Endpoint   string // the device part of Interface, e.g. "101"
-	Name       string // e.g. "Alice 101"
-	Membership string // "static" or "dynamic"
-	Paused     bool
-	Reason     string // why paused, when the PBX was told
-	Status     int    // device state (Asterisk AST_DEVICE_* numbers)
+	Endpoint string // the member's device, e.g. "101"
+	Name     string // e.g. "Alice 101"
+	Dynamic  bool   // added at run time rather than configured
+	Paused   bool
+	Reason   string // why paused, when the PBX was told
+	State    DeviceState
 }
 
-// Transfer describes a transfer. Blind transfers fill Transferer,
-// Transferee, Context and Exten; attended ones the rest as well.
+// TransferKind tells blind from attended transfers.
+type TransferKind uint8
+
+// Transfer kinds.
+const (
+	// Blind: the transferee is sent to a number without the transferring
+	// party talking to it first.
+	Blind TransferKind = iota + 1
+	// Attended: the transferring party consulted Target and then handed
+	// the transferee to it.
+	Attended
+)
+
+// Transfer describes a transfer.
 type Transfer struct {
-	// Result is the PBX's verdict: "Success", "Fail", "Invalid" or
-	// "Not Permitted". Success means the parties were placed, not that
-	// anyone answered.
-	Result string
-	// External: the phone did the transfer (e.g. SIP REFER), not the PBX's
-	// own features (DTMF).
-	External   bool
-	Transferer Leg // blind: the transferring leg; attended: the leg in the first call
+	Kind TransferKind
+	// Done: the PBX completed the transfer (placed the parties; not that
+	// anyone answered). A refused or failed transfer changes nothing.
+	Done bool
+	// ByPhone: the phone transferred (e.g. SIP REFER), not the PBX's own
+	// features on its behalf (key codes).
+	ByPhone    bool
+	Transferer Leg // blind: the transferring leg; attended: its leg in the first call
 	Transferee Leg // the party being transferred
 	// Attended only.
-	SecondTransferer Leg    // the transferring party's leg in the second call
-	Target           Leg    // the party the transferee is handed to
-	DestType         string // Bridge, App, Link, Threeway or Fail
-	DestBridgeID     string // Bridge, Threeway: the surviving bridge
-	DestApp          string // App: the application now running
-	LocalOne         Leg    // Link: the local channel pair linking the bridges
-	LocalTwo         Leg
-	// Blind only: where the transferee was sent.
-	Context string
-	Exten   string
+	SecondTransferer Leg // the transferring party's leg in the consultation
+	Target           Leg // the party the transferee is handed to
+	// Via are loopback legs through which the PBX joined the two calls.
+	Via []Leg
+	// Blind only: the number the transferee was sent to.
+	Number string
 }
 
-// Succeeded says whether the PBX completed the transfer.
-func (t Transfer) Succeeded() bool {
-	return t.Result == "Success" && t.DestType != "Fail"
+// Disposition is how a call's stored record says it went.
+type Disposition uint8
+
+// Record dispositions.
+const (
+	DispositionUnknown Disposition = iota
+	DispositionAnswered
+	DispositionNoAnswer
+	DispositionBusy
+	DispositionFailed
+)
+
+func (d Disposition) String() string {
+	switch d {
+	case DispositionAnswered:
+		return "ANSWERED"
+	case DispositionNoAnswer:
+		return "NO ANSWER"
+	case DispositionBusy:
+		return "BUSY"
+	case DispositionFailed:
+		return "FAILED"
+	}
+	return ""
+}
+
+// Record is what a call record the PBX stored says.
+type Record struct {
+	Disposition Disposition
+	// RecordingFile names the call's recording, when the record does.
+	RecordingFile string
+}
+
+// Status is an extension's status change.
+type Status struct {
+	Extension   string
+	Name        string // ExtensionCreated: the extension's name
+	Queue       string // QueueLoginChanged: the queue, "" for all
+	On          bool   // forwarding on; logged in
+	Destination string // ForwardingChanged: where calls go
+	Reason      string // why, when the PBX said
 }
 
 // Handler consumes signals in the order the PBX reported them. A connector
@@ -298,7 +376,3 @@ type HandlerFunc func(ctx context.Context, s Signal) error
 
 // HandleSignal calls f(ctx, s).
 func (f HandlerFunc) HandleSignal(ctx context.Context, s Signal) error { return f(ctx, s) }
-
-// DataFile is the Data key of a RecordingStarted or RecordingStopped signal
-// naming the recording's file: the path the PBX writes.
-const DataFile = "File"

@@ -49,7 +49,7 @@ func (b *batchRecorder) take(ss []signal.Signal) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range ss {
-		if s.Kind == signal.LegCreated {
+		if s.Kind == signal.LegAppeared {
 			b.legs = append(b.legs, s.Leg.ID)
 			if len(b.legs) == b.want {
 				close(b.done)

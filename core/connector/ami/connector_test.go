@@ -153,13 +153,13 @@ func TestHandlerErrorStopsRun(t *testing.T) {
 	})
 	boom := errors.New("store full")
 	h := signal.HandlerFunc(func(_ context.Context, s signal.Signal) error {
-		if s.Kind == signal.LegCreated {
+		if s.Kind == signal.LegAppeared {
 			return boom
 		}
 		return nil
 	})
 	err := runResult(t, testConfig(ts.addr), h)
-	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "LegCreated") {
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "LegAppeared") {
 		t.Fatalf("Run: %v, want the handler's error naming the signal", err)
 	}
 }
@@ -184,7 +184,7 @@ func TestReconnect(t *testing.T) {
 	cfg := testConfig(ts.addr)
 	_, stop := startRun(t, cfg, rec)
 	rec.expectKind(t, signal.Connected)
-	if s := rec.expectKind(t, signal.LegCreated); s.Leg.ID != "1795482057.0" {
+	if s := rec.expectKind(t, signal.LegAppeared); s.Leg.ID != "1795482057.0" {
 		t.Errorf("LegCreated for %q", s.Leg.ID)
 	}
 	d := rec.expectKind(t, signal.Disconnected)
@@ -192,7 +192,7 @@ func TestReconnect(t *testing.T) {
 		t.Errorf("Disconnected without reason or time: %+v", d)
 	}
 	rec.expectKind(t, signal.Connected)
-	if s := rec.expectKind(t, signal.Hangup); s.Cause != 16 {
+	if s := rec.expectKind(t, signal.LegGone); s.Cause != 16 {
 		t.Errorf("Hangup cause %d", s.Cause)
 	}
 	if err := stop(); err != nil {
@@ -386,8 +386,8 @@ func TestActionCorrelation(t *testing.T) {
 		o.resp.Status() != "Error" {
 		t.Errorf("Originate: %v %v, want an ActionError with the response", o.resp, o.err)
 	}
-	rec.expectKind(t, signal.LegCreated)
-	rec.expectKind(t, signal.Hangup)
+	rec.expectKind(t, signal.LegAppeared)
+	rec.expectKind(t, signal.LegGone)
 
 	if _, err := c.Action(ctx, "Originate", Field{"Channel", "PJSIP/101\r\nAction: Hangup"}); !errors.Is(err, ErrInvalidField) {
 		t.Errorf("field with a line break: %v, want ErrInvalidField", err)
@@ -450,8 +450,8 @@ func TestMalformedPacketSkipped(t *testing.T) {
 	rec := newRecorder()
 	_, stop := startRun(t, cfg, rec)
 	rec.expectKind(t, signal.Connected)
-	rec.expectKind(t, signal.LegCreated)
-	rec.expectKind(t, signal.Hangup) // the Newstate was dropped, nothing else
+	rec.expectKind(t, signal.LegAppeared)
+	rec.expectKind(t, signal.LegGone) // the Newstate was dropped, nothing else
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -481,11 +481,11 @@ func TestTinyWrites(t *testing.T) {
 	rec := newRecorder()
 	_, stop := startRun(t, testConfig(ts.addr), rec)
 	rec.expectKind(t, signal.Connected)
-	s := rec.expectKind(t, signal.LegCreated)
+	s := rec.expectKind(t, signal.LegAppeared)
 	if s.Leg.CallerName != "John Smith" || s.Leg.Endpoint != "trunk" || s.Time.Unix() != 1795482057 {
 		t.Errorf("LegCreated %+v", s)
 	}
-	rec.expectKind(t, signal.Hangup)
+	rec.expectKind(t, signal.LegGone)
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}

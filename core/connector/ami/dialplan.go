@@ -2,6 +2,7 @@ package ami
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/callhook/callhook/core/signal"
@@ -10,31 +11,37 @@ import (
 // Dialplan applications whose start says where a call is: a menu waiting
 // for the caller's choice, or a fax being received. Asterisk raises no
 // event of its own for "the call reached a menu"; its Newexten for these
-// applications is that moment. They become the user events the call model
-// knows (callmodel.UserEventMenu / UserEventFax), so a dialplan without
-// such applications can raise the same events itself.
+// applications is that moment.
 var (
 	menuApps = []string{"background", "waitexten", "read"}
 	faxApps  = []string{"receivefax"}
 )
 
-// User event names the connector raises from dialplan applications; they
-// equal callmodel's UserEventMenu and UserEventFax.
+// User events a dialplan (or an AMI client, through the UserEvent action)
+// raises where Asterisk has no event of its own: Asterisk reports neither
+// call forwarding, nor extensions being created, nor a queue callback
+// being ordered. Header names are case-insensitive.
 const (
-	userEventMenu = "CallhookMenu"
-	userEventFax  = "CallhookFax"
+	// UserEventCallback, raised on the caller's channel while it waits in
+	// a queue (or by a client naming the call in a Linkedid header), says
+	// the caller ordered a callback.
+	UserEventCallback = "CallhookCallback"
+	// UserEventForwarding: headers Extension, Status (on|off), Destination.
+	UserEventForwarding = "CallhookForwarding"
+	// UserEventQueueLogin: headers Extension, Status (in|out) and, for one
+	// queue only, Queue; without Queue it is the global login.
+	UserEventQueueLogin = "CallhookQueueLogin"
+	// UserEventExtension: headers Extension, Status (created|deleted), Name.
+	UserEventExtension = "CallhookExtension"
+	// UserEventMenu: the call reached a menu; header Menu, the menu's
+	// number (without one it is named by its dialplan context). For
+	// dialplans whose menus use none of the menu applications.
+	UserEventMenu = "CallhookMenu"
+	// UserEventFax: the channel receives a fax.
+	UserEventFax = "CallhookFax"
+	// UserEventSync: a barrier (header Token); see signal.Sync.
+	UserEventSync = "CallhookSync"
 )
-
-// dialplanTranslators are the events translated only for some of their
-// instances (most Newexten lines are plain dialplan steps and skipped).
-var dialplanTranslators = map[string]translator{
-	"newexten": newextenSignal,
-	// ReceiveFAX: res_fax's event when a received fax completed; a fax
-	// the dialplan's Newexten did not announce is reported by it.
-	"receivefax": func(m Message) (signal.Signal, error) {
-		return appSignal(m, userEventFax, nil)
-	},
-}
 
 // newextenSignal reports a menu or fax application starting on a channel
 // and skips every other dialplan step.
@@ -48,22 +55,73 @@ func newextenSignal(m Message) (signal.Signal, error) {
 			// own: its context names it.
 			menu = m.Get("Context")
 		}
-		return appSignal(m, userEventMenu, map[string]string{"Menu": menu, "Application": m.Get("Application")})
+		s, err := channelSignal(m, signal.MenuEntered)
+		s.Menu = menu
+		return s, err
 	case contains(faxApps, app):
-		return appSignal(m, userEventFax, map[string]string{"Application": m.Get("Application")})
+		return channelSignal(m, signal.FaxReceiving)
 	}
 	return signal.Signal{}, errSkip
 }
 
-func appSignal(m Message, name string, data map[string]string) (signal.Signal, error) {
-	leg := legOf(m, "")
-	if leg.ID == "" {
-		return signal.Signal{}, errors.New("no Uniqueid")
+// userSignal translates the UserEvents callhook knows (see the
+// UserEvent* names) and skips the others.
+func userSignal(m Message) (signal.Signal, error) {
+	name := m.Get("UserEvent")
+	if name == "" {
+		return signal.Signal{}, errors.New("no UserEvent name")
 	}
-	if data == nil {
-		data = map[string]string{}
+	get := func(key string) string { return strings.TrimSpace(m.Get(key)) }
+	status := strings.ToLower(get("Status"))
+	st := signal.Status{Extension: get("Extension"), Name: get("Name"), Queue: get("Queue"), Reason: get("Reason")}
+	s := signal.Signal{Leg: legOf(m, ""), Status: st}
+	switch {
+	case strings.EqualFold(name, UserEventSync):
+		return signal.Signal{Kind: signal.Sync, Token: m.Get("Token")}, nil
+	case strings.EqualFold(name, UserEventCallback):
+		s.Kind = signal.CallbackRequested
+		if s.Leg.ID == "" && s.Leg.Call == "" {
+			// Raised by a client through the UserEvent action, naming the
+			// call by its Linkedid.
+			s.Leg.Call = get("Linkedid")
+		}
+		return s, nil
+	case strings.EqualFold(name, UserEventMenu):
+		s.Kind, s.Menu = signal.MenuEntered, get("Menu")
+		if s.Leg.ID == "" || s.Menu == "" {
+			return signal.Signal{}, fmt.Errorf("%s needs a channel and a Menu header", name)
+		}
+		return s, nil
+	case strings.EqualFold(name, UserEventFax):
+		if s.Leg.ID == "" {
+			return signal.Signal{}, fmt.Errorf("%s needs a channel", name)
+		}
+		s.Kind = signal.FaxReceiving
+		return s, nil
+	case strings.EqualFold(name, UserEventForwarding):
+		s.Kind = signal.ForwardingChanged
+		s.Status.On = status == "on" || status == "1" || status == "yes"
+		s.Status.Destination = get("Destination")
+	case strings.EqualFold(name, UserEventQueueLogin):
+		s.Kind = signal.QueueLoginChanged
+		s.Status.On = status == "in" || status == "login" || status == "1"
+	case strings.EqualFold(name, UserEventExtension):
+		switch status {
+		case "created":
+			s.Kind = signal.ExtensionCreated
+		case "deleted":
+			s.Kind = signal.ExtensionDeleted
+		default:
+			return signal.Signal{}, fmt.Errorf("%s: Status %q, want created or deleted", name, status)
+		}
+	default:
+		return signal.Signal{}, errSkip
 	}
-	return signal.Signal{Kind: signal.UserEvent, Leg: leg, Name: name, Data: data}, nil
+	if s.Status.Extension == "" {
+		return signal.Signal{}, fmt.Errorf("%s without Extension header", name)
+	}
+	s.Leg = signal.Leg{}
+	return s, nil
 }
 
 func contains(list []string, v string) bool {

@@ -8,11 +8,6 @@ import (
 	"github.com/callhook/callhook/core/signal"
 )
 
-// RecordingFileKey is the Data key of a RecordingStarted or
-// RecordingStopped signal that names the recording's file: the absolute
-// path the PBX writes, as MixMonitor resolved it.
-const RecordingFileKey = signal.DataFile
-
 // DefaultMonitorDir is where Asterisk's MixMonitor writes a file given by
 // a relative name (astspooldir/monitor).
 const DefaultMonitorDir = "/var/spool/asterisk/monitor"
@@ -83,17 +78,10 @@ func (f *mixFiles) attach(s *signal.Signal) {
 	defer f.mu.Unlock()
 	switch s.Kind {
 	case signal.RecordingStarted, signal.RecordingStopped:
-		file := f.byChan[s.Leg.ID]
-		if file == "" {
-			return
+		if s.File == "" {
+			s.File = f.byChan[s.Leg.ID]
 		}
-		if s.Data == nil {
-			s.Data = map[string]string{}
-		}
-		if s.Data[RecordingFileKey] == "" {
-			s.Data[RecordingFileKey] = file
-		}
-	case signal.Hangup:
+	case signal.LegGone:
 		delete(f.byChan, s.Leg.ID)
 	}
 }

@@ -26,7 +26,7 @@ func TestRecordingFileFromCapture(t *testing.T) {
 		return signal.Signal{}
 	}
 	live := find(replay(t, "01_inbound_answered.log"))
-	if got := live.Data[RecordingFileKey]; got != want || live.Leg.ID != "1795482057.1" {
+	if got := live.File; got != want || live.Leg.ID != "1795482057.1" {
 		t.Errorf("live: file %q on leg %s, want %q on 1795482057.1", got, live.Leg.ID, want)
 	}
 	f, err := os.Open(filepath.Join(capturesDir, "01_inbound_answered.log"))
@@ -38,7 +38,7 @@ func TestRecordingFileFromCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := find(sigs).Data[RecordingFileKey]; got != want {
+	if got := find(sigs).File; got != want {
 		t.Errorf("decode: file %q, want %q", got, want)
 	}
 }
@@ -92,9 +92,9 @@ func TestRecordingFileSources(t *testing.T) {
 				files.attach(&s)
 				switch s.Kind {
 				case signal.RecordingStarted:
-					started = s.Data[RecordingFileKey]
+					started = s.File
 				case signal.RecordingStopped:
-					stopped = s.Data[RecordingFileKey]
+					stopped = s.File
 				}
 			}
 			if started != tc.want || stopped != tc.stopWant {

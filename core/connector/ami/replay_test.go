@@ -15,9 +15,9 @@ import (
 
 const capturesDir = "../../../fixtures/ami/asterisk22"
 
-// replayDone is appended to every replay: a UserEvent the client turns into
-// a signal, so the test knows it has seen everything before it.
-const replayDone = "Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: ReplayDone\r\n\r\n"
+// replayDone is appended to every replay: a sync user event the client
+// turns into a signal, so the test knows it has seen everything before it.
+const replayDone = "Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: CallhookSync\r\nToken: replay-done\r\n\r\n"
 
 // replayServer serves a real Asterisk capture: its banner, then (after the
 // client's Login) its login response with the client's ActionID, then every
@@ -64,7 +64,7 @@ func replay(t *testing.T, file string) []signal.Signal {
 	var got []signal.Signal
 	for {
 		s := rec.next(t)
-		if s.Kind == signal.UserEvent && s.Name == "ReplayDone" {
+		if s.Kind == signal.Sync && s.Token == "replay-done" {
 			break
 		}
 		got = append(got, s)
@@ -81,7 +81,7 @@ func legSignals(in []signal.Signal) []signal.Signal {
 	var out []signal.Signal
 	for _, s := range in {
 		switch s.Kind {
-		case signal.MemberStatus, signal.RecordingStarted, signal.RecordingStopped, signal.CDR:
+		case signal.MemberState, signal.RecordingStarted, signal.RecordingStopped, signal.CallRecorded:
 			continue
 		}
 		out = append(out, s)
@@ -110,52 +110,52 @@ func TestReplayInboundAnswered(t *testing.T) {
 	got := legSignals(replay(t, "01_inbound_answered.log"))
 	want := []string{
 		"Connected",
-		"LegCreated 1795482057.0 trunk Ring @1795482057.322272",
-		"LegCreated 1795482057.1 101 Down @1795482057.324596",
-		"DialBegin 1795482057.0>1795482057.1 101  @1795482057.330436",
-		"StateChanged 1795482057.1 101 Ringing @1795482057.331180",
-		"DialState 1795482057.0>1795482057.1 101 RINGING @1795482057.331520",
-		"StateChanged 1795482057.1 101 Up @1795482060.338561",
-		"DialEnd 1795482057.0>1795482057.1 101 ANSWER @1795482060.342108",
-		"StateChanged 1795482057.0 trunk Up @1795482060.342125",
-		"BridgeEnter 1795482057.1 101 " + bridge + " @1795482060.343531",
-		"BridgeEnter 1795482057.0 trunk " + bridge + " @1795482060.343884",
-		"BridgeLeave 1795482057.0 trunk " + bridge + " @1795482068.349687",
-		"BridgeLeave 1795482057.1 101 " + bridge + " @1795482068.350299",
-		"Hangup 1795482057.1 101 16 Normal Clearing @1795482068.351884",
-		"Hangup 1795482057.0 trunk 16 Normal Clearing @1795482068.352090",
+		"LegAppeared 1795482057.0 trunk calling @1795482057.322272",
+		"LegAppeared 1795482057.1 101 idle @1795482057.324596",
+		"Dialling 1795482057.0>1795482057.1 101 101 @1795482057.330436",
+		"LegAlerting 1795482057.1 101 alerting @1795482057.331180",
+		"LegAlerting 1795482057.1 101 alerting @1795482057.331520",
+		"LegAnswered 1795482057.1 101 up @1795482060.338561",
+		"DialEnded 1795482057.0>1795482057.1 101 answered @1795482060.342108",
+		"LegAnswered 1795482057.0 trunk up @1795482060.342125",
+		"Joined 1795482057.1 101 " + bridge + " @1795482060.343531",
+		"Joined 1795482057.0 trunk " + bridge + " @1795482060.343884",
+		"Left 1795482057.0 trunk " + bridge + " @1795482068.349687",
+		"Left 1795482057.1 101 " + bridge + " @1795482068.350299",
+		"LegGone 1795482057.1 101 16 @1795482068.351884",
+		"LegGone 1795482057.0 trunk 16 @1795482068.352090",
 	}
 	checkShown(t, got, want)
 
 	// Whole legs, field by field, for one event of each block layout.
 	trunk := signal.Leg{
-		ID: "1795482057.0", ChainID: "1795482057.0", Name: "PJSIP/trunk-00000000", Endpoint: "trunk",
-		CallerNum: "2125559876", CallerName: "John Smith", Context: "from-trunk", Exten: "2125550100",
-		State: signal.StateRing,
+		ID: "1795482057.0", Call: "1795482057.0", Endpoint: "trunk",
+		CallerNum: "2125559876", CallerName: "John Smith", Number: "2125550100",
+		State: signal.StateCalling,
 	}
 	if got[1].Leg != trunk {
 		t.Errorf("Newchannel leg:\n got  %+v\n want %+v", got[1].Leg, trunk)
 	}
-	if ds := got[3].DialString; ds != "101" {
-		t.Errorf("DialBegin DialString %q, want 101", ds)
+	if n := got[3].Number; n != "101" {
+		t.Errorf("DialBegin dialled number %q, want 101 (its DialString)", n)
 	}
 	if loc := got[1].Time.Location(); loc != time.UTC {
 		t.Errorf("signal time in %v, want the configured UTC", loc)
 	}
 	dialEnd := signal.Signal{
-		Kind: signal.DialEnd,
+		Kind: signal.DialEnded,
 		Time: time.Unix(1795482060, 342108000).UTC(),
 		Leg: signal.Leg{
-			ID: "1795482057.0", ChainID: "1795482057.0", Name: "PJSIP/trunk-00000000", Endpoint: "trunk",
+			ID: "1795482057.0", Call: "1795482057.0", Endpoint: "trunk",
 			CallerNum: "2125559876", CallerName: "John Smith", ConnectedNum: "101", ConnectedName: "Alice 101",
-			Context: "from-trunk", Exten: "2125550100", State: signal.StateRing,
+			Number: "2125550100", State: signal.StateCalling,
 		},
 		Peer: signal.Leg{
-			ID: "1795482057.1", ChainID: "1795482057.0", Name: "PJSIP/101-00000001", Endpoint: "101",
+			ID: "1795482057.1", Call: "1795482057.0", Endpoint: "101",
 			CallerNum: "101", CallerName: "Alice 101", ConnectedNum: "2125559876", ConnectedName: "John Smith",
-			Context: "from-internal", Exten: "", State: signal.StateUp,
+			Number: "", State: signal.StateUp,
 		},
-		DialStatus: "ANSWER",
+		Outcome: signal.OutcomeAnswered,
 	}
 	if !reflect.DeepEqual(got[7], dialEnd) {
 		t.Errorf("DialEnd:\n got  %+v\n want %+v", got[7], dialEnd)
@@ -166,84 +166,79 @@ func TestReplayInboundMissed(t *testing.T) {
 	got := legSignals(replay(t, "02_inbound_missed.log"))
 	checkShown(t, got, []string{
 		"Connected",
-		"LegCreated 1795482078.2 trunk Ring @1795482078.508576",
-		"LegCreated 1795482078.3 101 Down @1795482078.510792",
-		"DialBegin 1795482078.2>1795482078.3 101  @1795482078.511478",
-		"StateChanged 1795482078.3 101 Ringing @1795482078.512896",
-		"DialState 1795482078.2>1795482078.3 101 RINGING @1795482078.513537",
-		"DialEnd 1795482078.2>1795482078.3 101 NOANSWER @1795482098.520025",
-		"Hangup 1795482078.3 101 0 Unknown @1795482098.521157",
-		"Hangup 1795482078.2 trunk 16 Normal Clearing @1795482098.522213",
+		"LegAppeared 1795482078.2 trunk calling @1795482078.508576",
+		"LegAppeared 1795482078.3 101 idle @1795482078.510792",
+		"Dialling 1795482078.2>1795482078.3 101 101 @1795482078.511478",
+		"LegAlerting 1795482078.3 101 alerting @1795482078.512896",
+		"LegAlerting 1795482078.3 101 alerting @1795482078.513537",
+		"DialEnded 1795482078.2>1795482078.3 101 no-answer @1795482098.520025",
+		"LegGone 1795482078.3 101 0 @1795482098.521157",
+		"LegGone 1795482078.2 trunk 16 @1795482098.522213",
 	})
 	if got[1].Leg.ConnectedNum != "" || got[1].Leg.ConnectedName != "" {
 		t.Errorf("<unknown> connected line not mapped to empty: %+v", got[1].Leg)
 	}
 }
 
-// TestReplayOtherFlows replays the queue and outbound captures: one signal
-// per translated event (counted in the capture independently), each with a
-// leg, times in stream order, nothing lost.
+// TestReplayOtherFlows replays the queue and outbound captures over a live
+// connection delivered in random small chunks: the connector reports
+// exactly the signals Decode reads from the same bytes (nothing lost or
+// doubled by the framing), each with a leg, times in stream order.
 func TestReplayOtherFlows(t *testing.T) {
 	for _, file := range []string{"05_queue_ringall_answered.log", "06_queue_missed_abandon.log", "07_outbound_answered.log"} {
 		t.Run(file, func(t *testing.T) {
-			data, err := os.ReadFile(filepath.Join(capturesDir, file))
+			f, err := os.Open(filepath.Join(capturesDir, file))
 			if err != nil {
 				t.Fatal(err)
 			}
-			n := 0
-			for name := range translators {
-				for line := range strings.SplitSeq(string(data), "\r\n") {
-					if strings.EqualFold(line, "Event: "+name) {
-						n++
-					}
-				}
+			decoded, err := Decode(f, time.UTC)
+			f.Close()
+			if err != nil {
+				t.Fatal(err)
 			}
 			got := replay(t, file)
-			if len(got) != 1+n {
-				t.Errorf("%d signals, want Connected and %d translated events", len(got), n)
-			}
 			if got[0].Kind != signal.Connected {
 				t.Fatalf("first signal %s, want Connected", show(got[0]))
 			}
+			got = got[1:]
+			if len(got) != len(decoded) || len(got) < 15 {
+				t.Fatalf("%d signals live, %d decoded from the same capture", len(got), len(decoded))
+			}
 			var last time.Time
-			for i, s := range got[1:] {
-				if s.Kind == signal.Connected || s.Kind == signal.Disconnected {
-					t.Fatalf("signal %d: unexpected %s", i+1, show(s))
+			for i, s := range got {
+				if d := decoded[i]; d.Kind != s.Kind || d.Leg.ID != s.Leg.ID || !d.Time.Equal(s.Time) {
+					t.Errorf("signal %d: live %s, decoded %s", i, show(s), show(d))
 				}
-				member := s.Kind == signal.MemberAdded || s.Kind == signal.MemberRemoved || s.Kind == signal.MemberPaused || s.Kind == signal.MemberStatus
+				member := s.Kind == signal.MemberAdded || s.Kind == signal.MemberRemoved || s.Kind == signal.MemberPaused || s.Kind == signal.MemberState
 				if member && (s.Queue == "" || s.Member.Endpoint == "") {
-					t.Errorf("signal %d without queue member: %+v", i+1, s)
+					t.Errorf("signal %d without queue member: %+v", i, s)
 				}
-				if !member && (s.Leg.ID == "" || !strings.HasPrefix(s.Leg.Name, "PJSIP/") || s.Leg.Endpoint == "") {
-					t.Errorf("signal %d without a proper leg: %+v", i+1, s)
+				if !member && (s.Leg.ID == "" || s.Leg.Endpoint == "") {
+					t.Errorf("signal %d without a proper leg: %+v", i, s)
 				}
 				if s.Time.Before(last) || s.Time.Year() != 2026 {
-					t.Errorf("signal %d: time %v out of order (after %v) or not from Timestamp", i+1, s.Time, last)
+					t.Errorf("signal %d: time %v out of order (after %v) or not from Timestamp", i, s.Time, last)
 				}
 				last = s.Time
 				switch s.Kind {
-				case signal.DialBegin, signal.DialState, signal.DialEnd:
+				case signal.Dialling, signal.DialEnded:
 					if s.Peer.ID == "" || s.Peer.Endpoint == "" {
-						t.Errorf("signal %d without peer: %s", i+1, show(s))
+						t.Errorf("signal %d without peer: %s", i, show(s))
 					}
-					if s.Kind != signal.DialBegin && s.DialStatus == "" {
-						t.Errorf("signal %d without dial status: %s", i+1, show(s))
+					if s.Kind == signal.DialEnded && s.Outcome == signal.OutcomeUnknown {
+						t.Errorf("signal %d without dial outcome: %s", i, show(s))
 					}
-				case signal.BridgeEnter, signal.BridgeLeave:
-					if s.BridgeID == "" {
-						t.Errorf("signal %d without bridge: %s", i+1, show(s))
-					}
-				case signal.Hangup:
-					if s.CauseText == "" {
-						t.Errorf("signal %d without cause text: %s", i+1, show(s))
+				case signal.Joined, signal.Left:
+					if s.Bridge == "" {
+						t.Errorf("signal %d without bridge: %s", i, show(s))
 					}
 				}
 			}
 			if file == "07_outbound_answered.log" {
-				first := got[1]
-				if first.Kind != signal.LegCreated || first.Leg.Endpoint != "101" || first.Leg.Exten != "912125550199" {
-					t.Errorf("outbound call starts with %s exten %q, want LegCreated on 101 dialling 912125550199",
-						show(first), first.Leg.Exten)
+				first := got[0]
+				if first.Kind != signal.LegAppeared || first.Leg.Endpoint != "101" || first.Leg.Number != "912125550199" {
+					t.Errorf("outbound call starts with %s number %q, want LegAppeared on 101 dialling 912125550199",
+						show(first), first.Leg.Number)
 				}
 			}
 		})

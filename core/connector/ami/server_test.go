@@ -306,14 +306,16 @@ func show(s signal.Signal) string {
 		at = fmt.Sprintf(" @%d.%06d", s.Time.Unix(), s.Time.Nanosecond()/1000)
 	}
 	switch s.Kind {
-	case signal.LegCreated, signal.StateChanged:
+	case signal.LegAppeared, signal.LegAlerting, signal.LegAnswered:
 		return fmt.Sprintf("%s %s %s %s", s.Kind, s.Leg.ID, s.Leg.Endpoint, s.Leg.State) + at
-	case signal.DialBegin, signal.DialState, signal.DialEnd:
-		return fmt.Sprintf("%s %s>%s %s %s", s.Kind, s.Leg.ID, s.Peer.ID, s.Peer.Endpoint, s.DialStatus) + at
-	case signal.BridgeEnter, signal.BridgeLeave:
-		return fmt.Sprintf("%s %s %s %s", s.Kind, s.Leg.ID, s.Leg.Endpoint, s.BridgeID) + at
-	case signal.Hangup:
-		return fmt.Sprintf("%s %s %s %d %s", s.Kind, s.Leg.ID, s.Leg.Endpoint, s.Cause, s.CauseText) + at
+	case signal.Dialling:
+		return fmt.Sprintf("%s %s>%s %s %s", s.Kind, s.Leg.ID, s.Peer.ID, s.Peer.Endpoint, s.Number) + at
+	case signal.DialEnded:
+		return fmt.Sprintf("%s %s>%s %s %s", s.Kind, s.Leg.ID, s.Peer.ID, s.Peer.Endpoint, s.Outcome) + at
+	case signal.Joined, signal.Left:
+		return fmt.Sprintf("%s %s %s %s", s.Kind, s.Leg.ID, s.Leg.Endpoint, s.Bridge) + at
+	case signal.LegGone:
+		return fmt.Sprintf("%s %s %s %d", s.Kind, s.Leg.ID, s.Leg.Endpoint, s.Cause) + at
 	}
 	return s.Kind.String()
 }

@@ -9,51 +9,54 @@ import (
 )
 
 // blindTransferSignal translates BlindTransfer. Leg is the transferee, the
-// party whose call goes on; the transferer block is Transfer.Transferer.
+// party whose call goes on. Result "Success" is the only completion; Fail,
+// Invalid and Not Permitted change nothing.
 func blindTransferSignal(m Message) (signal.Signal, error) {
 	t := signal.Transfer{
-		Result:     m.Get("Result"),
-		External:   yes(m.Get("IsExternal")),
+		Kind:       signal.Blind,
+		Done:       strings.EqualFold(m.Get("Result"), "Success"),
+		ByPhone:    yes(m.Get("IsExternal")),
 		Transferer: legOf(m, "Transferer"),
 		Transferee: legOf(m, "Transferee"),
-		Context:    m.Get("Context"),
-		Exten:      m.Get("Extension"),
+		Number:     m.Get("Extension"),
 	}
 	if t.Transferer.ID == "" && t.Transferee.ID == "" {
 		return signal.Signal{}, errors.New("no TransfererUniqueid or TransfereeUniqueid")
 	}
-	return signal.Signal{Kind: signal.BlindTransfer, Leg: t.Transferee, BridgeID: m.Get("BridgeUniqueid"), Transfer: t}, nil
+	return signal.Signal{Kind: signal.Transferred, Leg: t.Transferee, Transfer: t}, nil
 }
 
 // attendedTransferSignal translates AttendedTransfer. Asterisk names the two
 // transferer legs by age (Orig, Second), not by role; TransferTarget, when
-// present, is the party the transferee is handed to.
+// present, is the party the transferee is handed to. DestType Link joins
+// the two bridges through a Local channel pair (LocalOne, LocalTwo); Fail
+// means nothing moved even when Result says Success.
 func attendedTransferSignal(m Message) (signal.Signal, error) {
 	t := signal.Transfer{
-		Result:           m.Get("Result"),
-		External:         yes(m.Get("IsExternal")),
+		Kind:             signal.Attended,
+		Done:             strings.EqualFold(m.Get("Result"), "Success") && !strings.EqualFold(m.Get("DestType"), "Fail"),
+		ByPhone:          yes(m.Get("IsExternal")),
 		Transferer:       legOf(m, "OrigTransferer"),
 		SecondTransferer: legOf(m, "SecondTransferer"),
 		Transferee:       legOf(m, "Transferee"),
 		Target:           legOf(m, "TransferTarget"),
-		DestType:         m.Get("DestType"),
-		DestBridgeID:     m.Get("DestBridgeUniqueid"),
-		DestApp:          m.Get("DestApp"),
-		LocalOne:         legOf(m, "LocalOne"),
-		LocalTwo:         legOf(m, "LocalTwo"),
+	}
+	for _, p := range []string{"LocalOne", "LocalTwo"} {
+		if l := legOf(m, p); l.ID != "" {
+			t.Via = append(t.Via, l)
+		}
 	}
 	if t.Transferer.ID == "" && t.SecondTransferer.ID == "" {
 		return signal.Signal{}, errors.New("no OrigTransfererUniqueid or SecondTransfererUniqueid")
 	}
-	return signal.Signal{Kind: signal.AttendedTransfer, Leg: t.Transferee, BridgeID: m.Get("OrigBridgeUniqueid"), Transfer: t}, nil
+	return signal.Signal{Kind: signal.Transferred, Leg: t.Transferee, Transfer: t}, nil
 }
 
 // callerSignal translates QueueCallerJoin/Leave/Abandon: the channel block is
 // the caller.
 func callerSignal(kind signal.Kind) translator {
 	return func(m Message) (signal.Signal, error) {
-		s := signal.Signal{Kind: kind, Leg: legOf(m, ""), Queue: m.Get("Queue"),
-			Data: extra(m, "Position", "Count", "OriginalPosition", "HoldTime")}
+		s := signal.Signal{Kind: kind, Leg: legOf(m, ""), Queue: m.Get("Queue")}
 		if s.Leg.ID == "" {
 			return signal.Signal{}, errors.New("no Uniqueid")
 		}
@@ -69,8 +72,7 @@ func callerSignal(kind signal.Kind) translator {
 func agentSignal(kind signal.Kind) translator {
 	return func(m Message) (signal.Signal, error) {
 		s := signal.Signal{Kind: kind, Leg: legOf(m, ""), Peer: legOf(m, "Dest"), Queue: m.Get("Queue"),
-			Member: signal.Member{Interface: m.Get("Interface"), Endpoint: endpointOf(m.Get("Interface")), Name: m.Get("MemberName")},
-			Data:   extra(m, "HoldTime", "RingTime", "TalkTime", "Reason")}
+			Member: signal.Member{Endpoint: endpointOf(m.Get("Interface")), Name: m.Get("MemberName")}}
 		if s.Queue == "" {
 			return signal.Signal{}, errors.New("no Queue")
 		}
@@ -84,69 +86,75 @@ func agentSignal(kind signal.Kind) translator {
 // memberSignal translates QueueMemberAdded/Removed/Pause/Status.
 func memberSignal(kind signal.Kind) translator {
 	return func(m Message) (signal.Signal, error) {
-		mem := signal.Member{
-			Interface:  m.Get("Interface"),
-			Name:       m.Get("MemberName"),
-			Membership: m.Get("Membership"),
-			Paused:     m.Get("Paused") == "1",
-			Reason:     m.Get("PausedReason"),
-		}
-		if mem.Interface == "" {
+		iface := m.Get("Interface")
+		if iface == "" {
 			// Older Asterisks named it Location.
-			mem.Interface = m.Get("Location")
+			iface = m.Get("Location")
 		}
-		mem.Endpoint = endpointOf(mem.Interface)
-		mem.Status, _ = strconv.Atoi(strings.TrimSpace(m.Get("Status")))
-		s := signal.Signal{Kind: kind, Queue: m.Get("Queue"), Member: mem,
-			Data: extra(m, "StateInterface", "Penalty", "CallsTaken", "LastCall", "LastPause", "LoginTime", "InCall", "Ringinuse", "Wrapuptime")}
-		if s.Queue == "" || mem.Interface == "" {
+		status, _ := strconv.Atoi(strings.TrimSpace(m.Get("Status")))
+		mem := signal.Member{
+			Endpoint: endpointOf(iface),
+			Name:     m.Get("MemberName"),
+			Dynamic:  strings.EqualFold(m.Get("Membership"), "dynamic"),
+			Paused:   m.Get("Paused") == "1",
+			Reason:   m.Get("PausedReason"),
+			State:    deviceState(status),
+		}
+		s := signal.Signal{Kind: kind, Queue: m.Get("Queue"), Member: mem}
+		if s.Queue == "" || iface == "" {
 			return signal.Signal{}, errors.New("no Queue or Interface")
 		}
 		return s, nil
 	}
 }
 
-// localBridgeSignal translates LocalBridge: the LocalOne half is Leg, the
-// LocalTwo half Peer.
-func localBridgeSignal(m Message) (signal.Signal, error) {
-	s := signal.Signal{Kind: signal.LocalBridge, Leg: legOf(m, "LocalOne"), Peer: legOf(m, "LocalTwo"),
-		Data: extra(m, "Context", "Exten", "LocalOptimization")}
-	if s.Leg.ID == "" || s.Peer.ID == "" {
-		return signal.Signal{}, errors.New("no LocalOneUniqueid or LocalTwoUniqueid")
+// deviceState reads Asterisk's AST_DEVICE_* numbers (devicestate.h).
+func deviceState(n int) signal.DeviceState {
+	switch n {
+	case 1:
+		return signal.DeviceIdle
+	case 2:
+		return signal.DeviceInUse
+	case 3:
+		return signal.DeviceBusy
+	case 4, 5: // invalid, unavailable
+		return signal.DeviceUnavailable
+	case 6:
+		return signal.DeviceRinging
+	case 7:
+		return signal.DeviceRingingInUse
+	case 8:
+		return signal.DeviceOnHold
 	}
-	return s, nil
+	return signal.DeviceUnknown
 }
 
 // cdrSignal translates Cdr. Its fields are the record's, not a channel
-// block: Channel and UniqueID name the record's leg.
+// block: UniqueID names the record's leg (the chain's first channel for
+// the call's main record).
 func cdrSignal(m Message) (signal.Signal, error) {
-	data := make(map[string]string, len(m))
-	for _, f := range m {
-		switch strings.ToLower(f.Key) {
-		case "event", "privilege", "timestamp":
-			continue
-		}
-		if _, dup := data[f.Key]; !dup {
-			data[f.Key] = f.Value
-		}
-	}
 	name := m.Get("Channel")
-	leg := signal.Leg{ID: m.Get("UniqueID"), Name: name, Endpoint: endpointOf(name)}
-	return signal.Signal{Kind: signal.CDR, Leg: leg, Data: data}, nil
+	leg := signal.Leg{ID: m.Get("UniqueID"), Endpoint: endpointOf(name), Loopback: strings.HasPrefix(name, "Local/")}
+	if leg.ID == "" {
+		return signal.Signal{}, errors.New("no UniqueID")
+	}
+	rec := signal.Record{Disposition: dispositionOf(m.Get("Disposition")), RecordingFile: strings.TrimSpace(m.Get("RecordingFile"))}
+	return signal.Signal{Kind: signal.CallRecorded, Leg: leg, Record: rec}, nil
 }
 
-// extra copies the named headers that are present.
-func extra(m Message, keys ...string) map[string]string {
-	var d map[string]string
-	for _, k := range keys {
-		if v, ok := m.Lookup(k); ok {
-			if d == nil {
-				d = make(map[string]string, len(keys))
-			}
-			d[k] = v
-		}
+// dispositionOf reads a Cdr's Disposition.
+func dispositionOf(v string) signal.Disposition {
+	switch strings.ToUpper(strings.TrimSpace(v)) {
+	case "ANSWERED":
+		return signal.DispositionAnswered
+	case "NO ANSWER":
+		return signal.DispositionNoAnswer
+	case "BUSY":
+		return signal.DispositionBusy
+	case "FAILED", "CONGESTION":
+		return signal.DispositionFailed
 	}
-	return d
+	return signal.DispositionUnknown
 }
 
 // yes reads Asterisk's Yes/No flags.

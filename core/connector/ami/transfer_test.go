@@ -36,12 +36,12 @@ func TestTranslateTransfers(t *testing.T) {
 			block("Transferee", "PJSIP/trunk-00000000", "1.0", "1.0"),
 			Message{{"BridgeUniqueid", "b1"}, {"IsExternal", "Yes"}, {"Context", "from-internal"}, {"Extension", "102"}})
 		s, err := translate(m, recv, time.UTC)
-		if err != nil || s.Kind != signal.BlindTransfer || s.Leg.ID != "1.0" || s.BridgeID != "b1" {
+		if err != nil || s.Kind != signal.Transferred || s.Leg.ID != "1.0" {
 			t.Fatalf("got %+v, %v", s, err)
 		}
 		x := s.Transfer
-		if !x.Succeeded() || !x.External || x.Transferer.Endpoint != "101" || x.Transferee.Endpoint != "trunk" ||
-			x.Exten != "102" || x.Context != "from-internal" {
+		if x.Kind != signal.Blind || !x.Done || !x.ByPhone || x.Transferer.Endpoint != "101" || x.Transferee.Endpoint != "trunk" ||
+			x.Number != "102" {
 			t.Errorf("transfer %+v", x)
 		}
 	})
@@ -51,7 +51,7 @@ func TestTranslateTransfers(t *testing.T) {
 			block("Transferee", "PJSIP/trunk-00000000", "1.0", "1.0"),
 			Message{{"IsExternal", "No"}, {"Extension", "102"}})
 		s, _ := translate(m, recv, time.UTC)
-		if s.Transfer.External {
+		if s.Transfer.ByPhone {
 			t.Error("IsExternal No read as external")
 		}
 	})
@@ -63,12 +63,12 @@ func TestTranslateTransfers(t *testing.T) {
 			block("TransferTarget", "PJSIP/103-00000003", "1.3", "1.2"),
 			Message{{"IsExternal", "Yes"}, {"DestType", "Bridge"}, {"DestBridgeUniqueid", "b2"}})
 		s, err := translate(m, recv, time.UTC)
-		if err != nil || s.Kind != signal.AttendedTransfer || s.Leg.ID != "1.0" || s.BridgeID != "b1" {
+		if err != nil || s.Kind != signal.Transferred || s.Leg.ID != "1.0" {
 			t.Fatalf("got %+v, %v", s, err)
 		}
 		x := s.Transfer
-		if !x.Succeeded() || x.Transferer.ID != "1.1" || x.SecondTransferer.ID != "1.2" || x.Target.Endpoint != "103" ||
-			x.Target.ChainID != "1.2" || x.DestType != "Bridge" || x.DestBridgeID != "b2" {
+		if x.Kind != signal.Attended || !x.Done || x.Transferer.ID != "1.1" || x.SecondTransferer.ID != "1.2" || x.Target.Endpoint != "103" ||
+			x.Target.Call != "1.2" || len(x.Via) != 0 {
 			t.Errorf("transfer %+v", x)
 		}
 	})
@@ -80,7 +80,7 @@ func TestTranslateTransfers(t *testing.T) {
 			block("LocalOne", "Local/103@from-internal-00000001;1", "1.5", "1.0"),
 			block("LocalTwo", "Local/103@from-internal-00000001;2", "1.6", "1.0"))
 		s, err := translate(m, recv, time.UTC)
-		if err != nil || s.Transfer.LocalOne.Endpoint != "103@from-internal" || s.Transfer.LocalTwo.ID != "1.6" {
+		if err != nil || len(s.Transfer.Via) != 2 || !s.Transfer.Via[0].Loopback || s.Transfer.Via[0].ID != "1.5" || s.Transfer.Via[1].ID != "1.6" {
 			t.Fatalf("got %+v, %v", s, err)
 		}
 	})
@@ -88,7 +88,7 @@ func TestTranslateTransfers(t *testing.T) {
 		m := event("AttendedTransfer", Message{{"Result", "Fail"}},
 			block("OrigTransferer", "PJSIP/101-00000001", "1.1", "1.0"), Message{{"DestType", "Fail"}})
 		s, err := translate(m, recv, time.UTC)
-		if err != nil || s.Transfer.Succeeded() {
+		if err != nil || s.Transfer.Done {
 			t.Errorf("got %+v, %v", s, err)
 		}
 	})
@@ -107,10 +107,10 @@ func TestTranslateQueue(t *testing.T) {
 	agent := block("Dest", "PJSIP/101-00000014", "9.22", "9.21")
 	t.Run("caller events", func(t *testing.T) {
 		for name, kind := range map[string]signal.Kind{
-			"QueueCallerJoin": signal.QueueJoin, "QueueCallerLeave": signal.QueueLeave, "QueueCallerAbandon": signal.QueueAbandon,
+			"QueueCallerJoin": signal.QueueJoined, "QueueCallerLeave": signal.QueueLeft, "QueueCallerAbandon": signal.QueueAbandoned,
 		} {
 			s, err := translate(event(name, caller, Message{{"Queue", "800"}, {"Position", "1"}}), recv, time.UTC)
-			if err != nil || s.Kind != kind || s.Queue != "800" || s.Leg.ID != "9.21" || s.Data["Position"] != "1" {
+			if err != nil || s.Kind != kind || s.Queue != "800" || s.Leg.ID != "9.21" {
 				t.Errorf("%s: got %+v, %v", name, s, err)
 			}
 		}
@@ -120,12 +120,12 @@ func TestTranslateQueue(t *testing.T) {
 	})
 	t.Run("agent events", func(t *testing.T) {
 		for name, kind := range map[string]signal.Kind{
-			"AgentCalled": signal.AgentCalled, "AgentRingNoAnswer": signal.AgentRingNoAnswer,
-			"AgentConnect": signal.AgentConnect, "AgentComplete": signal.AgentComplete,
+			"AgentCalled": signal.AgentRinging, "AgentRingNoAnswer": signal.AgentNoAnswer,
+			"AgentConnect": signal.AgentAnswered, "AgentComplete": signal.AgentDone,
 		} {
 			m := event(name, caller, agent, Message{{"Queue", "800"}, {"Interface", "PJSIP/101"}, {"MemberName", "Alice 101"}, {"HoldTime", "3"}})
 			s, err := translate(m, recv, time.UTC)
-			if err != nil || s.Kind != kind || s.Peer.ID != "9.22" || s.Member.Endpoint != "101" || s.Member.Name != "Alice 101" || s.Data["HoldTime"] != "3" {
+			if err != nil || s.Kind != kind || s.Peer.ID != "9.22" || s.Member.Endpoint != "101" || s.Member.Name != "Alice 101" {
 				t.Errorf("%s: got %+v, %v", name, s, err)
 			}
 		}
@@ -135,10 +135,10 @@ func TestTranslateQueue(t *testing.T) {
 			{"Status", "1"}, {"Paused", "1"}, {"PausedReason", "Lunch"}}
 		for name, kind := range map[string]signal.Kind{
 			"QueueMemberAdded": signal.MemberAdded, "QueueMemberRemoved": signal.MemberRemoved,
-			"QueueMemberPause": signal.MemberPaused, "QueueMemberStatus": signal.MemberStatus,
+			"QueueMemberPause": signal.MemberPaused, "QueueMemberStatus": signal.MemberState,
 		} {
 			s, err := translate(event(name, m), recv, time.UTC)
-			want := signal.Member{Interface: "PJSIP/103", Endpoint: "103", Name: "Carol 103", Membership: "dynamic", Paused: true, Reason: "Lunch", Status: 1}
+			want := signal.Member{Endpoint: "103", Name: "Carol 103", Dynamic: true, Paused: true, Reason: "Lunch", State: signal.DeviceIdle}
 			if err != nil || s.Kind != kind || s.Queue != "800" || s.Member != want {
 				t.Errorf("%s: got %+v, %v", name, s, err)
 			}
@@ -148,17 +148,23 @@ func TestTranslateQueue(t *testing.T) {
 		}
 	})
 	t.Run("local bridge, recording, cdr", func(t *testing.T) {
-		s, err := translate(event("LocalBridge", block("LocalOne", "Local/101@q-00000001;1", "9.30", "9.21"),
+		// Local channel pairs are the connector's plumbing: their legs are
+		// marked loopback, their LocalBridge reports nothing.
+		_, err := translate(event("LocalBridge", block("LocalOne", "Local/101@q-00000001;1", "9.30", "9.21"),
 			block("LocalTwo", "Local/101@q-00000001;2", "9.31", "9.21"), Message{{"LocalOptimization", "Yes"}}), recv, time.UTC)
-		if err != nil || s.Kind != signal.LocalBridge || s.Leg.ID != "9.30" || s.Peer.ID != "9.31" || s.Data["LocalOptimization"] != "Yes" {
-			t.Errorf("LocalBridge: got %+v, %v", s, err)
+		if !errors.Is(err, errSkip) {
+			t.Errorf("LocalBridge: error %v, want it skipped", err)
+		}
+		s, err := translate(event("Newchannel", block("", "Local/101@q-00000001;1", "9.30", "9.21")), recv, time.UTC)
+		if err != nil || !s.Leg.Loopback {
+			t.Errorf("Local channel: got %+v, %v, want a loopback leg", s, err)
 		}
 		s, err = translate(event("MixMonitorStart", block("", "PJSIP/101-00000014", "9.22", "9.21")), recv, time.UTC)
 		if err != nil || s.Kind != signal.RecordingStarted || s.Leg.Endpoint != "101" {
 			t.Errorf("MixMonitorStart: got %+v, %v", s, err)
 		}
 		s, err = translate(event("Cdr", Message{{"Channel", "PJSIP/trunk-00000013"}, {"UniqueID", "9.21"}, {"Disposition", "ANSWERED"}}), recv, time.UTC)
-		if err != nil || s.Kind != signal.CDR || s.Leg.ID != "9.21" || s.Data["Disposition"] != "ANSWERED" {
+		if err != nil || s.Kind != signal.CallRecorded || s.Leg.ID != "9.21" || s.Record.Disposition != signal.DispositionAnswered {
 			t.Errorf("Cdr: got %+v, %v", s, err)
 		}
 	})

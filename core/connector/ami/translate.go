@@ -20,36 +20,40 @@ var errSkip = errors.New("skip event")
 
 // translators maps an AMI event name (lower case) to its translation. Events
 // without an entry are ignored. Field names follow Asterisk 22's AMI event
-// documentation; the queue, transfer and recording ones are in transfer.go.
+// documentation; the queue, transfer and recording ones are in transfer.go,
+// the dialplan and user events in dialplan.go.
 var translators = map[string]translator{
-	"newchannel":         legSignal(signal.LegCreated),
-	"newstate":           legSignal(signal.StateChanged),
-	"dialbegin":          dialSignal(signal.DialBegin),
-	"dialstate":          dialSignal(signal.DialState),
-	"dialend":            dialSignal(signal.DialEnd),
-	"bridgeenter":        bridgeSignal(signal.BridgeEnter),
-	"bridgeleave":        bridgeSignal(signal.BridgeLeave),
+	"newchannel":         legSignal(signal.LegAppeared),
+	"newstate":           newstateSignal,
+	"dialbegin":          dialBeginSignal,
+	"dialstate":          dialStateSignal,
+	"dialend":            dialEndSignal,
+	"bridgeenter":        bridgeSignal(signal.Joined),
+	"bridgeleave":        bridgeSignal(signal.Left),
 	"hangup":             hangupSignal,
 	"userevent":          userSignal,
 	"blindtransfer":      blindTransferSignal,
 	"attendedtransfer":   attendedTransferSignal,
-	"queuecallerjoin":    callerSignal(signal.QueueJoin),
-	"queuecallerleave":   callerSignal(signal.QueueLeave),
-	"queuecallerabandon": callerSignal(signal.QueueAbandon),
-	"agentcalled":        agentSignal(signal.AgentCalled),
-	"agentringnoanswer":  agentSignal(signal.AgentRingNoAnswer),
-	"agentconnect":       agentSignal(signal.AgentConnect),
-	"agentcomplete":      agentSignal(signal.AgentComplete),
+	"queuecallerjoin":    callerSignal(signal.QueueJoined),
+	"queuecallerleave":   callerSignal(signal.QueueLeft),
+	"queuecallerabandon": callerSignal(signal.QueueAbandoned),
+	"agentcalled":        agentSignal(signal.AgentRinging),
+	"agentringnoanswer":  agentSignal(signal.AgentNoAnswer),
+	"agentconnect":       agentSignal(signal.AgentAnswered),
+	"agentcomplete":      agentSignal(signal.AgentDone),
 	"queuememberadded":   memberSignal(signal.MemberAdded),
 	"queuememberremoved": memberSignal(signal.MemberRemoved),
 	"queuememberpause":   memberSignal(signal.MemberPaused),
-	"queuememberstatus":  memberSignal(signal.MemberStatus),
-	"localbridge":        localBridgeSignal,
+	"queuememberstatus":  memberSignal(signal.MemberState),
 	"mixmonitorstart":    legSignal(signal.RecordingStarted),
 	"mixmonitorstop":     legSignal(signal.RecordingStopped),
 	"cdr":                cdrSignal,
-	"chanspystart":       spySignal(signal.SpyStarted),
-	"chanspystop":        spySignal(signal.SpyStopped),
+	"chanspystart":       spySignal(signal.ListenStarted),
+	"chanspystop":        spySignal(signal.ListenStopped),
+	"newexten":           newextenSignal,
+	// ReceiveFAX: res_fax's event when a received fax completed; a fax
+	// the dialplan's Newexten did not announce is reported by it.
+	"receivefax": func(m Message) (signal.Signal, error) { return channelSignal(m, signal.FaxReceiving) },
 }
 
 // spySignal translates ChanSpyStart/ChanSpyStop: the Spyer block is the
@@ -71,13 +75,13 @@ func translate(m Message, recv time.Time, loc *time.Location) (signal.Signal, er
 	name := m.Get("Event")
 	tr, ok := translators[strings.ToLower(name)]
 	if !ok {
-		tr, ok = dialplanTranslators[strings.ToLower(name)]
-	}
-	if !ok {
 		return signal.Signal{}, errSkip
 	}
 	s, err := tr(m)
 	if err != nil {
+		if errors.Is(err, errSkip) {
+			return signal.Signal{}, err
+		}
 		return signal.Signal{}, fmt.Errorf("translate %s event: %w", name, err)
 	}
 	s.Time = recv
@@ -90,39 +94,99 @@ func translate(m Message, recv time.Time, loc *time.Location) (signal.Signal, er
 	return s, nil
 }
 
-// legSignal translates events about one channel (Newchannel, Newstate).
+// legSignal translates events about one channel (Newchannel, MixMonitor*).
 func legSignal(kind signal.Kind) translator {
-	return func(m Message) (signal.Signal, error) {
-		leg := legOf(m, "")
-		if leg.ID == "" {
-			return signal.Signal{}, errors.New("no Uniqueid")
-		}
-		return signal.Signal{Kind: kind, Leg: leg}, nil
-	}
+	return func(m Message) (signal.Signal, error) { return channelSignal(m, kind) }
 }
 
-// dialSignal translates DialBegin/DialState/DialEnd: the Channel block is the
-// dialling leg (absent when Originate dials without a caller), the Dest block
-// the dialled one.
-func dialSignal(kind signal.Kind) translator {
-	return func(m Message) (signal.Signal, error) {
-		s := signal.Signal{Kind: kind, Leg: legOf(m, ""), Peer: legOf(m, "Dest"),
-			DialStatus: m.Get("DialStatus"), DialString: m.Get("DialString")}
-		if s.Peer.ID == "" {
-			return signal.Signal{}, errors.New("no DestUniqueid")
-		}
-		return s, nil
+func channelSignal(m Message, kind signal.Kind) (signal.Signal, error) {
+	leg := legOf(m, "")
+	if leg.ID == "" {
+		return signal.Signal{}, errors.New("no Uniqueid")
 	}
+	return signal.Signal{Kind: kind, Leg: leg}, nil
+}
+
+// newstateSignal reports a channel that starts ringing (ChannelState 5)
+// or is answered (6); the other states say nothing the model uses.
+func newstateSignal(m Message) (signal.Signal, error) {
+	leg := legOf(m, "")
+	if leg.ID == "" {
+		return signal.Signal{}, errors.New("no Uniqueid")
+	}
+	switch leg.State {
+	case signal.StateAlerting:
+		return signal.Signal{Kind: signal.LegAlerting, Leg: leg}, nil
+	case signal.StateUp:
+		return signal.Signal{Kind: signal.LegAnswered, Leg: leg}, nil
+	}
+	return signal.Signal{}, errSkip
+}
+
+// dialBeginSignal translates DialBegin: the Channel block is the dialling
+// leg (absent when Originate dials without a caller), the Dest block the
+// dialled one. The dial string's number part ("12125550199@trunk") is
+// the number dialled; a technology/resource string ("PJSIP/101") names a
+// device, not a number.
+func dialBeginSignal(m Message) (signal.Signal, error) {
+	s := signal.Signal{Kind: signal.Dialling, Leg: legOf(m, ""), Peer: legOf(m, "Dest")}
+	if s.Peer.ID == "" {
+		return signal.Signal{}, errors.New("no DestUniqueid")
+	}
+	if num, _, _ := strings.Cut(m.Get("DialString"), "@"); num != "" && !strings.Contains(num, "/") {
+		s.Number = num
+	}
+	return s, nil
+}
+
+// dialStateSignal reports the dialled leg alerting (DialStatus RINGING);
+// other progress (PROCEEDING, PROGRESS) is not reported.
+func dialStateSignal(m Message) (signal.Signal, error) {
+	if !strings.EqualFold(strings.TrimSpace(m.Get("DialStatus")), "RINGING") {
+		return signal.Signal{}, errSkip
+	}
+	s := signal.Signal{Kind: signal.LegAlerting, Leg: legOf(m, "Dest"), Peer: legOf(m, "")}
+	if s.Leg.ID == "" {
+		return signal.Signal{}, errors.New("no DestUniqueid")
+	}
+	return s, nil
+}
+
+func dialEndSignal(m Message) (signal.Signal, error) {
+	s := signal.Signal{Kind: signal.DialEnded, Leg: legOf(m, ""), Peer: legOf(m, "Dest"), Outcome: outcomeOf(m.Get("DialStatus"))}
+	if s.Peer.ID == "" {
+		return signal.Signal{}, errors.New("no DestUniqueid")
+	}
+	return s, nil
+}
+
+// outcomeOf reads app_dial's DIALSTATUS.
+func outcomeOf(status string) signal.Outcome {
+	switch strings.ToUpper(strings.TrimSpace(status)) {
+	case "ANSWER":
+		return signal.OutcomeAnswered
+	case "NOANSWER":
+		return signal.OutcomeNoAnswer
+	case "BUSY":
+		return signal.OutcomeBusy
+	case "CANCEL":
+		return signal.OutcomeCancelled
+	case "CONGESTION":
+		return signal.OutcomeCongestion
+	case "CHANUNAVAIL":
+		return signal.OutcomeUnavailable
+	}
+	return signal.OutcomeUnknown
 }
 
 // bridgeSignal translates BridgeEnter/BridgeLeave.
 func bridgeSignal(kind signal.Kind) translator {
 	return func(m Message) (signal.Signal, error) {
-		s := signal.Signal{Kind: kind, Leg: legOf(m, ""), BridgeID: m.Get("BridgeUniqueid")}
+		s := signal.Signal{Kind: kind, Leg: legOf(m, ""), Bridge: m.Get("BridgeUniqueid")}
 		if s.Leg.ID == "" {
 			return signal.Signal{}, errors.New("no Uniqueid")
 		}
-		if s.BridgeID == "" {
+		if s.Bridge == "" {
 			return signal.Signal{}, errors.New("no BridgeUniqueid")
 		}
 		return s, nil
@@ -132,7 +196,7 @@ func bridgeSignal(kind signal.Kind) translator {
 // hangupSignal translates Hangup. An unreadable Cause stays 0 (Asterisk's
 // "Unknown"), which is what Asterisk itself reports when it has none.
 func hangupSignal(m Message) (signal.Signal, error) {
-	s := signal.Signal{Kind: signal.Hangup, Leg: legOf(m, ""), CauseText: m.Get("Cause-txt")}
+	s := signal.Signal{Kind: signal.LegGone, Leg: legOf(m, "")}
 	if s.Leg.ID == "" {
 		return signal.Signal{}, errors.New("no Uniqueid")
 	}
@@ -140,46 +204,45 @@ func hangupSignal(m Message) (signal.Signal, error) {
 	return s, nil
 }
 
-// userSignal translates UserEvent, raised by the dialplan's UserEvent()
-// (then with the channel block, which becomes Leg) or by the UserEvent
-// action. Name is the UserEvent header; Data holds every other header but
-// the framing ones (Event, Privilege, Timestamp), the first value of a
-// repeated key winning as in Message.Get.
-func userSignal(m Message) (signal.Signal, error) {
-	name := m.Get("UserEvent")
-	if name == "" {
-		return signal.Signal{}, errors.New("no UserEvent name")
-	}
-	data := make(map[string]string, len(m))
-	for _, f := range m {
-		switch strings.ToLower(f.Key) {
-		case "event", "privilege", "timestamp", "userevent":
-			continue
-		}
-		if _, dup := data[f.Key]; !dup {
-			data[f.Key] = f.Value
-		}
-	}
-	return signal.Signal{Kind: signal.UserEvent, Leg: legOf(m, ""), Name: name, Data: data}, nil
-}
-
 // legOf reads the channel block whose keys start with prefix ("" for
 // Channel, Uniqueid, ...; "Dest" for DestChannel, DestUniqueid, ...).
+// Asterisk's Linkedid, the Uniqueid of the chain's first channel, is the
+// call; its sequence part numbers the call in the PBX's session. A Local
+// channel is one half of the pair Asterisk dials through on its own
+// behalf: a loopback leg. The dialplan's start extension "s" is no number.
 func legOf(m Message, prefix string) signal.Leg {
 	name := m.Get(prefix + "Channel")
+	linked := m.Get(prefix + "Linkedid")
+	exten := m.Get(prefix + "Exten")
+	if exten == "s" {
+		exten = ""
+	}
 	return signal.Leg{
 		ID:            m.Get(prefix + "Uniqueid"),
-		ChainID:       m.Get(prefix + "Linkedid"),
-		Name:          name,
+		Call:          linked,
+		CallSeq:       callSeq(linked),
 		Endpoint:      endpointOf(name),
+		Loopback:      strings.HasPrefix(name, "Local/"),
 		CallerNum:     known(m.Get(prefix + "CallerIDNum")),
 		CallerName:    known(m.Get(prefix + "CallerIDName")),
 		ConnectedNum:  known(m.Get(prefix + "ConnectedLineNum")),
 		ConnectedName: known(m.Get(prefix + "ConnectedLineName")),
-		Context:       m.Get(prefix + "Context"),
-		Exten:         m.Get(prefix + "Exten"),
+		Number:        exten,
 		State:         stateOf(m.Get(prefix+"ChannelState"), m.Get(prefix+"ChannelStateDesc")),
 	}
+}
+
+// callSeq is the sequence part of a Uniqueid or Linkedid,
+// "<epoch>.<sequence>": Asterisk counts channels from its start, so the
+// call's first channel numbers the call within the PBX session, and the
+// number is stable across engine restarts. An id without one gives 0.
+func callSeq(id string) int {
+	if _, seq, ok := strings.Cut(id, "."); ok {
+		if n, err := strconv.Atoi(seq); err == nil && n >= 0 {
+			return n
+		}
+	}
+	return 0
 }
 
 // known maps Asterisk's placeholder for an absent caller id to "".
@@ -190,18 +253,33 @@ func known(v string) string {
 	return v
 }
 
-// stateOf reads ChannelState, whose numbers signal.State shares; the
-// description is the fallback for peers that send only the text.
-func stateOf(num, desc string) signal.State {
-	if n, err := strconv.Atoi(strings.TrimSpace(num)); err == nil && n >= 0 && n <= int(signal.StateBusy) {
-		return signal.State(n)
-	}
-	for st := signal.StateDown; st <= signal.StateBusy; st++ {
-		if strings.EqualFold(st.String(), desc) {
-			return st
+// Asterisk's ChannelState numbers and descriptions.
+var channelStates = []struct {
+	num  int
+	desc string
+	st   signal.LegState
+}{
+	{0, "Down", signal.StateIdle}, {1, "Rsrvd", signal.StateIdle}, {2, "OffHook", signal.StateIdle},
+	{3, "Dialing", signal.StateIdle}, {4, "Ring", signal.StateCalling}, {5, "Ringing", signal.StateAlerting},
+	{6, "Up", signal.StateUp}, {7, "Busy", signal.StateBusy},
+}
+
+// stateOf reads ChannelState; the description is the fallback for peers
+// that send only the text.
+func stateOf(num, desc string) signal.LegState {
+	if n, err := strconv.Atoi(strings.TrimSpace(num)); err == nil {
+		for _, c := range channelStates {
+			if c.num == n {
+				return c.st
+			}
 		}
 	}
-	return signal.StateDown
+	for _, c := range channelStates {
+		if strings.EqualFold(c.desc, desc) {
+			return c.st
+		}
+	}
+	return signal.StateIdle
 }
 
 // endpointOf returns the device or trunk part of a channel name: the text

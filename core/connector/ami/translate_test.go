@@ -56,33 +56,33 @@ func TestTranslate(t *testing.T) {
 	t.Run("no Timestamp takes the receive time", func(t *testing.T) {
 		m := Message{{"Event", "Newstate"}, {"Channel", "PJSIP/101-00000001"}, {"ChannelState", "5"}, {"Uniqueid", "1.1"}}
 		s, err := translate(m, recv, time.UTC)
-		if err != nil || !s.Time.Equal(recv) || s.Leg.State != signal.StateRinging {
+		if err != nil || !s.Time.Equal(recv) || s.Kind != signal.LegAlerting || s.Leg.State != signal.StateAlerting {
 			t.Errorf("got %+v, %v", s, err)
 		}
 	})
 	t.Run("state from description when the number is missing", func(t *testing.T) {
 		m := Message{{"Event", "Newstate"}, {"ChannelStateDesc", "Up"}, {"Uniqueid", "1.1"}}
-		if s, _ := translate(m, recv, time.UTC); s.Leg.State != signal.StateUp {
-			t.Errorf("state %v, want Up", s.Leg.State)
+		if s, _ := translate(m, recv, time.UTC); s.Kind != signal.LegAnswered || s.Leg.State != signal.StateUp {
+			t.Errorf("%v state %v, want LegAnswered Up", s.Kind, s.Leg.State)
 		}
 	})
 	t.Run("event names compare without case", func(t *testing.T) {
 		m := Message{{"Event", "NewChannel"}, {"Uniqueid", "1.1"}}
-		if s, err := translate(m, recv, time.UTC); err != nil || s.Kind != signal.LegCreated {
+		if s, err := translate(m, recv, time.UTC); err != nil || s.Kind != signal.LegAppeared {
 			t.Errorf("got %+v, %v", s, err)
 		}
 	})
 	t.Run("unmapped events are skipped", func(t *testing.T) {
-		for _, ev := range []string{"VarSet", "Newexten", "FullyBooted", "DeviceStateChange", ""} {
+		for _, ev := range []string{"VarSet", "Newexten", "FullyBooted", "DeviceStateChange", "LocalBridge", ""} {
 			if _, err := translate(Message{{"Event", ev}}, recv, time.UTC); !errors.Is(err, errSkip) {
 				t.Errorf("%s: error %v, want errSkip", ev, err)
 			}
 		}
 	})
 	t.Run("originate dial has no caller leg", func(t *testing.T) {
-		m := Message{{"Event", "DialBegin"}, {"DestChannel", "PJSIP/101-00000009"}, {"DestUniqueid", "9.9"}, {"DialString", "101"}}
+		m := Message{{"Event", "DialBegin"}, {"DestChannel", "PJSIP/101-00000009"}, {"DestUniqueid", "9.9"}, {"DialString", "PJSIP/101"}}
 		s, err := translate(m, recv, time.UTC)
-		if err != nil || s.Leg != (signal.Leg{}) || s.Peer.Endpoint != "101" {
+		if err != nil || s.Leg != (signal.Leg{}) || s.Peer.Endpoint != "101" || s.Number != "" {
 			t.Errorf("got %+v, %v", s, err)
 		}
 	})
@@ -98,25 +98,60 @@ func TestTranslate(t *testing.T) {
 			}
 		}
 	})
-	t.Run("user event from the dialplan", func(t *testing.T) {
+	t.Run("sync user event", func(t *testing.T) {
 		m := Message{
 			{"Event", "UserEvent"}, {"Privilege", "user,all"}, {"Timestamp", "1795482057.5"},
 			{"Channel", "PJSIP/101-00000001"}, {"Uniqueid", "1.1"}, {"UserEvent", "CallhookSync"},
 			{"Token", "7"}, {"Token", "8"}, {"Note", ""},
 		}
 		s, err := translate(m, recv, time.UTC)
-		want := map[string]string{"Channel": "PJSIP/101-00000001", "Uniqueid": "1.1", "Token": "7", "Note": ""}
-		if err != nil || s.Kind != signal.UserEvent || s.Name != "CallhookSync" || s.Leg.Endpoint != "101" ||
-			!reflect.DeepEqual(s.Data, want) || !s.Time.Equal(time.Unix(1795482057, 5e8)) {
+		if err != nil || s.Kind != signal.Sync || s.Token != "7" || !s.Time.Equal(time.Unix(1795482057, 5e8)) {
 			t.Errorf("got %+v, %v", s, err)
 		}
 		if _, err := translate(Message{{"Event", "UserEvent"}}, recv, time.UTC); err == nil {
 			t.Error("UserEvent without a name accepted")
 		}
+		if _, err := translate(Message{{"Event", "UserEvent"}, {"UserEvent", "SomethingElse"}}, recv, time.UTC); !errors.Is(err, errSkip) {
+			t.Errorf("unknown user event: error %v, want it skipped", err)
+		}
+	})
+	t.Run("status user events", func(t *testing.T) {
+		for _, tc := range []struct {
+			m    Message
+			want signal.Signal
+		}{
+			{Message{{"Event", "UserEvent"}, {"UserEvent", "CallhookForwarding"}, {"Extension", "101"}, {"Status", "on"}, {"Destination", "0555"}},
+				signal.Signal{Kind: signal.ForwardingChanged, Status: signal.Status{Extension: "101", On: true, Destination: "0555"}}},
+			{Message{{"Event", "UserEvent"}, {"UserEvent", "callhookqueuelogin"}, {"extension", "102"}, {"status", "in"}, {"queue", "800"}},
+				signal.Signal{Kind: signal.QueueLoginChanged, Status: signal.Status{Extension: "102", Queue: "800", On: true}}},
+			{Message{{"Event", "UserEvent"}, {"UserEvent", "CallhookExtension"}, {"Extension", "105"}, {"Status", "created"}, {"Name", "Eve"}},
+				signal.Signal{Kind: signal.ExtensionCreated, Status: signal.Status{Extension: "105", Name: "Eve"}}},
+		} {
+			s, err := translate(tc.m, recv, time.UTC)
+			tc.want.Time = recv
+			if err != nil || !reflect.DeepEqual(s, tc.want) {
+				t.Errorf("%v:\n got  %+v, %v\n want %+v", tc.m, s, err, tc.want)
+			}
+		}
+		for _, m := range []Message{
+			{{"Event", "UserEvent"}, {"UserEvent", "CallhookForwarding"}, {"Status", "on"}},
+			{{"Event", "UserEvent"}, {"UserEvent", "CallhookExtension"}, {"Extension", "105"}, {"Status", "renamed"}},
+		} {
+			if _, err := translate(m, recv, time.UTC); err == nil || errors.Is(err, errSkip) {
+				t.Errorf("%v: error %v, want a translation error", m, err)
+			}
+		}
+	})
+	t.Run("callback user event names its call", func(t *testing.T) {
+		m := Message{{"Event", "UserEvent"}, {"UserEvent", "CallhookCallback"}, {"Linkedid", "9.21"}}
+		s, err := translate(m, recv, time.UTC)
+		if err != nil || s.Kind != signal.CallbackRequested || s.Leg.Call != "9.21" {
+			t.Errorf("got %+v, %v", s, err)
+		}
 	})
 	t.Run("hangup with unreadable cause", func(t *testing.T) {
 		m := Message{{"Event", "Hangup"}, {"Uniqueid", "1.1"}, {"Cause", "x"}, {"Cause-txt", "Unknown"}}
-		if s, err := translate(m, recv, time.UTC); err != nil || s.Cause != 0 || s.CauseText != "Unknown" {
+		if s, err := translate(m, recv, time.UTC); err != nil || s.Cause != 0 {
 			t.Errorf("got %+v, %v", s, err)
 		}
 	})

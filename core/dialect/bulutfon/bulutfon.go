@@ -202,7 +202,7 @@ func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
 	}
 	var ad *Autodial
 	if d.autodial != nil {
-		if a, ok := d.autodial(ev.UniqueID); ok {
+		if a, ok := d.autodial(ev.PBXCallID); ok {
 			ad = &a
 		}
 	}

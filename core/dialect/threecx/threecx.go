@@ -231,9 +231,9 @@ func (d *Dialect) startedName(in bool) string {
 
 func (d *Dialect) trType(t callmodel.TransferType) string {
 	switch t {
-	case callmodel.BlindTransfer:
+	case callmodel.TransferBlind:
 		return "Blind"
-	case callmodel.AttendedTransfer:
+	case callmodel.TransferAttended:
 		if d.profile.Accom {
 			return "Accom"
 		}

@@ -169,7 +169,7 @@ func TestProfiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := threecx.New("crm", mustURL(t, "http://127.0.0.1/"), threecx.WithProfile(p))
-	req, _ := d.Render(callmodel.Event{Kind: callmodel.Answered, Direction: callmodel.Inbound, Transfer: callmodel.AttendedTransfer})
+	req, _ := d.Render(callmodel.Event{Kind: callmodel.Answered, Direction: callmodel.Inbound, Transfer: callmodel.TransferAttended})
 	q := mustURL(t, req.URL).Query()
 	// Turkish edition: "event = incomingcall_started / outgoingcall_started", "trtype = NotDef / Blind / Accom".
 	if q.Get("event") != "incomingcall_started" || q.Get("trtype") != "Accom" {

@@ -165,7 +165,7 @@ func (d *Dialect) Payload(ev callmodel.Event) (Payload, bool) {
 	if ev.Kind.IsStatus() {
 		return d.agent(ev)
 	}
-	p := Payload{UniqueID: ev.UniqueID, Queue: ev.Queue}
+	p := Payload{UniqueID: ev.PBXCallID, Queue: ev.Queue}
 	switch ev.Kind {
 	case callmodel.Initiated:
 		p.EventName = EventNewCall
