@@ -73,6 +73,10 @@ type Webhook struct {
 	Password      Secret
 	SigningSecret Secret // signs each request (Standard Webhooks HMAC)
 	PBXNumber     string // the PBX number a bulutfon webhook is bound to
+	// SigningSecretPrevious (key signing_secret_previous) also signs each
+	// request during a secret rotation, so receivers holding the old
+	// secret still verify; "" when no rotation is under way.
+	SigningSecretPrevious Secret
 	// DomainID and AccountID: bulutfon domain_id and account_id (keys
 	// domain_id, account_id); null in the payloads when unset.
 	DomainID, AccountID string

@@ -106,6 +106,12 @@ func TestParseErrors(t *testing.T) {
 			"invalid header name", 9},
 		{"password without username", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\npassword = p\n",
 			"set without username", 9},
+		{"previous signing secret without signing_secret", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nsigning_secret_previous = whsec_old\n",
+			"callhook.ini:9: [webhook.crm] signing_secret_previous: set without signing_secret", 9},
+		{"previous signing secret same as signing_secret", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nsigning_secret = whsec_a\nsigning_secret_previous = whsec_a\n",
+			"callhook.ini:10: [webhook.crm] signing_secret_previous: same as signing_secret", 10},
+		{"previous signing secret twice", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nsigning_secret = whsec_a\nsigning_secret_previous = whsec_b\nsigning_secret_previous = whsec_c\n",
+			"callhook.ini:11: [webhook.crm] signing_secret_previous: duplicate key (first set on line 10)", 11},
 		{"empty webhook name", pbxOK + "[webhook.]\nurl = http://x\ndialect = 3cx\n",
 			"missing webhook name", 6},
 		{"key outside section", "type = ami\n" + pbxOK + "[webhook.a]\nurl = http://x\ndialect = 3cx\n",
@@ -170,7 +176,7 @@ dialect = voipex
 		`callhook.ini:1: [pbx] secret: missing (required for type = ami)`,
 		`callhook.ini:3: [pbx] address: want host:port, got "127.0.0.1" (missing port in address)`,
 		`callhook.ini:6: [webhook.crm] dialect: unknown dialect "3cxx" (want 3cx, bulutfon, voipex)`,
-		`callhook.ini:7: [webhook.crm] colour: unknown key (known: account_id, allow_private, cdr_api_url, cdr_url, dialect, domain_id, events, format, header.*, method, password, pbx_number, profile, retry_attempts, retry_max, retry_min, signing_secret, timeout, url, username)`,
+		`callhook.ini:7: [webhook.crm] colour: unknown key (known: account_id, allow_private, cdr_api_url, cdr_url, dialect, domain_id, events, format, header.*, method, password, pbx_number, profile, retry_attempts, retry_max, retry_min, signing_secret, signing_secret_previous, timeout, url, username)`,
 		`callhook.ini:8: [webhook.erp] url: missing (required)`,
 	}
 	if got := err.Error(); got != strings.Join(want, "\n") {
@@ -237,6 +243,7 @@ HEADER.x-trace-id = on
 url = http://127.0.0.1:9002/
 dialect = voipex
 signing_secret = whsec_abc
+signing_secret_previous = whsec_old
 `
 	cfg, err := config.Parse("multi.ini", strings.NewReader(ini))
 	if err != nil {
@@ -263,7 +270,7 @@ signing_secret = whsec_abc
 	if bulut.Headers["X-Tenant"] != "acme" || bulut.Headers["X-Trace-Id"] != "on" || len(bulut.Headers) != 2 {
 		t.Errorf("headers = %v", bulut.Headers)
 	}
-	if vx.Name != "voipex-1" || vx.SigningSecret.Reveal() != "whsec_abc" || vx.Line != 25 {
+	if vx.Name != "voipex-1" || vx.SigningSecret.Reveal() != "whsec_abc" || vx.SigningSecretPrevious.Reveal() != "whsec_old" || vx.Line != 25 {
 		t.Errorf("voipex = %+v", vx)
 	}
 }

@@ -136,6 +136,8 @@ var webhookFields = map[string]field[Webhook]{
 		w.Headers[http.CanonicalHeaderKey(name)] = v
 		return nil
 	}},
+	// The old secret during a rotation: requests carry a signature for each.
+	"signing_secret_previous": {set: func(w *Webhook, _, v string) error { w.SigningSecretPrevious = Secret(v); return nil }},
 }
 
 func checkPBX(sec *iniSection, ps *problems) PBX {
@@ -156,6 +158,14 @@ func checkWebhook(name string, sec *iniSection, ps *problems) Webhook {
 	seen := applyFields(sec, webhookFields, &w, ps)
 	if _, ok := seen["password"]; ok && w.Username == "" {
 		ps.add(seen["password"], sec.name, "password", "set without username (basic auth needs both)")
+	}
+	if line, ok := seen["signing_secret_previous"]; ok && w.SigningSecretPrevious != "" {
+		switch {
+		case w.SigningSecret == "":
+			ps.add(line, sec.name, "signing_secret_previous", "set without signing_secret (it is the old secret kept valid while receivers switch to the new one)")
+		case w.SigningSecretPrevious == w.SigningSecret:
+			ps.add(line, sec.name, "signing_secret_previous", "same as signing_secret (put the old secret here, the new one in signing_secret)")
+		}
 	}
 	if _, set := seen["allow_private"]; !set && w.URL != nil && loopbackHost(w.URL.Hostname()) {
 		// A receiver the file names by a loopback address is the

@@ -267,7 +267,13 @@ func (rs *Receivers) attempt(ctx context.Context, r Request, p Policy, n int) Re
 	h.Set(HeaderWebhookID, r.ID)
 	now := rs.now()
 	if p.Signer != nil {
-		p.Signer.Sign(h, r.ID, now, r.Body)
+		var target string
+		if len(r.Body) == 0 {
+			// Only a request without a body signs its target. An
+			// unparsable URL fails in Send before anything goes out.
+			target, _ = RequestTarget(r.URL)
+		}
+		p.Signer.Sign(h, r.ID, now, target, r.Body)
 	}
 	if p.Username != "" {
 		h.Set("Authorization", BasicAuth(p.Username, p.Password))

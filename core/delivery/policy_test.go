@@ -29,14 +29,14 @@ func TestSignerStandardWebhooksVector(t *testing.T) {
 		t.Fatalf("signature = %s, want %s", got, want)
 	}
 	h := http.Header{}
-	s.Sign(h, "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
-	if err := s.Verify(h, []byte(`{"test": 2432232314}`), time.Unix(1614265330+60, 0), 5*time.Minute); err != nil {
+	s.Sign(h, "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), "/hook", []byte(`{"test": 2432232314}`))
+	if err := s.Verify(h, "/hook", []byte(`{"test": 2432232314}`), time.Unix(1614265330+60, 0), 5*time.Minute); err != nil {
 		t.Fatalf("verify own signature: %v", err)
 	}
-	if err := s.Verify(h, []byte(`{"test": 1}`), time.Unix(1614265330, 0), 5*time.Minute); err == nil {
+	if err := s.Verify(h, "/hook", []byte(`{"test": 1}`), time.Unix(1614265330, 0), 5*time.Minute); err == nil {
 		t.Fatal("verify accepted a changed body")
 	}
-	if err := s.Verify(h, []byte(`{"test": 2432232314}`), time.Unix(1614265330+3600, 0), 5*time.Minute); err == nil {
+	if err := s.Verify(h, "/hook", []byte(`{"test": 2432232314}`), time.Unix(1614265330+3600, 0), 5*time.Minute); err == nil {
 		t.Fatal("verify accepted a stale timestamp")
 	}
 	for _, bad := range []string{"whsec_!!!", "whsec_c2hvcnQ="} {
@@ -98,7 +98,7 @@ func TestReceiversSignAndAuth(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body := make([]byte, r.ContentLength)
 		_, _ = r.Body.Read(body)
-		if err := signer.Verify(r.Header, body, time.Now(), time.Minute); err != nil {
+		if err := signer.Verify(r.Header, r.RequestURI, body, time.Now(), time.Minute); err != nil {
 			t.Errorf("receiver: %v", err)
 		}
 		if u, p, ok := r.BasicAuth(); !ok || u != "u" || p != "p" {

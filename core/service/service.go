@@ -219,6 +219,11 @@ func newPolicy(cfg *config.Config, w config.Webhook, def delivery.RetryPolicy) (
 		if err != nil {
 			return p, fmt.Errorf("%s signing_secret: %w (want whsec_ followed by base64, as Standard Webhooks secrets are)", where, err)
 		}
+		if w.SigningSecretPrevious != "" {
+			if s, err = delivery.NewSigner(w.SigningSecret.Reveal(), w.SigningSecretPrevious.Reveal()); err != nil {
+				return p, fmt.Errorf("%s signing_secret_previous: %w (want whsec_ followed by base64, as Standard Webhooks secrets are)", where, err)
+			}
+		}
 		p.Signer = s
 	}
 	if !w.AllowPrivate {
