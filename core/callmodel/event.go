@@ -184,10 +184,10 @@ type Event struct {
 	// PBXCallID is the PBX's own id of the call chain: the call id its
 	// first leg had (signal.Leg.Call). It stays the same across transfers.
 	PBXCallID string
-	// Seq numbers the events of one chain from 0 in the order they were
-	// emitted; with ID.Chain it identifies the event stably, so a replay of
-	// the same signals gives the same webhook ids.
-	Seq       int
+	// N counts the events of this kind on this link of the chain before
+	// it (for status events: the status events before it). With the
+	// chain, the kind and the link it identifies the event (Key).
+	N         int
 	Direction Direction
 	// External is the party outside the PBX: the caller of an inbound call,
 	// the number dialled on an outbound one.
@@ -227,14 +227,41 @@ type Event struct {
 	Other string
 	// Record: Record only.
 	Record *CallRecord
-	// Listened: Ended only, with WithLandings: how long the caller spent
+	// Listened: Ended only: how long the caller spent
 	// in IVR menus, which answer the call (not part of Talk).
 	Listened time.Duration
-	// EndedBy: Ended only, with WithLandings: who ended the call.
+	// EndedBy: Ended only: who ended the call.
 	EndedBy Party
 	// Recorded: a recording of the call has started by the time of the
 	// event (the PBX announced it).
 	Recorded bool
+	// Origin is the extension that placed an outbound call; it stays the
+	// same when the call is transferred on.
+	Origin string
+	// History is the call's way through the PBX, on the events that end
+	// the call (Ended that is no transfer, Missed).
+	History *History
+}
+
+// Key identifies the event among everything the model reports, the same
+// way on every replay of the same signals: the chain, the kind, the link
+// and N; a status event by its kind, user, time and N. Webhook ids are
+// built from it, so they do not depend on which other events, or which
+// other receivers, there are.
+func (ev Event) Key() string {
+	if ev.Kind.IsStatus() {
+		return fmt.Sprintf("status-%s-%s-%d-%d", ev.Kind, ev.User, ev.Time.UnixNano(), ev.N)
+	}
+	return fmt.Sprintf("%s-%s-%d-%d", ev.ID.Chain(), ev.Kind, ev.ID.Link, ev.N)
+}
+
+// OrderKey is what the event is ordered by among a receiver's webhooks:
+// its call chain, or for a status event its extension.
+func (ev Event) OrderKey() string {
+	if ev.Kind.IsStatus() {
+		return "status-" + ev.User
+	}
+	return ev.ID.Chain()
 }
 
 // CallRecord is what a call's record says, once the PBX stored it.

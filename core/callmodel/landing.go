@@ -6,7 +6,7 @@ import (
 	"github.com/callhook/callhook/core/signal"
 )
 
-// Call-flow kinds, reported only with WithLandings. Their values sit far
+// Call-flow kinds: a call's way through the PBX. Their values sit far
 // from the iota-numbered kinds so that either list can grow.
 const (
 	// Landed: an inbound call reached a destination inside the PBX.
@@ -37,19 +37,11 @@ const (
 	Refused
 )
 
-// WithLandings makes the model report where inbound calls land (Landed),
-// missed inbound calls (Missed) and incoming faxes (FaxReceived), and fill
-// Ended's EndedBy and Listened. Dialects that report a call's way through
-// the PBX (Bulutfon) need them; the others ignore these kinds.
-func WithLandings() Option {
-	return func(m *Model) { m.flow = &flow{calls: map[string]*flowCall{}} }
-}
-
-// flow is the state WithLandings keeps per call chain (by ID.Chain).
-type flow struct {
-	calls map[string]*flowCall
-}
-
+// flowCall is what the model keeps of a call's way through the PBX: it
+// reports where inbound calls land (Landed), missed inbound calls (Missed)
+// and incoming faxes (FaxReceived), and fills Ended's EndedBy and
+// Listened. Dialects that report a call's way (Bulutfon) use them; the
+// others pass these kinds by.
 type flowCall struct {
 	last      string // kind:destination of the last landing
 	menuSince time.Time
@@ -63,16 +55,6 @@ type flowCall struct {
 	batch      map[string]bool // peer leg → still dialled
 }
 
-func (f *flow) of(c *call) *flowCall {
-	k := c.id.Chain()
-	fc := f.calls[k]
-	if fc == nil {
-		fc = &flowCall{}
-		f.calls[k] = fc
-	}
-	return fc
-}
-
 // handleFlow runs one signal through the model and adds the call-flow
 // events. pre is the signal's call before the model handled it (a hangup
 // makes the model forget it).
@@ -83,9 +65,6 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 	}
 	wasEnded := pre != nil && pre.ended
 	evs := m.handle(s)
-	if m.flow == nil {
-		return evs
-	}
 	if ev, ok := m.endInMenu(pre, wasEnded, s, evs); ok {
 		evs = append(evs, ev)
 	}
@@ -93,16 +72,13 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 	if c == nil {
 		c, _ = m.find(s.Leg)
 	}
-	var fc *flowCall
-	if c != nil {
-		fc = m.flow.of(c)
+	if c == nil {
+		return evs
 	}
-	var out []Event
-	if c != nil && fc != nil {
-		out = append(out, m.flowSignal(c, fc, s)...)
-	}
+	fc := &c.flow
+	out := m.flowSignal(c, fc, s)
 	for _, ev := range evs {
-		if ev.Kind.IsStatus() || c == nil || ev.ID.Chain() != c.id.Chain() {
+		if ev.Kind.IsStatus() || ev.ID.Chain() != c.id.Chain() {
 			out = append(out, ev)
 			continue
 		}
@@ -130,10 +106,6 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 			out = append(out, m.emit(c, miss))
 		}
 	}
-	renumber(out)
-	if c != nil && c.ended && m.calls[c.chains[0]] == nil {
-		delete(m.flow.calls, c.id.Chain())
-	}
 	return out
 }
 
@@ -150,8 +122,11 @@ func (m *Model) endInMenu(c *call, wasEnded bool, s signal.Signal, evs []Event) 
 		}
 	}
 	c.ended = true
-	ev := Event{Kind: Ended, Time: s.Time, Finish: FinishMissed, Cause: s.Cause, UserType: UserOther}
-	if fc := m.flow.calls[c.id.Chain()]; fc != nil && fc.last != "" {
+	// Nobody took the call, but the menu (or fax) that answered it did:
+	// the caller hanging up there clears it normally.
+	ev := Event{Kind: Ended, Time: s.Time, Finish: FinishMissed, Cause: s.Cause, UserType: UserOther,
+		Reason: endReason(FinishOK, s.Cause, 0)}
+	if fc := &c.flow; fc.last != "" {
 		ev.User = fc.last[2:]
 	}
 	return m.emit(c, ev), true
@@ -244,30 +219,6 @@ func (fc *flowCall) endedBy(c *call, ev Event, s signal.Signal) Party {
 		return ByCallee
 	}
 	return ByCaller
-}
-
-// renumber keeps Seq increasing in emission order within each chain after
-// call-flow events were put before the event that caused them.
-func renumber(evs []Event) {
-	base := map[string]int{}
-	for _, ev := range evs {
-		if ev.Kind.IsStatus() {
-			continue
-		}
-		k := ev.ID.Chain()
-		if b, ok := base[k]; !ok || ev.Seq < b {
-			base[k] = ev.Seq
-		}
-	}
-	next := map[string]int{}
-	for i := range evs {
-		if evs[i].Kind.IsStatus() {
-			continue
-		}
-		k := evs[i].ID.Chain()
-		evs[i].Seq = base[k] + next[k]
-		next[k]++
-	}
 }
 
 // FlowString names the call-flow kinds (Kind.String covers the others).

@@ -56,12 +56,11 @@ type Model struct {
 	didNames       map[string]string
 	log            *slog.Logger
 	stoppedRinging bool
-	flow           *flow // call-flow events (WithLandings), nil when off
 
 	calls   map[string]*call // by the PBX's call id, merged calls included
 	byLeg   map[string]*call // by leg id: a leg stays with its call when the PBX renames its chain
 	bridges map[string]*call // by bridge id: the call whose legs are in the bridge
-	status  int              // sequence of status events
+	status  int              // number of status events so far
 	done    *finished        // ended calls waiting for the PBX's call record
 }
 
@@ -130,7 +129,10 @@ type call struct {
 	transfer  TransferType // how the next answer is reached
 	lost      *lost
 	stops     []*leg // stopped ringing, reported once the call goes on
-	seq       int
+	emitted   int            // events reported so far
+	counts    map[kindLink]int // events reported per kind and link
+	flow      flowCall
+	history   History
 
 	dialOutcome signal.Outcome // the last dial's outcome other than an answer
 	firstAnswer time.Time // when the chain was first answered
@@ -162,12 +164,10 @@ func (m *Model) Calls() int {
 	return len(seen)
 }
 
-// Handle applies one signal and returns the events it causes, in order.
+// Handle applies one signal and returns the events it causes, in order:
+// always the same events for the same signals, whoever consumes them.
 func (m *Model) Handle(s signal.Signal) []Event {
-	if m.flow != nil {
-		return m.handleFlow(s)
-	}
-	return m.handle(s)
+	return m.handleFlow(s)
 }
 
 func (m *Model) handle(s signal.Signal) []Event {
@@ -553,8 +553,13 @@ func (m *Model) emit(c *call, ev Event) Event {
 		// moment it joined.
 		ev.Queue = c.queue
 	}
-	ev.Seq = c.seq
-	c.seq++
+	k := kindLink{ev.Kind, c.id.Link}
+	if c.counts == nil {
+		c.counts = map[kindLink]int{}
+	}
+	ev.N = c.counts[k]
+	c.counts[k]++
+	c.emitted++
 	ev.Recorded = c.recording
 	ev.Direction = c.direction
 	ev.External = c.external
@@ -566,8 +571,21 @@ func (m *Model) emit(c *call, ev Event) Event {
 			ev.DIDName = n
 		}
 	}
+	if c.direction == Outbound && c.origin != nil && !c.origin.external {
+		ev.Origin = c.origin.endpoint
+	}
 	if ev.UserType == 0 {
 		ev.UserType = UserExtension
 	}
+	c.history.note(ev)
+	if ev.Kind == Missed || (ev.Kind == Ended && !ev.Transferred) {
+		ev.History = c.history.snapshot()
+	}
 	return ev
+}
+
+// kindLink counts a call's events per kind and link (Event.N).
+type kindLink struct {
+	kind Kind
+	link int
 }

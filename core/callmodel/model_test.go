@@ -75,8 +75,20 @@ func run(t *testing.T, sigs []signal.Signal, opts ...callmodel.Option) []callmod
 	return out
 }
 
-func check(t *testing.T, got []callmodel.Event, wants []want) {
+// flowKinds report a call's way through the PBX (TestFlow covers them);
+// check looks at the call's links only.
+func flowKinds(ev callmodel.Event) bool {
+	return ev.Kind == callmodel.Landed || ev.Kind == callmodel.Missed || ev.Kind == callmodel.FaxReceived
+}
+
+func check(t *testing.T, all []callmodel.Event, wants []want) {
 	t.Helper()
+	var got []callmodel.Event
+	for _, ev := range all {
+		if !flowKinds(ev) {
+			got = append(got, ev)
+		}
+	}
 	if len(got) != len(wants) {
 		t.Fatalf("got %d events %+v, want %d", len(got), got, len(wants))
 	}
@@ -86,8 +98,8 @@ func check(t *testing.T, got []callmodel.Event, wants []want) {
 			t.Errorf("event %d = %v user %s link %d finish %d talk %v transfer %d; want %+v",
 				i, g.Kind, g.User, g.ID.Link, g.Finish, g.Talk, g.Transfer, w)
 		}
-		if g.Seq != i {
-			t.Errorf("event %d has Seq %d", i, g.Seq)
+		if g.N != 0 {
+			t.Errorf("event %d (%v) has N %d, want 0: the first of its kind on its link", i, g.Kind, g.N)
 		}
 	}
 }

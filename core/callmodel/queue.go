@@ -96,7 +96,7 @@ func (m *Model) emitStatus(ev Event) Event {
 	if ev.UserType == 0 {
 		ev.UserType = UserExtension
 	}
-	ev.Seq = m.status
+	ev.N = m.status
 	m.status++
 	return ev
 }

@@ -51,7 +51,7 @@ func (m *Model) chainDone(c *call, t time.Time) []Event {
 	if c.consultFor != nil {
 		return m.consultationDone(c, t)
 	}
-	if c.seq == 0 || !(c.reporting() || c.local()) {
+	if c.emitted == 0 || !(c.reporting() || c.local()) {
 		return nil
 	}
 	if c.endedAt.IsZero() {

@@ -79,8 +79,12 @@ func render(t *testing.T, path string, opts ...callmodel.Option) []url.Values {
 // own, and calls that never leave the PBX.
 func threecxSilent(ev callmodel.Event) bool {
 	switch ev.Kind {
-	case callmodel.Initiated, callmodel.Record, callmodel.TransferCompleted, callmodel.TransferCancelled:
+	case callmodel.Initiated, callmodel.Record, callmodel.TransferCompleted, callmodel.TransferCancelled,
+		callmodel.Landed, callmodel.Missed, callmodel.FaxReceived:
 		return true
+	}
+	if ev.Kind == callmodel.Ended && ev.UserType == callmodel.UserOther {
+		return true // ended in a menu, nobody took it
 	}
 	return ev.Direction == callmodel.Internal || ev.Direction == callmodel.Barge
 }

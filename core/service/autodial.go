@@ -52,24 +52,9 @@ func newBulutfon(cfg *config.Config, w config.Webhook) (engine.Renderer, error) 
 	return bulutfon.New(w.Name, w.URL, opts...), nil
 }
 
-// hasDialect says whether a webhook uses the dialect.
-func hasDialect(cfg *config.Config, dialect string) bool {
-	for _, w := range cfg.Webhooks {
-		if w.Dialect == dialect {
-			return true
-		}
-	}
-	return false
-}
-
-// modelOptions are the call model's options the webhooks need: Bulutfon
-// reports where calls land, missed calls and faxes.
-func modelOptions(cfg *config.Config, log *slog.Logger) engine.Option {
-	opts := []callmodel.Option{callmodel.WithLogger(log)}
-	if hasDialect(cfg, "bulutfon") {
-		opts = append(opts, callmodel.WithLandings())
-	}
-	return engine.WithModel(callmodel.New(opts...))
+// modelOptions are the call model's options the configuration sets.
+func modelOptions(log *slog.Logger) engine.Option {
+	return engine.WithModel(callmodel.New(callmodel.WithLogger(log)))
 }
 
 // withAutodial sets up the autodial API's registry when [api] is

@@ -137,7 +137,7 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	engineOpts := []engine.Option{
 		engine.WithLogger(log.With("component", "engine")),
 		engine.WithEventHook(opts.OnEvent),
-		modelOptions(cfg, log.With("component", "callmodel")),
+		modelOptions(log.With("component", "callmodel")),
 	}
 	if svc.Recorder != nil {
 		engineOpts = append(engineOpts, engine.WithSignalHook(svc.Recorder.hook))

@@ -117,7 +117,6 @@ type Dialect struct {
 	loc       *time.Location
 	autodial  AutodialLookup
 	callbacks bool
-	flows     map[string]*callFlow
 }
 
 // Option configures a Dialect.
@@ -165,7 +164,7 @@ func WithCallbacks() Option { return func(d *Dialect) { d.callbacks = true } }
 
 // New returns a dialect that sends to target for the webhook named name.
 func New(name string, target *url.URL, opts ...Option) *Dialect {
-	d := &Dialect{receiver: name, target: target, loc: time.Local, flows: map[string]*callFlow{}}
+	d := &Dialect{receiver: name, target: target, loc: time.Local}
 	for _, o := range opts {
 		o(d)
 	}
@@ -173,28 +172,11 @@ func New(name string, target *url.URL, opts ...Option) *Dialect {
 }
 
 // Render returns the request for ev, and false when this webhook sends
-// nothing for it. It must see every event of a call in order (the engine
-// calls it so): the legacy cdr's callflow is built from them.
+// nothing for it. It keeps nothing between events: what the legacy cdr
+// tells of the whole call comes with the event that ends it.
 func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
 	if ev.Kind.IsStatus() || (ev.Direction != callmodel.Inbound && ev.Direction != callmodel.Outbound) {
 		return delivery.Request{}, false
-	}
-	chain := ev.ID.Chain()
-	fl := d.flows[chain]
-	if fl == nil {
-		fl = &callFlow{}
-		d.flows[chain] = fl
-	}
-	fl.note(ev)
-	if ev.Kind == callmodel.Ended && !ev.Transferred {
-		defer func() {
-			if ev.Direction != callmodel.Inbound || ev.Finish != callmodel.FinishMissed {
-				delete(d.flows, chain)
-			}
-		}()
-	}
-	if ev.Kind == callmodel.Missed {
-		defer delete(d.flows, chain)
 	}
 	name := d.eventType(ev)
 	if name == "" {
@@ -224,7 +206,7 @@ func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
 			return delivery.Request{}, false
 		}
 	}
-	body := d.payload(name, ev, ad, fl)
+	body := d.payload(name, ev, ad)
 	h := http.Header{}
 	var raw []byte
 	if d.form {
@@ -235,9 +217,9 @@ func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
 		raw = body.JSON()
 	}
 	return delivery.Request{
-		ID:       fmt.Sprintf("%s-%s-%d", d.receiver, chain, ev.Seq),
+		ID:       d.receiver + "-" + ev.Key(),
 		Receiver: d.receiver,
-		CallKey:  chain,
+		CallKey:  ev.OrderKey(),
 		Method:   http.MethodPost,
 		URL:      target.String(),
 		Header:   h,
@@ -299,11 +281,11 @@ func (d *Dialect) eventType(ev callmodel.Event) string {
 // caller and the PBX number it called. Outbound: the extension and the
 // number it dialled (an autodial call bound to a PBX number shows that
 // number as the caller, as the carrier does).
-func parties(ev callmodel.Event, fl *callFlow, ad *Autodial) (caller, callee string) {
+func parties(ev callmodel.Event, ad *Autodial) (caller, callee string) {
 	if ev.Direction == callmodel.Inbound {
 		return ev.External, ev.DID
 	}
-	caller = fl.extension
+	caller = ev.Origin
 	if caller == "" {
 		caller = ev.User
 	}
@@ -321,9 +303,9 @@ func direction(ev callmodel.Event) string {
 }
 
 // payload builds the event's fields in the documents' order.
-func (d *Dialect) payload(name string, ev callmodel.Event, ad *Autodial, fl *callFlow) object {
+func (d *Dialect) payload(name string, ev callmodel.Event, ad *Autodial) object {
 	uuid := CallUUID(ev.ID.Chain())
-	caller, callee := parties(ev, fl, ad)
+	caller, callee := parties(ev, ad)
 	o := object{{"event_type", name}}
 	if !d.profile.Legacy {
 		o = o.with("domain_id", numOrNull(d.domain)).with("account_id", numOrNull(d.account))
@@ -346,7 +328,7 @@ func (d *Dialect) payload(name string, ev callmodel.Event, ad *Autodial, fl *cal
 		return o
 	}
 	if d.profile.Legacy {
-		return o.with("cdr", d.cdr(ev, fl, uuid, caller, callee))
+		return o.with("cdr", d.cdr(ev, uuid, caller, callee))
 	}
 	day := ev.Time.In(d.loc).Format("2006/01/02")
 	link := func(base string) value {

@@ -98,6 +98,11 @@ func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
 		// The module reports calls with the outside world only.
 		return delivery.Request{}, false
 	}
+	if ev.Kind == callmodel.Ended && ev.UserType == callmodel.UserOther {
+		// A call nobody took that ended in a menu: the module reports the
+		// calls of extensions and queues.
+		return delivery.Request{}, false
+	}
 	q, ok := d.params(ev)
 	if !ok {
 		return delivery.Request{}, false
@@ -108,17 +113,10 @@ func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
 	} else {
 		u.RawQuery = q.encode()
 	}
-	id, key := fmt.Sprintf("%s-%s-%d", d.receiver, ev.ID.Chain(), ev.Seq), ev.ID.Chain()
-	if ev.Kind.IsStatus() {
-		// Status events belong to no call: they are ordered per extension
-		// and identified by their time and sequence.
-		key = "status-" + ev.User
-		id = fmt.Sprintf("%s-status-%d-%d", d.receiver, ev.Time.UnixNano(), ev.Seq)
-	}
 	return delivery.Request{
-		ID:       id,
+		ID:       d.receiver + "-" + ev.Key(),
 		Receiver: d.receiver,
-		CallKey:  key,
+		CallKey:  ev.OrderKey(),
 		Method:   d.method,
 		URL:      u.String(),
 		Header:   http.Header{},

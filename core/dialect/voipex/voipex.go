@@ -140,16 +140,10 @@ func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
 	if err != nil {
 		return delivery.Request{}, false
 	}
-	id, key := fmt.Sprintf("%s-%s-%d", d.receiver, ev.ID.Chain(), ev.Seq), ev.ID.Chain()
-	if ev.Kind.IsStatus() {
-		// Agent events belong to no call: ordered per agent.
-		key = "status-" + ev.User
-		id = fmt.Sprintf("%s-status-%d-%d", d.receiver, ev.Time.UnixNano(), ev.Seq)
-	}
 	return delivery.Request{
-		ID:       id,
+		ID:       d.receiver + "-" + ev.Key(),
 		Receiver: d.receiver,
-		CallKey:  key,
+		CallKey:  ev.OrderKey(),
 		Method:   http.MethodPost,
 		URL:      d.target.String(),
 		Header:   http.Header{"Content-Type": []string{"application/json"}},
@@ -230,8 +224,9 @@ func (d *Dialect) parties(p *Payload, ev callmodel.Event) {
 			p.From = ev.External
 		}
 	}
-	if ev.UserType == callmodel.UserQueue && ev.User == ev.Queue {
-		// Missed at queue level: no extension was the call's.
+	if (ev.UserType == callmodel.UserQueue && ev.User == ev.Queue) || ev.UserType == callmodel.UserOther {
+		// Missed at queue level, or ended in a menu: no extension was the
+		// call's.
 		p.Line = ""
 	}
 	u := d.dir[p.Line]
