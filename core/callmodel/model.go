@@ -128,14 +128,14 @@ type call struct {
 	ended     bool
 	transfer  TransferType // how the next answer is reached
 	lost      *lost
-	stops     []*leg // stopped ringing, reported once the call goes on
-	emitted   int            // events reported so far
+	stops     []*leg           // stopped ringing, reported once the call goes on
+	emitted   int              // events reported so far
 	counts    map[kindLink]int // events reported per kind and link
 	flow      flowCall
 	history   History
 
 	dialOutcome signal.Outcome // the last dial's outcome other than an answer
-	firstAnswer time.Time // when the chain was first answered
+	firstAnswer time.Time      // when the chain was first answered
 	endedAt     time.Time
 	consultFor  *call  // this call is a consultation of the user of that call
 	consults    int    // consultations of this call under way
