@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,47 +16,16 @@ import (
 	"github.com/callhook/callhook/scenarios"
 )
 
-// dialectRules checks one scenario's captured requests against a dialect's
-// documented rules and returns every violation.
-type dialectRules func(sc *scenario.Scenario, reqs []check.Request) []error
-
-func conformanceRules() (map[string]dialectRules, error) {
-	tcx, err := check.NewThreeCX()
-	if err != nil {
-		return nil, err
-	}
-	vpx, err := check.NewVOIPEX()
-	if err != nil {
-		return nil, err
-	}
-	return map[string]dialectRules{
-		"3cx": func(sc *scenario.Scenario, reqs []check.Request) []error {
-			errs := []error{tcx.Expected(sc, reqs, time.Second), tcx.Chain(reqs)}
-			for _, r := range reqs {
-				errs = append(errs, tcx.Transport(r), tcx.Fields(r), tcx.Values(r), tcx.ID(r))
-			}
-			return errs
-		},
-		"voipex": func(sc *scenario.Scenario, reqs []check.Request) []error {
-			errs := []error{vpx.Expected(sc, reqs, time.Second), vpx.Chain(reqs)}
-			for _, r := range reqs {
-				errs = append(errs, vpx.Transport(r), vpx.Fields(r))
-			}
-			return errs
-		},
-	}, nil
-}
-
 func cmdConformance(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("callhook conformance", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	speed := fs.Float64("speed", 10, "play scenarios `X` times faster")
-	only := fs.String("dialect", "", "check only this `dialect` (3cx or voipex)")
+	only := fs.String("dialect", "", "check only this `dialect` (default: every dialect)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: callhook conformance [--dialect D] [--speed X] [SCENARIO...]\n\n"+
 			"Plays every built-in scenario (or those named) through simulator + engine for\n"+
-			"each dialect and checks every webhook against the vendor's documented rules.\n"+
-			"Bulutfon's four encodings and profiles are checked by 'make conformance'.\n\n")
+			"each dialect (Bulutfon in each of its encodings and profiles) and checks\n"+
+			"every webhook against the vendor's documented rules.\n\n")
 		fs.PrintDefaults()
 	}
 	names, err := parseInterspersed(fs, args)
@@ -67,16 +35,13 @@ func cmdConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	if len(names) == 0 {
 		names = scenarios.Names()
 	}
-	rules, err := conformanceRules()
-	if err != nil {
-		return err
-	}
-	dialects := []string{"3cx", "voipex"}
+	dialects := check.Dialects()
 	if *only != "" {
-		if _, ok := rules[*only]; !ok {
-			return fmt.Errorf("%w: --dialect %q (want 3cx or voipex)", errUsage, *only)
+		d, err := check.Lookup(*only)
+		if err != nil {
+			return fmt.Errorf("%w: --dialect %q (want %s)", errUsage, *only, strings.Join(dialectNames(dialects), ", "))
 		}
-		dialects = []string{*only}
+		dialects = []check.Dialect{d}
 	}
 	failed, passed := 0, 0
 	for _, name := range names {
@@ -84,29 +49,29 @@ func cmdConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
+		if sc.Pending != "" {
+			fmt.Fprintf(stdout, "pend  %-24s %-28s %s\n", "", name, sc.Pending)
+			continue
+		}
+		// One play feeds every dialect's webhooks at once: a receiver's
+		// requests do not depend on the others configured beside it.
+		got, err := captureScenario(ctx, sc, dialects, *speed)
+		if err != nil {
+			return err
+		}
 		for _, d := range dialects {
-			if sc.Pending != "" {
-				fmt.Fprintf(stdout, "pend  %-7s %-28s %s\n", d, name, sc.Pending)
-				continue
-			}
-			reqs, err := captureScenario(ctx, sc, d, *speed)
-			if err != nil {
-				return err
-			}
-			var errs []error
-			checks := rules[d](sc, reqs)
-			for _, err := range checks {
-				if err != nil {
-					errs = append(errs, err)
+			for _, v := range d.Variants {
+				label := variantLabel(d, v)
+				reqs := got[label]
+				checks := v.Check(sc, reqs, time.Second)
+				if err := check.Failures(checks); err != nil {
+					failed++
+					fmt.Fprintf(stdout, "FAIL  %-24s %s\n      %s\n", label, name, strings.ReplaceAll(err.Error(), "\n", "\n      "))
+					continue
 				}
+				passed++
+				fmt.Fprintf(stdout, "ok    %-24s %-28s %d webhooks, %d checks\n", label, name, len(reqs), len(checks))
 			}
-			if err := errors.Join(errs...); err != nil {
-				failed++
-				fmt.Fprintf(stdout, "FAIL  %-7s %s\n      %s\n", d, name, strings.ReplaceAll(err.Error(), "\n", "\n      "))
-				continue
-			}
-			passed++
-			fmt.Fprintf(stdout, "ok    %-7s %-28s %d webhooks, %d checks\n", d, name, len(reqs), len(checks))
 		}
 	}
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
@@ -116,11 +81,38 @@ func cmdConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	return nil
 }
 
-func captureScenario(ctx context.Context, sc *scenario.Scenario, dialect string, speed float64) ([]check.Request, error) {
-	recv := webhooktest.NewServer()
-	defer recv.Close()
-	target, _ := url.Parse(recv.URL() + "/hook")
-	h, err := harness.Start(ctx, harness.Config{Dialect: dialect, Target: target, Speed: speed})
+func dialectNames(ds []check.Dialect) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+// variantLabel names a dialect's webhook variant: "3cx", "bulutfon/json-current".
+func variantLabel(d check.Dialect, v check.Variant) string {
+	if v.Name == "" {
+		return d.Name
+	}
+	return d.Name + "/" + v.Name
+}
+
+// captureScenario plays sc once through simulator + engine with one
+// receiver per dialect variant and returns what each got, by label.
+func captureScenario(ctx context.Context, sc *scenario.Scenario, dialects []check.Dialect, speed float64) (map[string][]check.Request, error) {
+	servers := map[string]*webhooktest.Server{}
+	var recvs []harness.Receiver
+	for _, d := range dialects {
+		for i, v := range d.Variants {
+			label := variantLabel(d, v)
+			srv := webhooktest.NewServer()
+			defer srv.Close()
+			servers[label] = srv
+			u, _ := url.Parse(srv.URL() + "/hook")
+			recvs = append(recvs, harness.Receiver{Name: fmt.Sprintf("%s-%d", d.Name, i), Dialect: d.Name, Options: v.Options, URL: u})
+		}
+	}
+	h, err := harness.Start(ctx, harness.Config{Receivers: recvs, Speed: speed})
 	if err != nil {
 		return nil, err
 	}
@@ -128,9 +120,11 @@ func captureScenario(ctx context.Context, sc *scenario.Scenario, dialect string,
 	if err := h.Play(ctx, sc); err != nil {
 		return nil, err
 	}
-	var out []check.Request
-	for _, c := range recv.Requests() {
-		out = append(out, check.Request{Method: c.Method, Path: c.Path, RawQuery: c.RawQuery, Body: c.Body})
+	out := map[string][]check.Request{}
+	for label, srv := range servers {
+		for _, c := range srv.Requests() {
+			out[label] = append(out[label], check.Request{Method: c.Method, Path: c.Path, RawQuery: c.RawQuery, Header: c.Header, Body: c.Body})
+		}
 	}
 	return out, nil
 }

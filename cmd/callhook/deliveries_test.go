@@ -37,7 +37,7 @@ func TestDeliveriesCommand(t *testing.T) {
 	const tok = "0123456789abcdef-admin"
 	cfg := &config.Config{
 		File: "test.ini",
-		PBX:  config.PBX{Type: "ami", Address: "127.0.0.1:1", Username: "a", Secret: "b"},
+		PBX:  config.NewPBX("ami", map[string]string{"address": "127.0.0.1:1", "username": "a", "secret": "b"}),
 		Delivery: config.Delivery{Memory: true, AdminListen: "127.0.0.1:0", AdminToken: tok,
 			Retry: config.Retry{Attempts: 2, Min: time.Millisecond, Max: 2 * time.Millisecond}},
 		Webhooks: []config.Webhook{{Name: "crm", URL: u, Dialect: "3cx", AllowPrivate: true, Timeout: time.Second}},

@@ -3,6 +3,7 @@ package bulutfon_test
 import (
 	"context"
 	"net/url"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -44,7 +45,7 @@ func start(ctx context.Context, api bool, hooks ...*hook) *world {
 	DeferCleanup(s.Close)
 	cfg := &config.Config{
 		File:     "bulutfon-suite",
-		PBX:      config.PBX{Type: "pbxsim", Address: s.AMIAddr(), Username: s.AMIUser(), Secret: config.Secret(s.AMISecret())},
+		PBX:      config.NewPBX("pbxsim", map[string]string{"address": s.AMIAddr(), "username": s.AMIUser(), "secret": s.AMISecret()}),
 		Delivery: config.Delivery{Memory: true},
 	}
 	if api {
@@ -57,10 +58,12 @@ func start(ctx context.Context, api bool, hooks ...*hook) *world {
 		u, err := url.Parse(h.recv.URL() + "/hook")
 		Expect(err).NotTo(HaveOccurred())
 		cfg.Webhooks = append(cfg.Webhooks, config.Webhook{
-			Name: h.name, URL: u, Dialect: "bulutfon", Format: h.format, Profile: h.profile, PBXNumber: h.number,
-			Events: h.events, Username: h.user, Password: config.Secret(h.pass), Timeout: 10 * time.Second,
-			DomainID: "1234", AccountID: "5678",
-			CDRBase: "https://pbx.example.com/call-records", CDRAPIBase: "https://api.example.com/v2/cdr",
+			Name: h.name, URL: u, Dialect: "bulutfon", Options: map[string]string{
+				"format": h.format, "profile": h.profile, "pbx_number": h.number, "events": strings.Join(h.events, ","),
+				"domain_id": "1234", "account_id": "5678",
+				"cdr_url": "https://pbx.example.com/call-records", "cdr_api_url": "https://api.example.com/v2/cdr",
+			},
+			Username: h.user, Password: config.Secret(h.pass), Timeout: 10 * time.Second,
 			AllowPrivate: true,
 		})
 	}

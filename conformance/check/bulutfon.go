@@ -417,3 +417,35 @@ func (c *Bulutfon) Expected(sc *scenario.Scenario, reqs []Request, tolerance tim
 	}
 	return errors.Join(errs...)
 }
+
+// The dialect's conformance entry.
+func init() {
+	// Bulutfon: each encoding with each profile, as the documents offer.
+	var variants []Variant
+	for _, v := range []struct{ format, profile string }{
+		{"json", "current"}, {"form", "current"}, {"json", "legacy"}, {"form", "legacy"},
+	} {
+		rules, err := NewBulutfon(v.profile, v.format == "form")
+		if err != nil {
+			panic(err)
+		}
+		variants = append(variants, Variant{
+			Name:    v.format + "-" + v.profile,
+			Options: map[string]string{"format": v.format, "profile": v.profile},
+			Check: func(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) []error {
+				errs := []error{rules.Expected(sc, reqs, tolerance)}
+				for _, r := range reqs {
+					errs = append(errs, rules.Transport(r, r.Header.Get("Content-Type")))
+					p, err := rules.Decode(r)
+					if err != nil {
+						errs = append(errs, err)
+						continue
+					}
+					errs = append(errs, rules.Fields(p), rules.Values(p, time.Now()))
+				}
+				return errs
+			},
+		})
+	}
+	Register(Dialect{Name: "bulutfon", Variants: variants})
+}

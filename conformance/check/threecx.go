@@ -382,3 +382,20 @@ func eventName(neutral string, inbound bool) string {
 	}
 	return neutral
 }
+
+// The dialect's conformance entry.
+func init() {
+	tcx, err := NewThreeCX()
+	if err != nil {
+		panic(err)
+	}
+	Register(Dialect{Name: "3cx", Variants: []Variant{{
+		Check: func(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) []error {
+			errs := []error{tcx.Expected(sc, reqs, tolerance), tcx.Chain(reqs)}
+			for _, r := range reqs {
+				errs = append(errs, tcx.Transport(r), tcx.Fields(r), tcx.Values(r), tcx.ID(r))
+			}
+			return errs
+		},
+	}}})
+}

@@ -491,3 +491,20 @@ func (c *VOIPEX) Auth(r Request, login, password string) error {
 	}
 	return nil
 }
+
+// The dialect's conformance entry.
+func init() {
+	vpx, err := NewVOIPEX()
+	if err != nil {
+		panic(err)
+	}
+	Register(Dialect{Name: "voipex", Variants: []Variant{{
+		Check: func(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) []error {
+			errs := []error{vpx.Expected(sc, reqs, tolerance), vpx.Chain(reqs)}
+			for _, r := range reqs {
+				errs = append(errs, vpx.Transport(r), vpx.Fields(r))
+			}
+			return errs
+		},
+	}}})
+}

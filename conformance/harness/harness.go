@@ -20,10 +20,20 @@ import (
 	"github.com/callhook/callhook/pbxsim/sim"
 )
 
+// Receiver is one webhook of the engine.
+type Receiver struct {
+	Name, Dialect string
+	Options       map[string]string // the dialect's keys
+	URL           *url.URL
+}
+
 // Config says what to run.
 type Config struct {
+	// Dialect, Profile and Target make the engine's one receiver, unless
+	// Receivers names several.
 	Dialect, Profile string
 	Target           *url.URL
+	Receivers        []Receiver
 	// Speed plays scenarios faster (see sim.Config.Speed). Default 1.
 	Speed float64
 	// Transport of the simulated phones: "udp" (default) or "tcp".
@@ -77,16 +87,22 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 		return nil, err
 	}
 	conf := &config.Config{
-		File: "harness",
-		PBX:  config.PBX{Type: "pbxsim", Address: s.AMIAddr(), Username: s.AMIUser(), Secret: config.Secret(s.AMISecret())},
-		Webhooks: []config.Webhook{{
-			Name: "target", URL: cfg.Target, Dialect: cfg.Dialect, Profile: cfg.Profile, Timeout: 10 * time.Second,
+		File:       "harness",
+		PBX:        config.NewPBX("pbxsim", map[string]string{"address": s.AMIAddr(), "username": s.AMIUser(), "secret": s.AMISecret()}),
+		Extensions: cfg.Extensions,
+	}
+	recvs := cfg.Receivers
+	if len(recvs) == 0 {
+		recvs = []Receiver{{Name: "target", Dialect: cfg.Dialect, Options: profileOption(cfg.Profile), URL: cfg.Target}}
+	}
+	for _, r := range recvs {
+		conf.Webhooks = append(conf.Webhooks, config.Webhook{
+			Name: r.Name, URL: r.URL, Dialect: r.Dialect, Options: r.Options, Timeout: 10 * time.Second,
 			// The simulator's receivers are on loopback, which the
 			// engine refuses unless allowed (allow_private in a .ini).
 			AllowPrivate: true,
 			Username:     cfg.Username, Password: config.Secret(cfg.Password),
-		}},
-		Extensions: cfg.Extensions,
+		})
 	}
 	if cfg.Recordings != nil {
 		conf.Recordings = *cfg.Recordings
@@ -146,4 +162,12 @@ func (h *Harness) Close() error {
 	<-h.done
 	h.Service.Close()
 	return h.Sim.Close()
+}
+
+// profileOption is the dialect key of a profile, none for the default.
+func profileOption(profile string) map[string]string {
+	if profile == "" {
+		return nil
+	}
+	return map[string]string{"profile": profile}
 }

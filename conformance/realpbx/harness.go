@@ -44,10 +44,10 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 	}
 	conf := &config.Config{
 		File: "realpbx",
-		PBX: config.PBX{Type: "ami", Address: cfg.Target.AMI, Username: cfg.Target.AMIUser,
-			Secret: config.Secret(cfg.Target.AMISecret)},
+		PBX: config.NewPBX("ami", map[string]string{"address": cfg.Target.AMI, "username": cfg.Target.AMIUser,
+			"secret": cfg.Target.AMISecret}),
 		Webhooks: []config.Webhook{{
-			Name: "target", URL: cfg.URL, Dialect: cfg.Dialect, Profile: cfg.Profile, Timeout: 10 * time.Second,
+			Name: "target", URL: cfg.URL, Dialect: cfg.Dialect, Options: map[string]string{"profile": cfg.Profile}, Timeout: 10 * time.Second,
 			// The receivers of the suite and of parity are on loopback.
 			AllowPrivate: true,
 		}},

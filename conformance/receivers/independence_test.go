@@ -26,15 +26,16 @@ const speed = 20
 
 // receiver is one [webhook.NAME] of the configurations compared.
 type receiver struct {
-	name, dialect, format, profile string
+	name, dialect string
+	options       map[string]string // the dialect's keys
 }
 
 // receivers are one webhook per dialect, and a second Bulutfon webhook in
 // the legacy profile and form encoding: the mix a CRM team may configure.
 var receivers = []receiver{
 	{name: "crm-3cx", dialect: "3cx"},
-	{name: "crm-bulutfon", dialect: "bulutfon"},
-	{name: "crm-bulutfon-legacy", dialect: "bulutfon", format: "form", profile: "legacy"},
+	{name: "crm-bulutfon", dialect: "bulutfon", options: map[string]string{"domain_id": "1234", "account_id": "5678"}},
+	{name: "crm-bulutfon-legacy", dialect: "bulutfon", options: map[string]string{"format": "form", "profile": "legacy"}},
 	{name: "crm-voipex", dialect: "voipex"},
 }
 
@@ -66,9 +67,10 @@ func deliver(ctx context.Context, stream []byte, rs ...receiver) map[string][]st
 	defer src.Close()
 	cfg := &config.Config{
 		File:     "receivers-suite",
-		PBX:      config.PBX{Type: "ami", Address: src.Addr(), Username: "admin", Secret: "secret", Timezone: time.UTC},
+		PBX:      config.NewPBX("ami", map[string]string{"address": src.Addr(), "username": "admin", "secret": "secret"}),
 		Delivery: config.Delivery{Memory: true},
 	}
+	cfg.PBX.Timezone = time.UTC
 	recvs := map[string]*webhooktest.Server{}
 	for _, r := range rs {
 		srv := webhooktest.NewServer()
@@ -77,8 +79,7 @@ func deliver(ctx context.Context, stream []byte, rs ...receiver) map[string][]st
 		u, err := url.Parse(srv.URL() + "/hook/" + r.name)
 		Expect(err).NotTo(HaveOccurred())
 		cfg.Webhooks = append(cfg.Webhooks, config.Webhook{
-			Name: r.name, URL: u, Dialect: r.dialect, Format: r.format, Profile: r.profile,
-			DomainID: "1234", AccountID: "5678", Timeout: 10 * time.Second, AllowPrivate: true,
+			Name: r.name, URL: u, Dialect: r.dialect, Options: r.options, Timeout: 10 * time.Second, AllowPrivate: true,
 		})
 	}
 	svc, err := service.New(cfg, service.Options{Retry: delivery.RetryPolicy{Attempts: 3, Min: 100 * time.Millisecond, Max: time.Second}})

@@ -55,7 +55,7 @@ func TestMobileReconnectRecording(t *testing.T) {
 	target, _ := url.Parse(recv.URL() + "/hook")
 	svc, err := service.New(&config.Config{
 		File:       "reconnect.ini",
-		PBX:        config.PBX{Type: "ami", Address: addr, Username: "admin", Secret: "secret", Timezone: time.UTC},
+		PBX:        utcPBX(addr),
 		Delivery:   config.Delivery{Dir: t.TempDir()},
 		Webhooks:   []config.Webhook{{Name: "crm", URL: target, Dialect: "3cx", Timeout: 5 * time.Second, AllowPrivate: true}},
 		Recordings: *rc,
@@ -237,4 +237,11 @@ func writeWAV(t *testing.T, path string, d time.Duration) {
 	if err := os.WriteFile(path, append(h, data...), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// utcPBX is an AMI [pbx] at addr whose wall clock is UTC.
+func utcPBX(addr string) config.PBX {
+	p := config.NewPBX("ami", map[string]string{"address": addr, "username": "admin", "secret": "secret"})
+	p.Timezone = time.UTC
+	return p
 }

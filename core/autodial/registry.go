@@ -1,22 +1,23 @@
 // Package autodial is the engine's autodial API: an HTTP endpoint that
-// starts a call through the PBX connection (AMI Originate) and remembers
-// what the caller of the API attached to it (additional_data,
-// callback_url), so the call's webhooks can carry it.
+// starts a call through the PBX connection (the connector's Originate) and
+// remembers what the caller of the API attached to it (additional_data,
+// callback_url). As a stage of the engine's pipeline it attaches that to
+// the call's events (callmodel.Event.Originated), so every dialect can
+// render it.
 package autodial
 
 import (
-	"context"
 	"sync"
 	"time"
 
+	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/signal"
 )
 
 // Call is one call the API started.
 type Call struct {
 	// ID is the id the API gave the call; it asks the PBX to use it as the
-	// first channel's Uniqueid (AMI Originate ChannelId), which makes it
-	// the chain id of the call too.
+	// id of the call's first leg, which makes it the call's id too.
 	ID             string
 	Caller, Callee string
 	// AdditionalData and CallbackURL are nil when the request gave none.
@@ -31,10 +32,9 @@ type Call struct {
 }
 
 // Registry remembers the calls the API started and finds them by the
-// PBX's chain id. A PBX that honours the requested channel id (Asterisk)
-// is matched exactly; for one that does not, the first new call whose
-// first leg is on the requested endpoint claims the request, within
-// ClaimWindow.
+// PBX's call id. A PBX that honours the requested leg id is matched
+// exactly; for one that does not, the first new call whose first leg is on
+// the requested endpoint claims the request, within ClaimWindow.
 type Registry struct {
 	mu      sync.Mutex
 	pending []*Call
@@ -125,26 +125,25 @@ func (r *Registry) claim(l signal.Leg) {
 	}
 }
 
-// Connector is what Watch wraps: a PBX connector.
-type Connector interface {
-	Run(ctx context.Context, h signal.Handler) error
-}
-
-// Watch returns conn with every new leg shown to the registry before the
-// engine handles it, so the call's first event already knows it was
-// started by the API.
-func (r *Registry) Watch(conn Connector) Connector { return watcher{conn, r} }
-
-type watcher struct {
-	Connector
-	r *Registry
-}
-
-func (w watcher) Run(ctx context.Context, h signal.Handler) error {
-	return w.Connector.Run(ctx, signal.HandlerFunc(func(ctx context.Context, s signal.Signal) error {
-		if s.Kind == signal.LegAppeared {
-			w.r.claim(s.Leg)
+// Process is the registry's pipeline stage (engine.Stage): a new leg
+// may claim a pending call before the model reports the call's first
+// event, and every event of a call the API started gets what the API was
+// told.
+func (r *Registry) Process(s signal.Signal, evs []callmodel.Event) {
+	if s.Kind == signal.LegAppeared {
+		r.claim(s.Leg)
+	}
+	if len(evs) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.byChain) == 0 {
+		return
+	}
+	for i := range evs {
+		if c, ok := r.byChain[evs[i].PBXCallID]; ok {
+			evs[i].Originated = &callmodel.Origination{AdditionalData: c.AdditionalData, CallbackURL: c.CallbackURL, PBXNumber: c.PBXNumber}
 		}
-		return h.HandleSignal(ctx, s)
-	}))
+	}
 }

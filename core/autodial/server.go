@@ -16,13 +16,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/callhook/callhook/core/connector/ami"
+	"github.com/callhook/callhook/core/connector"
 )
 
-// Originator sends a manager action to the PBX; the AMI connector is one.
-type Originator interface {
-	Action(ctx context.Context, action string, fields ...ami.Field) (ami.Response, error)
-}
+// Originator starts calls on the PBX: the connector, when its PBX can.
+type Originator = connector.Originator
 
 // Config configures a Server.
 type Config struct {
@@ -200,10 +198,8 @@ func (s *Server) Dial(ctx context.Context, req Request) (Call, error) {
 	}
 	c := &Call{ID: newID(), Caller: req.Caller, Callee: req.Callee, AdditionalData: req.AdditionalData,
 		CallbackURL: req.CallbackURL, PBXNumber: req.PBXNumber, Created: time.Now()}
-	channel := "PJSIP/" + req.Caller
 	c.Endpoint = req.Caller
 	if !extension.MatchString(req.Caller) {
-		channel = "PJSIP/" + req.Caller + "@" + s.cfg.Trunk
 		c.Endpoint = s.cfg.Trunk
 	}
 	cid := req.Caller
@@ -211,22 +207,15 @@ func (s *Server) Dial(ctx context.Context, req Request) (Call, error) {
 		cid = req.PBXNumber
 	}
 	s.cfg.Registry.expect(c)
-	resp, err := s.cfg.Originator.Action(ctx, "Originate",
-		ami.Field{Key: "Channel", Value: channel},
-		ami.Field{Key: "Context", Value: s.cfg.Context},
-		ami.Field{Key: "Exten", Value: s.cfg.Prefix + req.Callee},
-		ami.Field{Key: "Priority", Value: "1"},
-		ami.Field{Key: "CallerID", Value: cid},
-		ami.Field{Key: "Timeout", Value: fmt.Sprint(s.cfg.RingTimeout.Milliseconds())},
-		ami.Field{Key: "ChannelId", Value: c.ID},
-		ami.Field{Key: "Variable", Value: "CALLHOOK_AUTODIAL=" + c.ID},
-		ami.Field{Key: "Async", Value: "true"},
-	)
+	started, err := s.cfg.Originator.Originate(ctx, connector.Origination{
+		ID: c.ID, From: req.Caller, FromIsNumber: c.Endpoint == s.cfg.Trunk, Trunk: s.cfg.Trunk,
+		To: s.cfg.Prefix + req.Callee, Context: s.cfg.Context, CallerID: cid, RingTimeout: s.cfg.RingTimeout,
+	})
 	if err != nil {
 		s.cfg.Registry.forget(c.ID)
-		return Call{}, fmt.Errorf("%w: originate %s to %s: %v", ErrPBX, channel, req.Callee, err)
+		return Call{}, fmt.Errorf("%w: call %s from %s: %v", ErrPBX, req.Callee, req.Caller, err)
 	}
-	s.log.Info("autodial started", "id", c.ID, "caller", req.Caller, "callee", req.Callee, "pbx", resp.Get("Message"))
+	s.log.Info("autodial started", "id", c.ID, "caller", req.Caller, "callee", req.Callee, "pbx", started.Message)
 	return *c, nil
 }
 

@@ -21,7 +21,7 @@ const (
 	Ended
 	// StoppedRinging: a device of User stopped ringing while the call goes
 	// on elsewhere. The 3CX document notes its module has no such event;
-	// the model reports it only when asked (WithStoppedRinging).
+	// its dialect sends it only when a webhook asks (stoppedringing).
 	StoppedRinging
 
 	// Status events: about an extension or a queue member, not a call.
@@ -241,6 +241,20 @@ type Event struct {
 	// History is the call's way through the PBX, on the events that end
 	// the call (Ended that is no transfer, Missed).
 	History *History
+	// Originated: the call was started through the engine's autodial
+	// API, and this is what the API was told (a pipeline stage attaches
+	// it; the model itself does not know).
+	Originated *Origination
+}
+
+// Origination is what a client of the autodial API attached to a call it
+// started.
+type Origination struct {
+	AdditionalData *string // nil when the request gave none
+	CallbackURL    *string // nil when the request gave none
+	// PBXNumber is the PBX number the call was placed for ("" for none),
+	// which binds it to webhooks bound to that number.
+	PBXNumber string
 }
 
 // Key identifies the event among everything the model reports, the same

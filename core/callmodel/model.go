@@ -42,20 +42,12 @@ func WithLogger(l *slog.Logger) Option {
 	return func(m *Model) { m.log = l }
 }
 
-// WithStoppedRinging makes the model report StoppedRinging: a device
-// stopped ringing while the call goes on elsewhere. The 3CX document lists
-// this as a gap of its module, so it is off by default.
-func WithStoppedRinging() Option {
-	return func(m *Model) { m.stoppedRinging = true }
-}
-
 // Model follows every live call chain. It is not safe for concurrent use:
 // a connector hands it one signal at a time, in the PBX's order.
 type Model struct {
-	extension      *regexp.Regexp
-	didNames       map[string]string
-	log            *slog.Logger
-	stoppedRinging bool
+	extension *regexp.Regexp
+	didNames  map[string]string
+	log       *slog.Logger
 
 	calls   map[string]*call // by the PBX's call id, merged calls included
 	byLeg   map[string]*call // by leg id: a leg stays with its call when the PBX renames its chain
@@ -423,9 +415,6 @@ func (m *Model) stopRinging(c *call, l *leg, t time.Time) []Event {
 		return nil
 	}
 	l.stopped = true
-	if !m.stoppedRinging {
-		return nil
-	}
 	c.stops = append(c.stops, l)
 	if c.talking {
 		return m.flushStops(c, t)

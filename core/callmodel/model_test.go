@@ -75,10 +75,12 @@ func run(t *testing.T, sigs []signal.Signal, opts ...callmodel.Option) []callmod
 	return out
 }
 
-// flowKinds report a call's way through the PBX (TestFlow covers them);
+// flowKinds report a call's way through the PBX (TestFlow covers them)
+// and phones that stopped ringing (the sequences cover them);
 // check looks at the call's links only.
 func flowKinds(ev callmodel.Event) bool {
-	return ev.Kind == callmodel.Landed || ev.Kind == callmodel.Missed || ev.Kind == callmodel.FaxReceived
+	return ev.Kind == callmodel.Landed || ev.Kind == callmodel.Missed || ev.Kind == callmodel.FaxReceived ||
+		ev.Kind == callmodel.StoppedRinging
 }
 
 func check(t *testing.T, all []callmodel.Event, wants []want) {

@@ -1,6 +1,10 @@
 package config
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/callhook/callhook/core/dialect"
+)
 
 // API is the optional [api] section: the engine's autodial API, which
 // starts calls through the PBX connection (AMI Originate).
@@ -18,7 +22,23 @@ type API struct {
 	// AllowPrivate lets callback_url point at private, loopback or
 	// link-local addresses (key allow_private).
 	AllowPrivate bool
-	Line         int // line of the [api] header, 0 when absent
+	// CallbackDialect is the dialect whose payloads go to a call's
+	// callback_url (key callback_dialect, default bulutfon: the autodial
+	// API with callback_url is Bulutfon's).
+	CallbackDialect string
+	Line            int // line of the [api] header, 0 when absent
+}
+
+// DefaultCallbackDialect formats what goes to an autodial callback_url
+// when [api] does not say.
+const DefaultCallbackDialect = "bulutfon"
+
+// Callback is the dialect for callback_url payloads.
+func (a API) Callback() string {
+	if a.CallbackDialect == "" {
+		return DefaultCallbackDialect
+	}
+	return a.CallbackDialect
 }
 
 var apiFields = map[string]field[API]{
@@ -39,6 +59,17 @@ var apiFields = map[string]field[API]{
 	"context":     {set: func(a *API, _, v string) error { a.Context = v; return nil }},
 	"dial_prefix": {set: func(a *API, _, v string) error { a.Prefix = v; return nil }},
 	"trunk":       {set: func(a *API, _, v string) error { a.Trunk = v; return nil }},
+	"callback_dialect": {set: func(a *API, _, v string) error {
+		spec, err := dialect.Lookup(v)
+		if err != nil {
+			return err
+		}
+		if spec.Callback == nil {
+			return fmt.Errorf("dialect %s has no callback format", spec.Name)
+		}
+		a.CallbackDialect = spec.Name
+		return nil
+	}},
 	"allow_private": {set: func(a *API, _, v string) error {
 		b, err := parseBool(v)
 		a.AllowPrivate = b
@@ -47,18 +78,7 @@ var apiFields = map[string]field[API]{
 }
 
 func checkAPI(sec *iniSection, ps *problems) API {
-	a := API{Line: sec.line, Context: "from-internal", Prefix: "9", Trunk: "trunk"}
+	a := API{Line: sec.line, Context: "from-internal", Prefix: "9", Trunk: "trunk", CallbackDialect: DefaultCallbackDialect}
 	applyFields(sec, apiFields, &a, ps)
 	return a
-}
-
-func init() {
-	for k, set := range map[string]func(w *Webhook, v string){
-		"domain_id":   func(w *Webhook, v string) { w.DomainID = v },
-		"account_id":  func(w *Webhook, v string) { w.AccountID = v },
-		"cdr_url":     func(w *Webhook, v string) { w.CDRBase = v },
-		"cdr_api_url": func(w *Webhook, v string) { w.CDRAPIBase = v },
-	} {
-		webhookFields[k] = field[Webhook]{set: func(w *Webhook, _, v string) error { set(w, v); return nil }}
-	}
 }

@@ -49,40 +49,39 @@ type Config struct {
 
 // PBX says which live PBX interface the engine connects to.
 type PBX struct {
-	Type     string // connector: ami or pbxsim (3cx and esl are planned)
-	Address  string // host:port of the live interface
-	Username string
-	Secret   Secret
+	Type string // a registered connector's [pbx] type (core/connector)
+	// Options are the connector's own keys (address, username, ...) as
+	// set, Secrets its secret ones; Lines the line of each.
+	Options map[string]string
+	Secrets map[string]Secret
+	Lines   map[string]int
 	// Timezone is the PBX's wall clock, used where a dialect prints local
 	// time (the 3CX call id's yyMMddHHmmss). Key timezone; default Local.
 	Timezone *time.Location
 	Line     int // line of the [pbx] header
 }
 
+// Address is the [pbx] address key: where the PBX's interface listens.
+func (p PBX) Address() string { return p.Options["address"] }
+
 // Webhook is one receiver and how it wants its webhooks.
 type Webhook struct {
 	Name    string   // NAME of [webhook.NAME]
 	URL     *url.URL // absolute http or https URL
-	Dialect string   // 3cx, bulutfon or voipex
-	Profile string   // dialect profile (see the dialect), "" for its default
-	Method  string   // upper-case HTTP method, "" for the dialect's default
-	Events  []string // event subset, nil for the dialect's default
-	Format  string   // json or form, "" for the dialect's default
+	Dialect string   // a registered dialect's name (core/dialect)
+	// Options are the dialect's own keys (profile, format, events,
+	// pbx_number, …: see the dialect) as set; OptionLines the line of
+	// each.
+	Options     map[string]string
+	OptionLines map[string]int
 
 	Username      string // HTTP basic auth, with Password
 	Password      Secret
 	SigningSecret Secret // signs each request (Standard Webhooks HMAC)
-	PBXNumber     string // the PBX number a bulutfon webhook is bound to
 	// SigningSecretPrevious (key signing_secret_previous) also signs each
-	// request during a secret rotation, so receivers holding the old
-	// secret still verify; "" when no rotation is under way.
+	// request while receivers switch to SigningSecret: both signatures are
+	// sent, so either secret verifies.
 	SigningSecretPrevious Secret
-	// DomainID and AccountID: bulutfon domain_id and account_id (keys
-	// domain_id, account_id); null in the payloads when unset.
-	DomainID, AccountID string
-	// CDRBase and CDRAPIBase: bases of bulutfon cdr_url and cdr_api_url
-	// (keys cdr_url, cdr_api_url); null when unset.
-	CDRBase, CDRAPIBase string
 
 	// AllowPrivate lets the receiver be on a private, loopback or
 	// link-local address (key allow_private); refused otherwise. A URL
@@ -97,6 +96,9 @@ type Webhook struct {
 	Headers map[string]string // extra request headers (keys header.NAME), canonical names
 	Line    int               // line of the section header
 }
+
+// Option returns a dialect key's value, "" when unset.
+func (w Webhook) Option(key string) string { return w.Options[key] }
 
 // Retry is a retry schedule: Attempts in all (the first included), waits
 // growing from Min, doubling, capped at Max, with jitter. Zero fields take
@@ -255,6 +257,7 @@ func Parse(name string, r io.Reader) (*Config, error) {
 		ps.add(0, "", "", "no [webhook.NAME] section: at least one receiver is needed")
 	}
 	checkRecordingWebhooks(cfg, ps)
+	checkRenderers(cfg, ps)
 	if err := ps.err(); err != nil {
 		return nil, err
 	}

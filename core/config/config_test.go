@@ -66,7 +66,7 @@ func TestParseErrors(t *testing.T) {
 		{"address without host", "[pbx]\ntype = ami\naddress = :5038\nusername = a\nsecret = b\n[webhook.a]\nurl = http://x\ndialect = voipex\n",
 			"missing host", 3},
 		{"unknown key in pbx", "[pbx]\ntype = ami\nadress = 127.0.0.1:5038\nusername = a\nsecret = b\n[webhook.a]\nurl = http://x\ndialect = voipex\n",
-			"[pbx] adress: unknown key (known: address,", 3},
+			`[pbx] adress: unknown key (did you mean "address"? known: address,`, 3},
 		{"unknown key in webhook", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nretries = 3\n",
 			"[webhook.crm] retries: unknown key", 9},
 		{"unknown section", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\n[recording]\nkeep_days = 7\n",
@@ -83,7 +83,7 @@ func TestParseErrors(t *testing.T) {
 			"callhook.ini: no [webhook.NAME] section", 0},
 		{"empty file", "", "[pbx]: missing section", 0},
 		{"ami without credentials", "[pbx]\ntype = ami\naddress = h:1\n[webhook.a]\nurl = http://x\ndialect = 3cx\n",
-			"callhook.ini:1: [pbx] secret: missing (required for type = ami)", 1},
+			"callhook.ini:1: [pbx] secret: missing (required)", 1},
 		{"planned connector", "[pbx]\ntype = 3cx\naddress = h:1\n[webhook.a]\nurl = http://x\ndialect = 3cx\n",
 			`callhook.ini:2: [pbx] type: connector not yet available: "3cx"`, 2},
 		{"planned connector esl", "[pbx]\ntype = esl\naddress = h:8021\n[webhook.a]\nurl = http://x\ndialect = 3cx\n",
@@ -97,9 +97,29 @@ func TestParseErrors(t *testing.T) {
 		{"negative timeout", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\ntimeout = -1s\n",
 			"must be positive", 9},
 		{"bad format", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = bulutfon\nformat = xml\n",
-			`unknown format "xml" (want json, form)`, 9},
-		{"bad method", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = bulutfon\nmethod = FETCH\n",
-			`unknown method "FETCH"`, 9},
+			`[webhook.crm] format: "xml" is not one of json, form`, 9},
+		{"bulutfon method", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = bulutfon\nmethod = GET\n",
+			`[webhook.crm] method: bulutfon web hooks are POSTed, not sent with GET`, 9},
+		{"bad 3cx method", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nmethod = FETCH\n",
+			`[webhook.crm] method: "FETCH" is not one of GET, POST, PUT, PATCH`, 9},
+		{"3cx event misspelt, on its own line", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nprofile = accom\nevents = ringing, incomming\n",
+			`[webhook.crm] events: unknown 3cx event "incomming"`, 10},
+		{"3cx stoppedringing not a switch", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nstoppedringing = sometimes\n",
+			`[webhook.crm] stoppedringing: want true or false, got "sometimes"`, 9},
+		{"3cx profile unknown", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nprofile = trtype=Accomplished\n",
+			`[webhook.crm] profile: 3cx profile: unknown option "trtype=Accomplished"`, 9},
+		{"bulutfon event misspelt", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = bulutfon\nevents = call_init,call_hangupp\n",
+			`[webhook.crm] events: unknown bulutfon event "call_hangupp"`, 9},
+		{"voipex form", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = voipex\nformat = form\n",
+			`[webhook.crm] format: voipex webhooks are JSON`, 9},
+		{"a bulutfon key on a 3cx webhook", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\npbx_number = 2125550100\n",
+			`[webhook.crm] pbx_number: unknown key (known: `, 9},
+		{"misspelt key, did you mean", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nstopedringing = true\n",
+			`[webhook.crm] stopedringing: unknown key (did you mean "stoppedringing"? known: `, 9},
+		{"misspelt pbx key, did you mean", "[pbx]\ntype = ami\naddress = h:1\nusername = a\nsecrte = b\n[webhook.a]\nurl = http://x\ndialect = 3cx\n",
+			`[pbx] secrte: unknown key (did you mean "secret"? known: `, 5},
+		{"unknown callback dialect", pbxOK + "[api]\nlisten = 127.0.0.1:0\ntoken = 0123456789abcdef0\ncallback_dialect = 3cx\n[webhook.a]\nurl = http://x\ndialect = 3cx\n",
+			`[api] callback_dialect: dialect 3cx has no callback format`, 9},
 		{"bad timezone", "[pbx]\ntype = pbxsim\naddress = h:1\ntimezone = Mars/Olympus\n[webhook.a]\nurl = http://x\ndialect = 3cx\n",
 			"unknown time zone", 4},
 		{"bad header name", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nheader.x token = 1\n",
@@ -172,11 +192,11 @@ dialect = voipex
 		t.Fatalf("got %v, want *config.Error", err)
 	}
 	want := []string{
-		`callhook.ini:1: [pbx] username: missing (required for type = ami)`,
-		`callhook.ini:1: [pbx] secret: missing (required for type = ami)`,
+		`callhook.ini:1: [pbx] secret: missing (required)`,
+		`callhook.ini:1: [pbx] username: missing (required)`,
 		`callhook.ini:3: [pbx] address: want host:port, got "127.0.0.1" (missing port in address)`,
 		`callhook.ini:6: [webhook.crm] dialect: unknown dialect "3cxx" (want 3cx, bulutfon, voipex)`,
-		`callhook.ini:7: [webhook.crm] colour: unknown key (known: account_id, allow_private, cdr_api_url, cdr_url, dialect, domain_id, events, format, header.*, method, password, pbx_number, profile, retry_attempts, retry_max, retry_min, signing_secret, signing_secret_previous, timeout, url, username)`,
+		`callhook.ini:7: [webhook.crm] colour: unknown key (known: account_id, allow_private, cdr_api_url, cdr_url, dialect, domain_id, events, format, header.*, method, password, pbx_number, profile, retry_attempts, retry_max, retry_min, signing_secret, signing_secret_previous, stoppedringing, timeout, url, username)`,
 		`callhook.ini:8: [webhook.erp] url: missing (required)`,
 	}
 	if got := err.Error(); got != strings.Join(want, "\n") {
@@ -193,7 +213,7 @@ func TestParseSpecMinimal(t *testing.T) {
 		t.Fatalf("Parse: %v", err)
 	}
 	p := cfg.PBX
-	if p.Type != "ami" || p.Address != "127.0.0.1:5038" || p.Username != "admin" || p.Secret.Reveal() != "secret" {
+	if p.Type != "ami" || p.Address() != "127.0.0.1:5038" || p.Options["username"] != "admin" || p.Secrets["secret"].Reveal() != "secret" {
 		t.Errorf("PBX = %+v", p)
 	}
 	if p.Timezone != time.Local {
@@ -206,8 +226,8 @@ func TestParseSpecMinimal(t *testing.T) {
 	if w.Name != "crm" || w.URL.String() != "http://127.0.0.1:9000/hook" || w.Dialect != "3cx" || w.Line != 7 {
 		t.Errorf("webhook = %+v", w)
 	}
-	if w.Timeout != config.DefaultWebhookTimeout || w.Method != "" || w.Format != "" || w.Events != nil {
-		t.Errorf("defaults: timeout %v method %q format %q events %v", w.Timeout, w.Method, w.Format, w.Events)
+	if w.Timeout != config.DefaultWebhookTimeout || len(w.Options) != 0 {
+		t.Errorf("defaults: timeout %v dialect options %v", w.Timeout, w.Options)
 	}
 	if cfg.File != "callhook.ini" {
 		t.Errorf("File = %q", cfg.File)
@@ -219,6 +239,8 @@ func TestParseSeveralWebhooks(t *testing.T) {
 [PBX]
 Type = pbxsim
 address = [::1]:5038
+username = admin
+secret = secret
 timezone = Europe/Istanbul
 
 [webhook.crm]
@@ -249,28 +271,29 @@ signing_secret_previous = whsec_old
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if cfg.PBX.Type != "pbxsim" || cfg.PBX.Address != "[::1]:5038" || cfg.PBX.Timezone.String() != "Europe/Istanbul" {
+	if cfg.PBX.Type != "pbxsim" || cfg.PBX.Address() != "[::1]:5038" || cfg.PBX.Timezone.String() != "Europe/Istanbul" {
 		t.Errorf("PBX = %+v", cfg.PBX)
 	}
 	if len(cfg.Webhooks) != 3 {
 		t.Fatalf("%d webhooks, want 3", len(cfg.Webhooks))
 	}
 	crm, bulut, vx := cfg.Webhooks[0], cfg.Webhooks[1], cfg.Webhooks[2]
-	if crm.Name != "crm" || crm.Dialect != "3cx" || crm.Method != "GET" || crm.Timeout != 2500*time.Millisecond ||
-		crm.Profile != "started=incomingcall_started" || crm.URL.Fragment != "frag" || crm.URL.Query().Get("token") != "a" || crm.Line != 7 {
+	if crm.Name != "crm" || crm.Dialect != "3cx" || crm.Option("method") != "get" || crm.Timeout != 2500*time.Millisecond ||
+		crm.Option("profile") != "started=incomingcall_started" || crm.URL.Fragment != "frag" || crm.URL.Query().Get("token") != "a" || crm.Line != 9 ||
+		crm.OptionLines["method"] != 13 {
 		t.Errorf("crm = %+v", crm)
 	}
-	if bulut.URL.Path != "/hook ; not a comment" || bulut.Format != "form" || bulut.Username != "user" ||
-		bulut.Password.Reveal() != "p#ss ;word" || bulut.PBXNumber != "908501234567" {
+	if bulut.URL.Path != "/hook ; not a comment" || bulut.Option("format") != "form" || bulut.Username != "user" ||
+		bulut.Password.Reveal() != "p#ss ;word" || bulut.Option("pbx_number") != "908501234567" {
 		t.Errorf("bulut = %+v", bulut)
 	}
-	if fmt.Sprint(bulut.Events) != "[call_init call_hangup missing_call]" {
-		t.Errorf("events = %q", bulut.Events)
+	if bulut.Option("events") != "call_init, call_hangup,,missing_call" {
+		t.Errorf("events = %q", bulut.Option("events"))
 	}
 	if bulut.Headers["X-Tenant"] != "acme" || bulut.Headers["X-Trace-Id"] != "on" || len(bulut.Headers) != 2 {
 		t.Errorf("headers = %v", bulut.Headers)
 	}
-	if vx.Name != "voipex-1" || vx.SigningSecret.Reveal() != "whsec_abc" || vx.SigningSecretPrevious.Reveal() != "whsec_old" || vx.Line != 25 {
+	if vx.Name != "voipex-1" || vx.SigningSecret.Reveal() != "whsec_abc" || vx.SigningSecretPrevious.Reveal() != "whsec_old" || vx.Line != 27 {
 		t.Errorf("voipex = %+v", vx)
 	}
 }
@@ -279,8 +302,9 @@ func TestSecretRedacted(t *testing.T) {
 	s := config.Secret("hunter2")
 	var b strings.Builder
 	log := slog.New(slog.NewTextHandler(&b, nil))
-	log.Info("pbx", "secret", s, "pbx", config.PBX{Secret: s})
-	for _, out := range []string{s.String(), fmt.Sprint(s), fmt.Sprintf("%v %+v %#v", config.PBX{Secret: s}, config.PBX{Secret: s}, s), b.String()} {
+	pbx := config.NewPBX("ami", map[string]string{"address": "h:1", "username": "u", "secret": string(s)})
+	log.Info("pbx", "secret", s, "pbx", pbx)
+	for _, out := range []string{s.String(), fmt.Sprint(s), fmt.Sprintf("%v %+v %#v", pbx, pbx, s), b.String()} {
 		if strings.Contains(out, "hunter2") {
 			t.Errorf("secret leaked: %s", out)
 		}

@@ -11,6 +11,8 @@ import (
 const extensionBase = `[pbx]
 type = pbxsim
 address = 127.0.0.1:5038
+username = admin
+secret = secret
 
 [webhook.crm]
 url = http://127.0.0.1:9000/hook

@@ -167,3 +167,15 @@ func unquote(s string) (val, rest string, err error) {
 	}
 	return "", "", fmt.Errorf("unterminated quoted value %s", s)
 }
+
+// value is the first value of key in the section ("" when unset): the
+// keys that decide which other keys a section takes (type, dialect) are
+// read before the rest.
+func (s *iniSection) value(key string) string {
+	for _, e := range s.entries {
+		if e.key == key {
+			return e.value
+		}
+	}
+	return ""
+}

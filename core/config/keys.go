@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callhook/callhook/core/connector"
+	"github.com/callhook/callhook/core/dialect"
 )
 
 // Each section's keys are a table from key to a parse function, so adding a
@@ -24,43 +27,29 @@ type field[T any] struct {
 	set      func(dst *T, key, value string) error
 }
 
-// Connector types the engine can run today, and those that are planned and
-// rejected with a clear message until they land.
-var (
-	Connectors        = []string{"ami", "pbxsim"}
-	plannedConnectors = []string{"3cx", "esl"}
-)
+// Connectors names the [pbx] types the engine can run: those registered
+// in core/connector. plannedConnectors are rejected with a clear message
+// until they land.
+func Connectors() []string { return connector.Types() }
 
-// Dialects are the payload formats a webhook can ask for (SPEC §2).
-var Dialects = []string{"3cx", "bulutfon", "voipex"}
+var plannedConnectors = []string{"3cx", "esl"}
 
-// Formats are the body encodings a webhook can ask for.
-var Formats = []string{"json", "form"}
-
-// Methods are the HTTP methods a webhook can be sent with.
-var Methods = []string{"GET", "POST", "PUT", "PATCH"}
+// Dialects names the payload formats a webhook can ask for: those
+// registered in core/dialect.
+func Dialects() []string { return dialect.Names() }
 
 var pbxFields = map[string]field[PBX]{
 	"type": {required: true, set: func(p *PBX, _, v string) error {
 		v = strings.ToLower(v)
-		switch {
-		case slices.Contains(Connectors, v):
+		if _, err := connector.Lookup(v); err == nil {
 			p.Type = v
 			return nil
-		case slices.Contains(plannedConnectors, v):
-			return fmt.Errorf("connector not yet available: %q (available: %s)", v, strings.Join(Connectors, ", "))
 		}
-		return fmt.Errorf("unknown connector %q (want %s)", v, strings.Join(Connectors, ", "))
-	}},
-	"address": {required: true, set: func(p *PBX, _, v string) error {
-		if err := checkHostPort(v); err != nil {
-			return err
+		if slices.Contains(plannedConnectors, v) {
+			return fmt.Errorf("connector not yet available: %q (available: %s)", v, strings.Join(Connectors(), ", "))
 		}
-		p.Address = v
-		return nil
+		return fmt.Errorf("unknown connector %q (want %s)", v, strings.Join(Connectors(), ", "))
 	}},
-	"username": {set: func(p *PBX, _, v string) error { p.Username = v; return nil }},
-	"secret":   {set: func(p *PBX, _, v string) error { p.Secret = Secret(v); return nil }},
 	"timezone": {set: func(p *PBX, _, v string) error {
 		loc, err := time.LoadLocation(v)
 		if err != nil {
@@ -87,33 +76,13 @@ var webhookFields = map[string]field[Webhook]{
 		return nil
 	}},
 	"dialect": {required: true, set: func(w *Webhook, _, v string) error {
-		v2, err := oneOf("dialect", v, Dialects)
-		w.Dialect = v2
-		return err
-	}},
-	"profile": {set: func(w *Webhook, _, v string) error { w.Profile = v; return nil }},
-	"method": {set: func(w *Webhook, _, v string) error {
-		v2, err := oneOf("method", strings.ToUpper(v), Methods)
-		w.Method = v2
-		return err
-	}},
-	"events": {set: func(w *Webhook, _, v string) error {
-		for e := range strings.SplitSeq(v, ",") {
-			if e = strings.TrimSpace(e); e != "" {
-				w.Events = append(w.Events, e)
-			}
-		}
-		return nil
-	}},
-	"format": {set: func(w *Webhook, _, v string) error {
-		v2, err := oneOf("format", v, Formats)
-		w.Format = v2
+		spec, err := dialect.Lookup(v)
+		w.Dialect = spec.Name
 		return err
 	}},
 	"username":       {set: func(w *Webhook, _, v string) error { w.Username = v; return nil }},
 	"password":       {set: func(w *Webhook, _, v string) error { w.Password = Secret(v); return nil }},
 	"signing_secret": {set: func(w *Webhook, _, v string) error { w.SigningSecret = Secret(v); return nil }},
-	"pbx_number":     {set: func(w *Webhook, _, v string) error { w.PBXNumber = v; return nil }},
 	"timeout": {set: func(w *Webhook, _, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -140,22 +109,76 @@ var webhookFields = map[string]field[Webhook]{
 	"signing_secret_previous": {set: func(w *Webhook, _, v string) error { w.SigningSecretPrevious = Secret(v); return nil }},
 }
 
+// checkPBX reads [pbx]: its type names the connector, whose own keys are
+// checked in the same pass as the common ones.
 func checkPBX(sec *iniSection, ps *problems) PBX {
-	p := PBX{Timezone: time.Local, Line: sec.line}
-	seen := applyFields(sec, pbxFields, &p, ps)
-	if p.Type == "ami" {
-		for _, k := range []string{"username", "secret"} {
-			if _, ok := seen[k]; !ok {
-				ps.add(sec.line, sec.name, k, "missing (required for type = ami)")
+	p := PBX{Timezone: time.Local, Line: sec.line, Options: map[string]string{}, Secrets: map[string]Secret{}}
+	table := maps.Clone(pbxFields)
+	spec, err := connector.Lookup(sec.value("type"))
+	if err == nil {
+		for k, key := range spec.Keys {
+			table[k] = field[PBX]{required: key.Required, set: func(p *PBX, k, v string) error {
+				if key.Check != nil {
+					if err := key.Check(v); err != nil {
+						return err
+					}
+				}
+				if key.Secret {
+					p.Secrets[k] = Secret(v)
+				} else {
+					p.Options[k] = v
+				}
+				return nil
+			}}
+		}
+	} else {
+		// The type is wrong (and reported): accept every connector's keys
+		// rather than call each of them unknown.
+		for _, t := range connector.Types() {
+			spec, _ := connector.Lookup(t)
+			for k := range spec.Keys {
+				table[k] = field[PBX]{set: func(*PBX, string, string) error { return nil }}
 			}
 		}
 	}
+	seen := applyFields(sec, table, &p, ps)
+	p.Lines = seen
 	return p
 }
 
+// checkWebhook reads one [webhook.NAME]: its dialect key names the
+// dialect, whose own keys are checked in the same pass as the common ones.
 func checkWebhook(name string, sec *iniSection, ps *problems) Webhook {
-	w := Webhook{Name: name, Timeout: DefaultWebhookTimeout, Line: sec.line}
-	seen := applyFields(sec, webhookFields, &w, ps)
+	w := Webhook{Name: name, Timeout: DefaultWebhookTimeout, Line: sec.line, Options: map[string]string{}}
+	table := maps.Clone(webhookFields)
+	spec, err := dialect.Lookup(sec.value("dialect"))
+	if err == nil {
+		for k, key := range spec.Keys {
+			table[k] = field[Webhook]{set: func(w *Webhook, k, v string) error {
+				if key.Check != nil {
+					if err := key.Check(v); err != nil {
+						return err
+					}
+				}
+				w.Options[k] = v
+				return nil
+			}}
+		}
+	} else {
+		// The dialect is wrong or missing (and reported): accept every
+		// dialect's keys rather than call each of them unknown.
+		for _, n := range dialect.Names() {
+			spec, _ := dialect.Lookup(n)
+			for k := range spec.Keys {
+				table[k] = field[Webhook]{set: func(*Webhook, string, string) error { return nil }}
+			}
+		}
+	}
+	seen := applyFields(sec, table, &w, ps)
+	w.OptionLines = map[string]int{}
+	for k := range w.Options {
+		w.OptionLines[k] = seen[k]
+	}
 	if _, ok := seen["password"]; ok && w.Username == "" {
 		ps.add(seen["password"], sec.name, "password", "set without username (basic auth needs both)")
 	}
@@ -202,7 +225,12 @@ func applyFields[T any](sec *iniSection, table map[string]field[T], dst *T, ps *
 			}
 		}
 		if !ok {
-			ps.add(e.line, sec.name, e.key, "unknown key (known: %s)", strings.Join(slices.Sorted(maps.Keys(table)), ", "))
+			known := slices.Sorted(maps.Keys(table))
+			hint := ""
+			if near := closest(e.key, known); near != "" {
+				hint = fmt.Sprintf("did you mean %q? ", near)
+			}
+			ps.add(e.line, sec.name, e.key, "unknown key (%sknown: %s)", hint, strings.Join(known, ", "))
 			continue
 		}
 		if first, dup := seen[e.key]; dup {
@@ -408,4 +436,37 @@ func checkDelivery(sec *iniSection, ps *problems) Delivery {
 		ps.add(sec.line, sec.name, "retry_max", "%s is shorter than retry_min %s", d.Retry.Max, d.Retry.Min)
 	}
 	return d
+}
+
+// closest is the known key within two edits of key (a typo), "" when none
+// is that close.
+func closest(key string, known []string) string {
+	best, bestD := "", 3
+	for _, k := range known {
+		if d := editDistance(key, k); d < bestD {
+			best, bestD = k, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -23,6 +23,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/callhook/callhook/core/webhook"
 )
 
 // Sentinel errors, matched with errors.Is on a Result's Err.
@@ -43,23 +45,9 @@ var (
 	ErrCircuitOpen = errors.New("receiver circuit open")
 )
 
-// Request is one rendered webhook, ready to send. It carries everything a
-// retry or a replay needs, so it can be stored and sent again unchanged.
-type Request struct {
-	ID       string // stable webhook id, the same on every retry (idempotency key)
-	Receiver string // webhook name, [webhook.NAME] in the config
-	CallKey  string // ordering key: requests with the same Receiver and CallKey go out in order
-	Method   string // "" means POST
-	URL      string
-	Header   http.Header // sent as is; basic auth goes in Authorization (see BasicAuth)
-	Body     []byte
-	// Timeout bounds each attempt of this request; 0 uses the Sender's.
-	Timeout time.Duration
-	// AllowPrivate lets the attempt reach a private, loopback or link-local
-	// address (see ErrForbiddenAddress). The receiver's Policy sets it at
-	// send time; it is never stored with the request.
-	AllowPrivate bool `json:"-"`
-}
+// Request is one rendered webhook (see package webhook, where dialects
+// make it without depending on delivery).
+type Request = webhook.Request
 
 // Result is the outcome of delivering one Request.
 type Result struct {

@@ -1,6 +1,8 @@
 // Package engine wires callhook's pipeline: a connector's signals go through
-// the call model, each resulting call event is rendered by every receiver's
-// dialect, and the requests go to delivery.
+// the call model, the stages add what they know to the resulting call
+// events, every receiver's dialect renders each event, and the requests go
+// to delivery. Events raised later by a stage (a recording that is ready)
+// take the same way through Publish.
 package engine
 
 import (
@@ -21,10 +23,25 @@ type Connector interface {
 }
 
 // Renderer turns a call event into a receiver's request; false means the
-// receiver's dialect sends nothing for it.
+// receiver's dialect sends nothing for it. It must be safe for concurrent
+// use: Publish renders from other goroutines.
 type Renderer interface {
 	Render(ev callmodel.Event) (delivery.Request, bool)
 }
+
+// Stage sees every signal once the model has handled it, with the events
+// the model made of it, before they are rendered, in the engine's
+// goroutine and in the PBX's order. It may fill fields of the events
+// (what an autodial request attached to a call).
+type Stage interface {
+	Process(s signal.Signal, evs []callmodel.Event)
+}
+
+// StageFunc adapts a function to a Stage.
+type StageFunc func(s signal.Signal, evs []callmodel.Event)
+
+// Process calls f(s, evs).
+func (f StageFunc) Process(s signal.Signal, evs []callmodel.Event) { f(s, evs) }
 
 // Deliverer takes rendered requests. Enqueue must not return before the
 // request is accepted; Flush waits until every request enqueued before it
@@ -58,10 +75,12 @@ type Engine struct {
 	log       *slog.Logger
 	onEvent   func(callmodel.Event)
 	onSignal  SignalHook
+	stages    []Stage
 	batch     []delivery.Request // reused by HandleSignals
 
 	mu        sync.Mutex
 	syncs     map[string]chan struct{}
+	lastSync  string
 	connected chan struct{}
 }
 
@@ -85,6 +104,9 @@ type SignalHook func(ctx context.Context, s signal.Signal, m *callmodel.Model, e
 
 // WithSignalHook calls h for every signal after its events are queued.
 func WithSignalHook(h SignalHook) Option { return func(e *Engine) { e.onSignal = h } }
+
+// WithStage adds a stage; stages run in the order they were added.
+func WithStage(st Stage) Option { return func(e *Engine) { e.stages = append(e.stages, st) } }
 
 // New returns an engine reading conn and delivering to receivers through out.
 func New(conn Connector, receivers []Receiver, out Deliverer, opts ...Option) *Engine {
@@ -191,6 +213,9 @@ func (e *Engine) note(s signal.Signal) (syncToken string) {
 // make for every receiver to reqs.
 func (e *Engine) render(s signal.Signal, reqs []delivery.Request) ([]callmodel.Event, []delivery.Request) {
 	events := e.model.Handle(s)
+	for _, st := range e.stages {
+		st.Process(s, events)
+	}
 	for _, ev := range events {
 		if e.onEvent != nil {
 			e.onEvent(ev)
@@ -236,11 +261,22 @@ func (e *Engine) synced(token string) {
 	ch := e.syncChan(token)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.lastSync = token
 	select {
 	case <-ch:
 	default:
 		close(ch)
 	}
+}
+
+// LastSync is the token of the last sync signal whose requests, and those
+// of every signal before it, are all accepted by delivery ("" before any):
+// an outside driver (a test, a load generator, the admin API's client)
+// knows from it that everything it played is safe.
+func (e *Engine) LastSync() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.lastSync
 }
 
 // Connected is closed once the connector first reaches the PBX.

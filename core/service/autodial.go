@@ -7,8 +7,9 @@ import (
 	"github.com/callhook/callhook/core/autodial"
 	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/config"
+	"github.com/callhook/callhook/core/connector"
 	"github.com/callhook/callhook/core/delivery"
-	"github.com/callhook/callhook/core/dialect/bulutfon"
+	"github.com/callhook/callhook/core/dialect"
 	"github.com/callhook/callhook/core/engine"
 )
 
@@ -17,84 +18,48 @@ import (
 // callback_url also goes there.
 const CallbackReceiver = "autodial-callback"
 
-// bulutfonOptions turns a webhook's section into the dialect's options.
-func bulutfonOptions(cfg *config.Config, w config.Webhook) ([]bulutfon.Option, error) {
-	where := fmt.Sprintf("%s:%d: [webhook.%s]", cfg.File, w.Line, w.Name)
-	p, err := bulutfon.ParseProfile(w.Profile)
-	if err != nil {
-		return nil, fmt.Errorf("%s profile: %w", where, err)
-	}
-	events, err := bulutfon.ParseEvents(w.Events)
-	if err != nil {
-		return nil, fmt.Errorf("%s events: %w", where, err)
-	}
-	if w.Method != "" && w.Method != "POST" {
-		return nil, fmt.Errorf("%s method: bulutfon web hooks are POSTed, not sent with %s", where, w.Method)
-	}
-	opts := []bulutfon.Option{
-		bulutfon.WithProfile(p), bulutfon.WithEvents(events), bulutfon.WithPBXNumber(w.PBXNumber),
-		bulutfon.WithAccount(w.DomainID, w.AccountID), bulutfon.WithCDR(w.CDRBase, w.CDRAPIBase),
-	}
-	if w.Format == "form" {
-		opts = append(opts, bulutfon.WithForm())
-	}
-	if cfg.PBX.Timezone != nil {
-		opts = append(opts, bulutfon.WithLocation(cfg.PBX.Timezone))
-	}
-	return opts, nil
-}
-
-func newBulutfon(cfg *config.Config, w config.Webhook) (engine.Renderer, error) {
-	opts, err := bulutfonOptions(cfg, w)
-	if err != nil {
-		return nil, err
-	}
-	return bulutfon.New(w.Name, w.URL, opts...), nil
-}
-
 // modelOptions are the call model's options the configuration sets.
 func modelOptions(log *slog.Logger) engine.Option {
 	return engine.WithModel(callmodel.New(callmodel.WithLogger(log)))
 }
 
 // withAutodial sets up the autodial API's registry when [api] is
-// configured: bulutfon webhooks look calls up in it, a callback receiver
-// sends autodial calls' events to their callback_url, and the connector
-// is watched so calls are claimed before their first event.
+// configured: it is a stage of the pipeline (it attaches what the API
+// was told to the call's events), and a callback receiver in the [api]
+// callback_dialect's format sends those calls' events to their
+// callback_url. The callback renderer takes its options from the first
+// webhook of that dialect, so the callback payloads look like the
+// webhooks'.
 func (s *Service) withAutodial(cfg *config.Config, receivers []engine.Receiver, policies map[string]delivery.Policy,
-	retry delivery.RetryPolicy, conn engine.Connector) ([]engine.Receiver, engine.Connector) {
+	retry delivery.RetryPolicy, conn connector.Connector) ([]engine.Receiver, []engine.Option, error) {
 	if cfg.API.Listen == "" {
-		return receivers, conn
+		return receivers, nil, nil
 	}
+	where := fmt.Sprintf("%s:%d: [api]", cfg.File, cfg.API.Line)
 	reg := autodial.NewRegistry()
 	s.autodial = reg
-	s.originator, _ = conn.(autodial.Originator)
-	lookup := func(chain string) (bulutfon.Autodial, bool) {
-		c, ok := reg.Lookup(chain)
-		if !ok {
-			return bulutfon.Autodial{}, false
-		}
-		return bulutfon.Autodial{AdditionalData: c.AdditionalData, CallbackURL: c.CallbackURL, PBXNumber: c.PBXNumber}, true
+	s.originator, _ = conn.(connector.Originator)
+	spec, err := dialect.Lookup(cfg.API.Callback())
+	if err != nil || spec.Callback == nil {
+		return nil, nil, fmt.Errorf("%s callback_dialect: %q has no callback format", where, cfg.API.Callback())
 	}
-	var cbOpts []bulutfon.Option
-	for _, r := range receivers {
-		rw, ok := r.Renderer.(*receiver)
-		if !ok {
-			continue
+	w := dialect.Webhook{Name: CallbackReceiver, Location: cfg.PBX.Timezone}
+	for _, hook := range cfg.Webhooks {
+		if hook.Dialect == spec.Name {
+			w = cfg.DialectWebhook(hook)
+			w.Name, w.URL = CallbackReceiver, nil
+			break
 		}
-		if d, ok := rw.Renderer.(*bulutfon.Dialect); ok {
-			d.SetAutodial(lookup)
-			if cbOpts == nil {
-				cbOpts, _ = bulutfonOptions(cfg, rw.hook)
-			}
-		}
+	}
+	cb, err := spec.Callback(w)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s callback_dialect: %w", where, err)
 	}
 	if retry.Attempts == 0 {
 		retry = delivery.DefaultRetryPolicy
 	}
-	cb := bulutfon.New(CallbackReceiver, nil, append(cbOpts, bulutfon.WithAutodial(lookup), bulutfon.WithCallbacks())...)
 	policies[CallbackReceiver] = delivery.Policy{Retry: retry, AllowPrivate: cfg.API.AllowPrivate}
-	return append(receivers, engine.Receiver{Name: CallbackReceiver, Renderer: cb}), reg.Watch(conn)
+	return append(receivers, engine.Receiver{Name: CallbackReceiver, Renderer: cb}), []engine.Option{engine.WithStage(reg)}, nil
 }
 
 // startAPI starts the autodial API on the PBX connection.

@@ -6,11 +6,11 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,12 +18,11 @@ import (
 	"github.com/callhook/callhook/core/autodial"
 	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/config"
-	"github.com/callhook/callhook/core/connector/ami"
+	"github.com/callhook/callhook/core/connector"
 	"github.com/callhook/callhook/core/delivery"
-	"github.com/callhook/callhook/core/dialect/threecx"
+	"github.com/callhook/callhook/core/dialect"
 	"github.com/callhook/callhook/core/engine"
 	"github.com/callhook/callhook/core/outbox"
-	"github.com/callhook/callhook/core/signal"
 )
 
 // Options tune what the configuration does not say.
@@ -50,12 +49,11 @@ type Service struct {
 	log      *slog.Logger
 	admin    *http.Server
 	adminLn  net.Listener
-	lastSync atomic.Pointer[string]
 	// API is the autodial API ([api]), nil when not configured.
 	API      *autodial.Server
 	autodial *autodial.Registry
 	// originator starts autodial calls: the PBX connector.
-	originator autodial.Originator
+	originator connector.Originator
 	// Recorder handles the calls' recordings ([recordings]), nil when
 	// not configured.
 	Recorder *Recorder
@@ -120,7 +118,10 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		policies[w.Name] = p
 		receivers = append(receivers, engine.Receiver{Name: w.Name, Renderer: r})
 	}
-	receivers, conn = svc.withAutodial(cfg, receivers, policies, opts.Retry, conn)
+	receivers, stages, err := svc.withAutodial(cfg, receivers, policies, opts.Retry, conn)
+	if err != nil {
+		return nil, err
+	}
 	ob, err := newOutbox(cfg, policies, svc, log, opts.OnResult)
 	if err != nil {
 		return nil, err
@@ -134,15 +135,15 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		ob.Close()
 		return nil, err
 	}
-	engineOpts := []engine.Option{
+	engineOpts := append([]engine.Option{
 		engine.WithLogger(log.With("component", "engine")),
 		engine.WithEventHook(opts.OnEvent),
 		modelOptions(log.With("component", "callmodel")),
-	}
+	}, stages...)
 	if svc.Recorder != nil {
 		engineOpts = append(engineOpts, engine.WithSignalHook(svc.Recorder.hook))
 	}
-	svc.Engine = engine.New(syncWatcher{conn, svc}, receivers, ob, engineOpts...)
+	svc.Engine = engine.New(conn, receivers, ob, engineOpts...)
 	if err := svc.startAPI(cfg, log); err != nil {
 		svc.Close()
 		return nil, err
@@ -236,85 +237,35 @@ func newPolicy(cfg *config.Config, w config.Webhook, def delivery.RetryPolicy) (
 	return p, nil
 }
 
-// syncWatcher notes the PBX sync user events the engine has handled, so
-// the admin API can tell an outside driver (a test, a load generator)
-// that everything before a token is safely in the outbox.
-type syncWatcher struct {
-	engine.Connector
-	svc *Service
-}
-
-func (w syncWatcher) Run(ctx context.Context, h signal.Handler) error {
-	return w.Connector.Run(ctx, signal.HandlerFunc(func(ctx context.Context, s signal.Signal) error {
-		err := h.HandleSignal(ctx, s)
-		if err == nil && s.Kind == signal.Sync {
-			tok := s.Token
-			w.svc.lastSync.Store(&tok)
-		}
-		return err
-	}))
-}
-
-// LastSync is the token of the last sync user event whose signals are all
-// in the outbox ("" before any).
-func (s *Service) LastSync() string {
-	if p := s.lastSync.Load(); p != nil {
-		return *p
+// newConnector builds the connector of the [pbx] type.
+func newConnector(cfg *config.Config, log *slog.Logger) (connector.Connector, error) {
+	spec, err := connector.Lookup(cfg.PBX.Type)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: [pbx] type: %w", cfg.File, cfg.PBX.Line, err)
 	}
-	return ""
-}
-
-func newConnector(cfg *config.Config, log *slog.Logger) (engine.Connector, error) {
-	switch cfg.PBX.Type {
-	case "ami", "pbxsim":
-		// pbxsim speaks AMI exactly as Asterisk does; the same connector
-		// serves both.
-		c, err := ami.New(ami.Config{
-			Addr:     cfg.PBX.Address,
-			Username: cfg.PBX.Username,
-			Secret:   ami.Secret(cfg.PBX.Secret.Reveal()),
-			Location: cfg.PBX.Timezone,
-			Logger:   log.With("component", "ami"),
-			// Where relative MixMonitor file names live.
-			MonitorDir: cfg.Recordings.MonitorDir,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%s:%d: [pbx]: %w", cfg.File, cfg.PBX.Line, err)
-		}
-		return c, nil
+	p := cfg.ConnectorPBX()
+	p.Logger = log.With("component", spec.Type)
+	c, err := spec.New(p)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: [pbx]: %w", cfg.File, cfg.PBX.Line, err)
 	}
-	return nil, fmt.Errorf("%s:%d: [pbx] type: connector %q is not available", cfg.File, cfg.PBX.Line, cfg.PBX.Type)
+	return c, nil
 }
 
+// newRenderer builds a webhook's renderer through its dialect.
 func newRenderer(cfg *config.Config, w config.Webhook) (engine.Renderer, error) {
 	where := fmt.Sprintf("%s:%d: [webhook.%s]", cfg.File, w.Line, w.Name)
-	var r engine.Renderer
-	switch w.Dialect {
-	case "3cx":
-		p, err := threecx.ParseProfile(w.Profile)
-		if err != nil {
-			return nil, fmt.Errorf("%s profile: %w", where, err)
+	spec, err := dialect.Lookup(w.Dialect)
+	if err != nil {
+		return nil, fmt.Errorf("%s dialect: %w", where, err)
+	}
+	r, err := spec.New(cfg.DialectWebhook(w))
+	if err != nil {
+		var ke *dialect.KeyError
+		if errors.As(err, &ke) && w.OptionLines[ke.Key] != 0 {
+			return nil, fmt.Errorf("%s:%d: [webhook.%s] %s: %w", cfg.File, w.OptionLines[ke.Key], w.Name, ke.Key, ke.Err)
 		}
-		opts := []threecx.Option{threecx.WithProfile(p)}
-		if cfg.PBX.Timezone != nil {
-			opts = append(opts, threecx.WithLocation(cfg.PBX.Timezone))
-		}
-		if w.Method != "" {
-			opts = append(opts, threecx.WithMethod(w.Method))
-		}
-		r = threecx.New(w.Name, w.URL, opts...)
-	case "bulutfon":
-		var err error
-		if r, err = newBulutfon(cfg, w); err != nil {
-			return nil, err
-		}
-	case "voipex":
-		var err error
-		if r, err = newVOIPEX(cfg, w); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("%s dialect: %q is not available in this build yet (available: 3cx)", where, w.Dialect)
+		return nil, fmt.Errorf("%s: %w", where, err)
 	}
 	return &receiver{Renderer: r, hook: w}, nil
 }

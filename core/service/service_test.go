@@ -16,7 +16,7 @@ import (
 func conf(hook config.Webhook) *config.Config {
 	return &config.Config{
 		File:     "callhook.ini",
-		PBX:      config.PBX{Type: "ami", Address: "127.0.0.1:1", Username: "a", Secret: "b"},
+		PBX:      config.NewPBX("ami", map[string]string{"address": "127.0.0.1:1", "username": "a", "secret": "b"}),
 		Delivery: config.Delivery{Memory: true},
 		Webhooks: []config.Webhook{hook},
 	}

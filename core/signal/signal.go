@@ -45,9 +45,10 @@ func (s LegState) String() string {
 // cannot know stay empty.
 type Leg struct {
 	ID string // the PBX's id of the leg, unique while the PBX runs
-	// Call is shared by every leg of one call. It may change during the
-	// leg's life (a PBX joining two calls renames one); the call model
-	// follows a leg by its ID.
+	// Call is shared by every leg of one call; connectors name a call by
+	// the ID of its first leg. It may change during the leg's life (a PBX
+	// joining two calls renames one); the call model follows a leg by its
+	// ID.
 	Call string
 	// CallSeq numbers the call within the PBX's session, as the PBX
 	// counts calls when it does (else the connector counts them); it is

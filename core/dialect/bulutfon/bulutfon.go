@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/core/callmodel"
-	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/webhook"
 )
 
 // Event types, as the current document's examples name them.
@@ -89,19 +89,6 @@ func ParseProfile(s string) (Profile, error) {
 	return p, nil
 }
 
-// Autodial is what the autodial API was told about a call it started.
-type Autodial struct {
-	AdditionalData *string // null when the request gave none
-	CallbackURL    *string // null when the request gave none
-	// PBXNumber binds the call to a PBX number for webhooks bound to one
-	// (an outbound call has no DID of its own).
-	PBXNumber string
-}
-
-// AutodialLookup finds the autodial request of a call by the PBX's chain
-// id (callmodel.Event.UniqueID).
-type AutodialLookup func(uniqueID string) (Autodial, bool)
-
 // Dialect renders call events for one webhook.
 type Dialect struct {
 	receiver  string
@@ -115,7 +102,6 @@ type Dialect struct {
 	cdrBase   string
 	cdrAPI    string
 	loc       *time.Location
-	autodial  AutodialLookup
 	callbacks bool
 }
 
@@ -154,9 +140,6 @@ func WithCDR(base, apiBase string) Option {
 // CDR links (the PBX's). Default: the engine's local zone.
 func WithLocation(loc *time.Location) Option { return func(d *Dialect) { d.loc = loc } }
 
-// WithAutodial looks up the autodial request of each call.
-func WithAutodial(f AutodialLookup) Option { return func(d *Dialect) { d.autodial = f } }
-
 // WithCallbacks makes the dialect render for autodial callback URLs: every
 // event of a call started with a callback_url goes to that URL, whatever
 // the binding and event subset; nothing else is sent.
@@ -174,36 +157,31 @@ func New(name string, target *url.URL, opts ...Option) *Dialect {
 // Render returns the request for ev, and false when this webhook sends
 // nothing for it. It keeps nothing between events: what the legacy cdr
 // tells of the whole call comes with the event that ends it.
-func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
+func (d *Dialect) Render(ev callmodel.Event) (webhook.Request, bool) {
 	if ev.Kind.IsStatus() || (ev.Direction != callmodel.Inbound && ev.Direction != callmodel.Outbound) {
-		return delivery.Request{}, false
+		return webhook.Request{}, false
 	}
 	name := d.eventType(ev)
 	if name == "" {
-		return delivery.Request{}, false
+		return webhook.Request{}, false
 	}
-	var ad *Autodial
-	if d.autodial != nil {
-		if a, ok := d.autodial(ev.PBXCallID); ok {
-			ad = &a
-		}
-	}
+	ad := ev.Originated
 	target := d.target
 	if d.callbacks {
 		if ad == nil || ad.CallbackURL == nil {
-			return delivery.Request{}, false
+			return webhook.Request{}, false
 		}
 		u, err := url.Parse(*ad.CallbackURL)
 		if err != nil {
-			return delivery.Request{}, false
+			return webhook.Request{}, false
 		}
 		target = u
 	} else {
 		if !d.bound(ev, ad) {
-			return delivery.Request{}, false
+			return webhook.Request{}, false
 		}
 		if d.events != nil && !d.events[canonical(name)] {
-			return delivery.Request{}, false
+			return webhook.Request{}, false
 		}
 	}
 	body := d.payload(name, ev, ad)
@@ -216,7 +194,7 @@ func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
 		h.Set("Content-Type", "application/json")
 		raw = body.JSON()
 	}
-	return delivery.Request{
+	return webhook.Request{
 		ID:       d.receiver + "-" + ev.Key(),
 		Receiver: d.receiver,
 		CallKey:  ev.OrderKey(),
@@ -235,7 +213,7 @@ func canonical(name string) string {
 }
 
 // bound says whether ev belongs to the webhook's PBX number.
-func (d *Dialect) bound(ev callmodel.Event, ad *Autodial) bool {
+func (d *Dialect) bound(ev callmodel.Event, ad *callmodel.Origination) bool {
 	if d.number == "" {
 		return true
 	}
@@ -281,7 +259,7 @@ func (d *Dialect) eventType(ev callmodel.Event) string {
 // caller and the PBX number it called. Outbound: the extension and the
 // number it dialled (an autodial call bound to a PBX number shows that
 // number as the caller, as the carrier does).
-func parties(ev callmodel.Event, ad *Autodial) (caller, callee string) {
+func parties(ev callmodel.Event, ad *callmodel.Origination) (caller, callee string) {
 	if ev.Direction == callmodel.Inbound {
 		return ev.External, ev.DID
 	}
@@ -303,7 +281,7 @@ func direction(ev callmodel.Event) string {
 }
 
 // payload builds the event's fields in the documents' order.
-func (d *Dialect) payload(name string, ev callmodel.Event, ad *Autodial) object {
+func (d *Dialect) payload(name string, ev callmodel.Event, ad *callmodel.Origination) object {
 	uuid := CallUUID(ev.ID.Chain())
 	caller, callee := parties(ev, ad)
 	o := object{{"event_type", name}}
@@ -366,7 +344,3 @@ func hangupDetail(p callmodel.Party) string {
 	}
 	return "send_bye"
 }
-
-// SetAutodial sets the autodial lookup after construction (the registry
-// exists only once the API is configured).
-func (d *Dialect) SetAutodial(f AutodialLookup) { d.autodial = f }

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/core/callmodel"
-	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/webhook"
 )
 
 // Profile names a variant of the dialect where the vendor's documents
@@ -55,11 +55,13 @@ func ParseProfile(s string) (Profile, error) {
 
 // Dialect renders call events for one receiver.
 type Dialect struct {
-	target   *url.URL
-	receiver string
-	profile  Profile
-	loc      *time.Location
-	method   string
+	target         *url.URL
+	receiver       string
+	profile        Profile
+	loc            *time.Location
+	method         string
+	events         map[string]bool // nil: every event the module has
+	stoppedRinging bool
 }
 
 // Option configures a Dialect.
@@ -75,6 +77,22 @@ func WithLocation(loc *time.Location) Option { return func(d *Dialect) { d.loc =
 // WithMethod sets the HTTP method; the module's documented requests are
 // plain URLs with query parameters, so the default is GET.
 func WithMethod(m string) Option { return func(d *Dialect) { d.method = m } }
+
+// WithEvents limits the receiver to the named events (see Events), as
+// the module's settings choose which events it sends.
+func WithEvents(names []string) Option {
+	return func(d *Dialect) {
+		d.events = map[string]bool{}
+		for _, n := range names {
+			d.events[strings.ToLower(n)] = true
+		}
+	}
+}
+
+// WithStoppedRinging sends stoppedringing when a phone stops ringing
+// while the call goes on elsewhere: the gap the document notes in its
+// module, closed on request.
+func WithStoppedRinging() Option { return func(d *Dialect) { d.stoppedRinging = true } }
 
 // New returns a dialect that sends to target, for the receiver named name.
 func New(name string, target *url.URL, opts ...Option) *Dialect {
@@ -93,19 +111,25 @@ func FormatID(id callmodel.CallID, loc *time.Location) string {
 
 // Render returns the request for ev, and false when the module sends
 // nothing for such an event.
-func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
+func (d *Dialect) Render(ev callmodel.Event) (webhook.Request, bool) {
 	if ev.Direction == callmodel.Internal || ev.Direction == callmodel.Barge {
 		// The module reports calls with the outside world only.
-		return delivery.Request{}, false
+		return webhook.Request{}, false
 	}
 	if ev.Kind == callmodel.Ended && ev.UserType == callmodel.UserOther {
 		// A call nobody took that ended in a menu: the module reports the
 		// calls of extensions and queues.
-		return delivery.Request{}, false
+		return webhook.Request{}, false
+	}
+	if ev.Kind == callmodel.StoppedRinging && !d.stoppedRinging {
+		return webhook.Request{}, false
 	}
 	q, ok := d.params(ev)
 	if !ok {
-		return delivery.Request{}, false
+		return webhook.Request{}, false
+	}
+	if d.events != nil && !d.events[q.get("event")] {
+		return webhook.Request{}, false
 	}
 	u := *d.target
 	if u.RawQuery != "" {
@@ -113,7 +137,7 @@ func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
 	} else {
 		u.RawQuery = q.encode()
 	}
-	return delivery.Request{
+	return webhook.Request{
 		ID:       d.receiver + "-" + ev.Key(),
 		Receiver: d.receiver,
 		CallKey:  ev.OrderKey(),
@@ -162,7 +186,7 @@ func (d *Dialect) params(ev callmodel.Event) (query, bool) {
 		}
 		return append(q, param{"title", Title(ev)}, param{"id", id}), true
 	case callmodel.StoppedRinging:
-		// Opt-in (the model reports it only when asked); shaped as ringing.
+		// Opt-in (WithStoppedRinging); shaped as ringing.
 		return query{
 			{"event", "stoppedringing"}, {"callerid", ev.External}, {"user", ev.User},
 			{"usertype", userType(ev.UserType)}, {"did", ev.DID}, {"id", id},
@@ -299,6 +323,15 @@ type param struct{ key, value string }
 
 // query keeps parameters in the document's order; url.Values would sort them.
 type query []param
+
+func (q query) get(key string) string {
+	for _, p := range q {
+		if p.key == key {
+			return p.value
+		}
+	}
+	return ""
+}
 
 func (q query) encode() string {
 	var b strings.Builder

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/core/callmodel"
-	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/webhook"
 )
 
 // Event names, as the document lists them.
@@ -131,16 +131,16 @@ func CheckEvents(names []string) error {
 
 // Render returns the request for ev, and false when VOIPEX has no event
 // for it (or the receiver did not ask for it).
-func (d *Dialect) Render(ev callmodel.Event) (delivery.Request, bool) {
+func (d *Dialect) Render(ev callmodel.Event) (webhook.Request, bool) {
 	p, ok := d.Payload(ev)
 	if !ok || (d.events != nil && !slices.Contains(d.events, p.EventName)) {
-		return delivery.Request{}, false
+		return webhook.Request{}, false
 	}
 	body, err := json.Marshal(p)
 	if err != nil {
-		return delivery.Request{}, false
+		return webhook.Request{}, false
 	}
-	return delivery.Request{
+	return webhook.Request{
 		ID:       d.receiver + "-" + ev.Key(),
 		Receiver: d.receiver,
 		CallKey:  ev.OrderKey(),

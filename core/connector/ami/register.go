@@ -1,0 +1,84 @@
+package ami
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/callhook/callhook/core/connector"
+)
+
+// keys of a [pbx] section of type ami (Asterisk's manager interface, as
+// manager.conf sets it up) or pbxsim (the simulator, which speaks AMI).
+var keys = map[string]connector.Key{
+	"address":  {Doc: "host:port of the manager interface (manager.conf bindaddr and port)", Required: true, Check: checkHostPort},
+	"username": {Doc: "the manager.conf user", Required: true},
+	"secret":   {Doc: "that user's secret", Required: true, Secret: true},
+}
+
+func checkHostPort(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("want host:port, got %q (%s)", v, ae.Err)
+		}
+		return fmt.Errorf("want host:port, got %q", v)
+	}
+	if host == "" {
+		return fmt.Errorf("want host:port, got %q (missing host)", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q in %q: want a number 1-65535", port, v)
+	}
+	return nil
+}
+
+func init() {
+	for _, s := range []struct{ typ, doc string }{
+		{"ami", "Asterisk's manager interface (AMI)"},
+		{"pbxsim", "callhook's PBX simulator, which speaks AMI exactly as Asterisk does"},
+	} {
+		connector.Register(connector.Spec{Type: s.typ, Doc: s.doc, Keys: keys, New: func(p connector.PBX) (connector.Connector, error) {
+			return New(Config{
+				Addr: p.Option("address"), Username: p.Option("username"), Secret: Secret(p.Option("secret")),
+				Location: p.Location, Logger: p.Logger, MonitorDir: p.RecordingsDir,
+			})
+		}})
+	}
+}
+
+// Originate starts a call with the Originate action: Asterisk rings From
+// (PJSIP/<extension>, or PJSIP/<number>@<trunk>) and, once it answers,
+// runs the dialplan at To in Context. ChannelId asks Asterisk to use the
+// origination's id as the first channel's Uniqueid, and so as the call's
+// Linkedid. Async: the action returns once Asterisk accepted it.
+func (c *Connector) Originate(ctx context.Context, o connector.Origination) (connector.Started, error) {
+	channel := "PJSIP/" + o.From
+	if o.FromIsNumber {
+		channel = "PJSIP/" + o.From + "@" + o.Trunk
+	}
+	ctxName := o.Context
+	if ctxName == "" {
+		ctxName = "from-internal"
+	}
+	fields := []Field{
+		{Key: "Channel", Value: channel},
+		{Key: "Context", Value: ctxName},
+		{Key: "Exten", Value: o.To},
+		{Key: "Priority", Value: "1"},
+		{Key: "CallerID", Value: o.CallerID},
+		{Key: "Timeout", Value: strconv.FormatInt(o.RingTimeout.Milliseconds(), 10)},
+	}
+	if o.ID != "" {
+		fields = append(fields, Field{Key: "ChannelId", Value: o.ID}, Field{Key: "Variable", Value: "CALLHOOK_AUTODIAL=" + o.ID})
+	}
+	fields = append(fields, Field{Key: "Async", Value: "true"})
+	resp, err := c.Action(ctx, "Originate", fields...)
+	if err != nil {
+		return connector.Started{}, fmt.Errorf("originate %s to %s: %w", channel, o.To, err)
+	}
+	return connector.Started{Message: resp.Get("Message")}, nil
+}
