@@ -11,6 +11,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/callhook/callhook/conformance/check"
 	"github.com/callhook/callhook/core/config"
 	"github.com/callhook/callhook/core/connector/ami/amitest"
 	"github.com/callhook/callhook/core/delivery"
@@ -22,21 +23,33 @@ import (
 
 // speed plays the scenarios; the recorded stream, not the speed, is what
 // every engine below is fed.
-const speed = 20
+const speed = 10
+
+// tolerance allows for scheduling jitter, magnified by the speed-up.
+const tolerance = time.Second
 
 // receiver is one [webhook.NAME] of the configurations compared.
 type receiver struct {
 	name, dialect string
 	options       map[string]string // the dialect's keys
+	check         check.Variant
 }
 
-// receivers are one webhook per dialect, and a second Bulutfon webhook in
-// the legacy profile and form encoding: the mix a CRM team may configure.
-var receivers = []receiver{
-	{name: "crm-3cx", dialect: "3cx"},
-	{name: "crm-bulutfon", dialect: "bulutfon", options: map[string]string{"domain_id": "1234", "account_id": "5678"}},
-	{name: "crm-bulutfon-legacy", dialect: "bulutfon", options: map[string]string{"format": "form", "profile": "legacy"}},
-	{name: "crm-voipex", dialect: "voipex"},
+// receivers are one webhook per registered conformance variant of every
+// dialect (Bulutfon's encodings and profiles each): the richest mix a CRM
+// team could configure, and every dialect the build has.
+func receivers() []receiver {
+	var out []receiver
+	for _, d := range check.Dialects() {
+		for _, v := range d.Variants {
+			name := "crm-" + d.Name
+			if v.Name != "" {
+				name += "-" + v.Name
+			}
+			out = append(out, receiver{name: name, dialect: d.Name, options: v.Options, check: v})
+		}
+	}
+	return out
 }
 
 // record plays the scenario on the simulator and returns the AMI stream
@@ -58,10 +71,15 @@ func record(ctx context.Context, name string) []byte {
 	return rec.Stream()
 }
 
+// delivered is what one receiver got.
+type delivered struct {
+	reqs  []check.Request // in arrival order
+	lines []string        // webhook id, method, path and query, body; sorted
+}
+
 // deliver runs an engine, configured with the given receivers, on stream
-// and returns what each receiver got: one line per request with its
-// webhook id, method, path and query, and body, sorted.
-func deliver(ctx context.Context, stream []byte, rs ...receiver) map[string][]string {
+// and returns what each receiver got, by name.
+func deliver(ctx context.Context, stream []byte, rs ...receiver) map[string]delivered {
 	src, err := amitest.NewServer(append(stream, "Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: CallhookSync\r\nToken: replayed\r\n\r\n"...))
 	Expect(err).NotTo(HaveOccurred())
 	defer src.Close()
@@ -70,7 +88,6 @@ func deliver(ctx context.Context, stream []byte, rs ...receiver) map[string][]st
 		PBX:      config.NewPBX("ami", map[string]string{"address": src.Addr(), "username": "admin", "secret": "secret"}),
 		Delivery: config.Delivery{Memory: true},
 	}
-	cfg.PBX.Timezone = time.UTC
 	recvs := map[string]*webhooktest.Server{}
 	for _, r := range rs {
 		srv := webhooktest.NewServer()
@@ -90,37 +107,47 @@ func deliver(ctx context.Context, stream []byte, rs ...receiver) map[string][]st
 	go func() { done <- svc.Run(ectx) }()
 	defer func() { cancel(); <-done }()
 	Expect(svc.WaitSync(ctx, "replayed")).To(Succeed(), "the engine handles the replayed stream up to its sync event and delivers every webhook")
-	out := map[string][]string{}
+	out := map[string]delivered{}
 	for name, srv := range recvs {
-		var lines []string
+		var d delivered
 		for _, c := range srv.Requests() {
-			lines = append(lines, fmt.Sprintf("%s %s %s?%s %s", c.Header.Get(delivery.HeaderWebhookID), c.Method, c.Path, c.RawQuery, c.Body))
+			d.reqs = append(d.reqs, check.Request{Method: c.Method, Path: c.Path, RawQuery: c.RawQuery, Header: c.Header, Body: c.Body})
+			d.lines = append(d.lines, fmt.Sprintf("%s %s %s?%s %s", c.Header.Get(delivery.HeaderWebhookID), c.Method, c.Path, c.RawQuery, c.Body))
 		}
-		slices.Sort(lines)
-		out[name] = lines
+		slices.Sort(d.lines)
+		out[name] = d
 	}
 	return out
 }
 
-// One recorded call flow, fed to an engine with each receiver alone and
-// to one with all of them: every receiver gets byte-identical requests,
-// webhook ids included, whatever else is configured beside it.
+// One recorded call flow, fed to an engine with every dialect's receivers
+// at once: each receiver's requests meet its vendor's documented rules
+// (the dialect's registered checks). Fed again to an engine with each
+// receiver alone: every receiver gets byte-identical requests, webhook ids
+// included, whatever else is configured beside it.
 var _ = Describe("A receiver's webhooks", func() {
 	entries := []TableEntry{}
 	for _, name := range scenarios.Names() {
 		entries = append(entries, Entry(name, name, SpecTimeout(3*time.Minute)))
 	}
-	DescribeTable("are the same alone and beside the other dialects",
+	DescribeTable("meet the vendor's rules beside every other dialect, and are the same alone",
 		func(ctx SpecContext, name string) {
+			sc, err := scenarios.Load(name)
+			Expect(err).NotTo(HaveOccurred())
 			stream := record(ctx, name)
-			together := deliver(ctx, stream, receivers...)
+			rs := receivers()
+			together := deliver(ctx, stream, rs...)
+			for _, r := range rs {
+				Expect(check.Failures(r.check.Check(sc, together[r.name].reqs, tolerance))).To(Succeed(),
+					"%s (%s) beside every other dialect", r.name, r.dialect)
+			}
 			total := 0
-			for _, r := range receivers {
+			for _, r := range rs {
 				alone := deliver(ctx, stream, r)
-				Expect(together[r.name]).To(Equal(alone[r.name]),
+				Expect(together[r.name].lines).To(Equal(alone[r.name].lines),
 					"%s (%s) alone got:\n%s\nbeside the others:\n%s", r.name, r.dialect,
-					strings.Join(alone[r.name], "\n"), strings.Join(together[r.name], "\n"))
-				total += len(alone[r.name])
+					strings.Join(alone[r.name].lines, "\n"), strings.Join(together[r.name].lines, "\n"))
+				total += len(alone[r.name].lines)
 			}
 			Expect(total).To(BeNumerically(">", 0), "the scenario gave no webhook at all")
 		},

@@ -3,6 +3,8 @@ package callmodel
 import (
 	"fmt"
 	"time"
+
+	"github.com/callhook/callhook/core/signal"
 )
 
 // Kind says which moment of a call an Event reports.
@@ -283,9 +285,9 @@ type CallRecord struct {
 	Start, Answer, End time.Time // Answer is zero for calls nobody answered
 	Duration           time.Duration
 	Billable           time.Duration // from answer to end
-	// Disposition as the PBX's record gives it: ANSWERED, NO ANSWER,
-	// BUSY, FAILED.
-	Disposition string
+	// Disposition is how the PBX's record says the call went (answered,
+	// no answer, busy, failed).
+	Disposition signal.Disposition
 	// Recordings are the names of the call's recording files, as the
 	// PBX announced them when recording started or named them in its
 	// records; Recorded says a recording ran even when no name is known.

@@ -260,7 +260,7 @@ func (m *Model) legAppeared(s signal.Signal) []Event {
 		c.origin = l
 		if l.external {
 			// A call from outside: the trunk leg carries the caller and the
-			// number it called in its dialplan position.
+			// number it called.
 			c.direction = Inbound
 			c.extLeg = l
 			c.external = s.Leg.CallerNum

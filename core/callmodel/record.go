@@ -103,7 +103,7 @@ func (m *Model) record(c *call) (Event, bool) {
 	}
 	c.recordSent = true
 	r := &CallRecord{Start: c.id.Start, Answer: c.firstAnswer, End: c.endedAt,
-		Disposition: c.records[pick].Disposition.String(), Recorded: c.recording}
+		Disposition: c.records[pick].Disposition, Recorded: c.recording}
 	r.Duration = roundSeconds(r.End.Sub(r.Start))
 	if !r.Answer.IsZero() {
 		r.Billable = roundSeconds(r.End.Sub(r.Answer))

@@ -4,7 +4,7 @@
 // rung for them; recordings, call records and the status of extensions.
 // A connector translates its PBX's wire events into signals and absorbs
 // every PBX-specific detail on the way (channel naming, helper channels,
-// id formats, dialplan conventions); every call rule lives in the call
+// id formats, numbering conventions); every call rule lives in the call
 // model that consumes them.
 package signal
 
@@ -327,15 +327,15 @@ const (
 func (d Disposition) String() string {
 	switch d {
 	case DispositionAnswered:
-		return "ANSWERED"
+		return "answered"
 	case DispositionNoAnswer:
-		return "NO ANSWER"
+		return "no-answer"
 	case DispositionBusy:
-		return "BUSY"
+		return "busy"
 	case DispositionFailed:
-		return "FAILED"
+		return "failed"
 	}
-	return ""
+	return "unknown"
 }
 
 // Record is what a call record the PBX stored says.

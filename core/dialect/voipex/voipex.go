@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/core/callmodel"
+	"github.com/callhook/callhook/core/signal"
 	"github.com/callhook/callhook/core/webhook"
 )
 
@@ -82,6 +83,13 @@ type Payload struct {
 	BillableSec    *int     `json:"BillableSeconds,omitempty"`
 	Disposition    string   `json:"Disposition,omitempty"`
 	RecordingFiles []string `json:"RecordingFiles,omitempty"`
+}
+
+// dispositions are the words a stored call record uses for how the call
+// went, as the Asterisk call records VOIPEX's platform keeps write them.
+var dispositions = map[signal.Disposition]string{
+	signal.DispositionAnswered: "ANSWERED", signal.DispositionNoAnswer: "NO ANSWER",
+	signal.DispositionBusy: "BUSY", signal.DispositionFailed: "FAILED",
 }
 
 // TimeLayout is how CDR times are written: the PBX's local wall clock, as
@@ -246,7 +254,7 @@ func (d *Dialect) record(p *Payload, r *callmodel.CallRecord) {
 	dur, bill := int(r.Duration/time.Second), int(r.Billable/time.Second)
 	p.StartTime, p.AnswerTime, p.EndTime = stamp(r.Start), stamp(r.Answer), stamp(r.End)
 	p.Duration, p.BillableSec = &dur, &bill
-	p.Disposition = r.Disposition
+	p.Disposition = dispositions[r.Disposition]
 	p.RecordingFiles = r.Recordings
 }
 
