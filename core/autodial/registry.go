@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/core/callmodel"
+	"github.com/callhook/callhook/core/engine"
 	"github.com/callhook/callhook/core/signal"
 )
 
@@ -129,7 +130,7 @@ func (r *Registry) claim(l signal.Leg) {
 // may claim a pending call before the model reports the call's first
 // event, and every event of a call the API started gets what the API was
 // told.
-func (r *Registry) Process(s signal.Signal, evs []callmodel.Event) {
+func (r *Registry) Process(s signal.Signal, evs []callmodel.Event, _ engine.Calls) {
 	if s.Kind == signal.LegAppeared {
 		r.claim(s.Leg)
 	}

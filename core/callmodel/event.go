@@ -178,6 +178,16 @@ func (id CallID) Chain() string {
 	return fmt.Sprintf("%d_%d", id.Start.Unix(), id.Number)
 }
 
+// Format writes the id as the 3CX document defines it, with the start in
+// loc (the PBX's wall clock): <yyMMddHHmmss>_<call number>-<link>, e.g.
+// 210701165649_698-2. Recording files are named after it too.
+func (id CallID) Format(loc *time.Location) string {
+	if loc == nil {
+		loc = time.Local
+	}
+	return fmt.Sprintf("%s_%d-%d", id.Start.In(loc).Format("060102150405"), id.Number, id.Link)
+}
+
 // Event is a vendor-neutral call event.
 type Event struct {
 	Kind Kind
@@ -247,6 +257,23 @@ type Event struct {
 	// API, and this is what the API was told (a pipeline stage attaches
 	// it; the model itself does not know).
 	Originated *Origination
+
+	// RecordingReady: the link's recordings, converted and stored.
+	Files []RecordingFile
+	// TranscriptReady: what speech analytics made of the recordings.
+	Transcript, Summary string
+	// Ending: RecordingReady, TranscriptReady: the event that ended the
+	// link, for receivers that want the call-end fields with the
+	// recording; nil when not asked for.
+	Ending *Event
+}
+
+// RecordingFile is one stored file of a link's conversation (a mobile app
+// that lost its connection starts a new file each time).
+type RecordingFile struct {
+	Name     string        // the stored file's name
+	URL      string        // where a receiver downloads it
+	Duration time.Duration // of the stored file
 }
 
 // Origination is what a client of the autodial API attached to a call it

@@ -21,6 +21,16 @@ const (
 	FaxReceived
 )
 
+// Kinds a pipeline stage raises after a call's link ended, not the model:
+// they follow the call's own events.
+const (
+	// RecordingReady: the link's recordings are stored (Files).
+	RecordingReady Kind = 96 + iota
+	// TranscriptReady: speech analytics of the link's recordings are
+	// done (Transcript, Summary); after its RecordingReady.
+	TranscriptReady
+)
+
 // Party says which side of a call did something: the one who started the
 // call (for an inbound call the outside caller, for an outbound one the
 // extension) or the one it was placed to.
@@ -230,6 +240,10 @@ func (k Kind) flowString() (string, bool) {
 		return "missed", true
 	case FaxReceived:
 		return "fax-received", true
+	case RecordingReady:
+		return "recording-ready", true
+	case TranscriptReady:
+		return "transcript-ready", true
 	}
 	return "", false
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/callhook/callhook/core/dialect"
 )
 
 // Recordings is the optional [recordings] section: what the engine does
@@ -66,7 +68,8 @@ type Recordings struct {
 	// "body" (key id_placement).
 	Placement string
 	// Webhooks names the receivers that get the recording POSTs (key
-	// webhooks, comma-separated); empty: every 3cx webhook.
+	// webhooks, comma-separated); empty: every webhook whose dialect has
+	// recording POSTs (3cx).
 	Webhooks []string
 	// Analytics is the speech analytics provider: "" (off), "local" or
 	// "yandex" (key analytics).
@@ -248,8 +251,10 @@ func checkRecordingWebhooks(cfg *Config, ps *problems) {
 		switch {
 		case found == nil:
 			ps.add(r.webhooksLine, "recordings", "webhooks", "no [webhook.%s] section", name)
-		case found.Dialect != "3cx":
-			ps.add(r.webhooksLine, "recordings", "webhooks", "[webhook.%s] has dialect %s; recording POSTs are a 3cx request", name, found.Dialect)
+		default:
+			if spec, err := dialect.Lookup(found.Dialect); err == nil && !spec.Recordings {
+				ps.add(r.webhooksLine, "recordings", "webhooks", "[webhook.%s] has dialect %s, which has no recording POSTs", name, found.Dialect)
+			}
 		}
 	}
 }

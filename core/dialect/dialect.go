@@ -64,6 +64,20 @@ type Webhook struct {
 	Location *time.Location
 	// Users is the extension directory, by extension number.
 	Users map[string]User
+	// Recordings, when set, asks a dialect that has them (Spec.Recordings)
+	// for the POSTs announcing a call's stored recordings and their
+	// speech analytics (RecordingReady, TranscriptReady events).
+	Recordings *Recordings
+}
+
+// Recordings says how a receiver wants the recording POSTs.
+type Recordings struct {
+	// IDInBody puts the call id (or the call-end fields) in the body
+	// rather than the query string.
+	IDInBody bool
+	// FullFields sends every field of the link's call-end event, not
+	// only its id.
+	FullFields bool
 }
 
 // Option returns the value of a dialect key, "" when unset.
@@ -80,6 +94,9 @@ type Spec struct {
 	// New builds the renderer of one webhook. A problem of one key
 	// should come back as a *KeyError, so it is reported on its line.
 	New func(w Webhook) (Renderer, error)
+	// Recordings: the dialect renders RecordingReady and TranscriptReady
+	// events for receivers that ask (Webhook.Recordings).
+	Recordings bool
 	// Callback, when set, builds the renderer for the callback_url of
 	// calls the autodial API started: every event of such a call goes to
 	// the URL the API was given, nothing else. The [api] section names

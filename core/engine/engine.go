@@ -32,16 +32,25 @@ type Renderer interface {
 // Stage sees every signal once the model has handled it, with the events
 // the model made of it, before they are rendered, in the engine's
 // goroutine and in the PBX's order. It may fill fields of the events
-// (what an autodial request attached to a call).
+// (what an autodial request attached to a call) and follow calls through
+// calls; events of its own it raises later through Engine.Publish.
 type Stage interface {
-	Process(s signal.Signal, evs []callmodel.Event)
+	Process(s signal.Signal, evs []callmodel.Event, calls Calls)
 }
 
-// StageFunc adapts a function to a Stage.
-type StageFunc func(s signal.Signal, evs []callmodel.Event)
+// Calls is what a stage may ask the call model: the call a leg belongs to
+// now (its current link), while the model follows it.
+type Calls interface {
+	CallOf(legID string) (callmodel.CallID, bool)
+}
 
-// Process calls f(s, evs).
-func (f StageFunc) Process(s signal.Signal, evs []callmodel.Event) { f(s, evs) }
+// Committer is a Stage told each time the requests of every signal it
+// has processed are accepted by delivery, in the engine's goroutine: work
+// that must come after them (converting a finished call's recordings,
+// whose POST follows the call's webhooks) starts there.
+type Committer interface {
+	Committed(ctx context.Context)
+}
 
 // Deliverer takes rendered requests. Enqueue must not return before the
 // request is accepted; Flush waits until every request enqueued before it
@@ -74,7 +83,6 @@ type Engine struct {
 	out       Deliverer
 	log       *slog.Logger
 	onEvent   func(callmodel.Event)
-	onSignal  SignalHook
 	stages    []Stage
 	batch     []delivery.Request // reused by HandleSignals
 
@@ -93,17 +101,9 @@ func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
 // WithModel sets the call model (to pass model options).
 func WithModel(m *callmodel.Model) Option { return func(e *Engine) { e.model = m } }
 
-// WithEventHook calls f for every call event, before rendering.
+// WithEventHook calls f for every call event, before rendering; for
+// events a stage publishes, in the publisher's goroutine.
 func WithEventHook(f func(callmodel.Event)) Option { return func(e *Engine) { e.onEvent = f } }
-
-// SignalHook sees every signal once the model has handled it and the
-// requests of its events are queued, in the engine's goroutine and in the
-// PBX's order. It may query m (CallOf) but not change it; an error fails
-// the signal as an Enqueue error does. Recordings follow calls this way.
-type SignalHook func(ctx context.Context, s signal.Signal, m *callmodel.Model, events []callmodel.Event) error
-
-// WithSignalHook calls h for every signal after its events are queued.
-func WithSignalHook(h SignalHook) Option { return func(e *Engine) { e.onSignal = h } }
 
 // WithStage adds a stage; stages run in the order they were added.
 func WithStage(st Stage) Option { return func(e *Engine) { e.stages = append(e.stages, st) } }
@@ -140,16 +140,50 @@ func (e *Engine) Run(ctx context.Context) error {
 // and enqueued before the signal counts as handled.
 func (e *Engine) HandleSignal(ctx context.Context, s signal.Signal) error {
 	sync := e.note(s)
-	events, reqs := e.render(s, nil)
+	_, reqs := e.render(s, nil)
 	if err := e.enqueue(ctx, s, reqs); err != nil {
 		return err
 	}
+	e.committed(ctx)
 	if sync != "" {
 		e.synced(sync)
 	}
-	if e.onSignal != nil {
-		if err := e.onSignal(ctx, s, e.model, events); err != nil {
-			return fmt.Errorf("signal hook on %s: %w", s.Kind, err)
+	return nil
+}
+
+// committed tells the stages that want it that what they processed is
+// accepted by delivery.
+func (e *Engine) committed(ctx context.Context) {
+	for _, st := range e.stages {
+		if c, ok := st.(Committer); ok {
+			c.Committed(ctx)
+		}
+	}
+}
+
+// Publish renders ev, an event a stage raises outside the signal flow (a
+// recording that is ready), for every receiver and returns once delivery
+// accepted the requests. It is safe to call from any goroutine while the
+// engine runs: renderers keep no state.
+func (e *Engine) Publish(ctx context.Context, ev callmodel.Event) error {
+	if e.onEvent != nil {
+		e.onEvent(ev)
+	}
+	var reqs []delivery.Request
+	for _, r := range e.receivers {
+		if req, ok := r.Renderer.Render(ev); ok {
+			reqs = append(reqs, req)
+		}
+	}
+	if b, ok := e.out.(BatchDeliverer); ok && len(reqs) > 1 {
+		if err := b.EnqueueBatch(ctx, reqs); err != nil {
+			return fmt.Errorf("enqueue %d requests of %s: %w", len(reqs), ev.Kind, err)
+		}
+		return nil
+	}
+	for _, req := range reqs {
+		if err := e.out.Enqueue(ctx, req); err != nil {
+			return fmt.Errorf("enqueue %s for %s: %w", req.ID, req.Receiver, err)
 		}
 	}
 	return nil
@@ -157,11 +191,9 @@ func (e *Engine) HandleSignal(ctx context.Context, s signal.Signal) error {
 
 // HandleSignals implements signal.BatchHandler (group commit): the
 // requests of all the signals, which the connector had already received,
-// are enqueued in one batch before any of them counts as handled. A signal
-// hook looks at the model after each signal, so with one every signal is
-// handled on its own.
+// are enqueued in one batch before any of them counts as handled.
 func (e *Engine) HandleSignals(ctx context.Context, ss []signal.Signal) error {
-	if e.onSignal != nil || len(ss) == 1 {
+	if len(ss) == 1 {
 		for _, s := range ss {
 			if err := e.HandleSignal(ctx, s); err != nil {
 				return err
@@ -182,6 +214,7 @@ func (e *Engine) HandleSignals(ctx context.Context, ss []signal.Signal) error {
 		return fmt.Errorf("%d signals: %w", len(ss), err)
 	}
 	clear(reqs)
+	e.committed(ctx)
 	for _, tok := range syncs {
 		e.synced(tok)
 	}
@@ -214,7 +247,7 @@ func (e *Engine) note(s signal.Signal) (syncToken string) {
 func (e *Engine) render(s signal.Signal, reqs []delivery.Request) ([]callmodel.Event, []delivery.Request) {
 	events := e.model.Handle(s)
 	for _, st := range e.stages {
-		st.Process(s, events)
+		st.Process(s, events, e.model)
 	}
 	for _, ev := range events {
 		if e.onEvent != nil {

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -92,9 +91,43 @@ func TestCaptureToReceiver(t *testing.T) {
 	}
 }
 
-// TestSignalHook: the hook sees every signal after the model, with the
-// events it caused, and can ask the model which call a leg belongs to.
-func TestSignalHook(t *testing.T) {
+// stage records what the engine shows a stage.
+type stage struct {
+	mu           sync.Mutex
+	seen, events int
+	recorded     int // the link a recording started on, -1 before
+	committed    int // Committed calls
+	pending      int // signals processed since the last Committed
+	uncommitted  bool
+}
+
+func (st *stage) Process(s signal.Signal, evs []callmodel.Event, calls engine.Calls) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.seen++
+	st.pending++
+	st.events += len(evs)
+	if s.Kind == signal.RecordingStarted {
+		if id, ok := calls.CallOf(s.Leg.ID); ok {
+			st.recorded = id.Link
+		}
+	}
+}
+
+func (st *stage) Committed(context.Context) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.pending == 0 {
+		st.uncommitted = true // told twice with nothing in between
+	}
+	st.pending = 0
+	st.committed++
+}
+
+// TestStage: a stage sees every signal after the model, with the events it
+// caused, can ask the model which call a leg belongs to, and is told once
+// what it processed is accepted by delivery.
+func TestStage(t *testing.T) {
 	f, err := os.Open(filepath.Join("..", "..", "fixtures", "ami", "asterisk22", "01_inbound_answered.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -106,42 +139,22 @@ func TestSignalHook(t *testing.T) {
 	}
 	disp := delivery.NewDispatcher(delivery.NewSender().Retrying(delivery.RetryPolicy{Attempts: 1}))
 	defer disp.Close()
-	var mu sync.Mutex
-	var seen, events int
-	var recordedLink = -1
-	hook := func(_ context.Context, s signal.Signal, m *callmodel.Model, evs []callmodel.Event) error {
-		mu.Lock()
-		defer mu.Unlock()
-		seen++
-		events += len(evs)
-		if s.Kind == signal.RecordingStarted {
-			if id, ok := m.CallOf(s.Leg.ID); ok {
-				recordedLink = id.Link
-			}
-		}
-		return nil
-	}
-	e := engine.New(replay{sigs}, nil, flusher{disp}, engine.WithSignalHook(hook))
+	st := &stage{recorded: -1}
+	e := engine.New(replay{sigs}, nil, flusher{disp}, engine.WithStage(st))
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	go func() { _ = e.Run(ctx) }()
 	if err := e.WaitSync(ctx, "t1"); err != nil {
 		t.Fatal(err)
 	}
-	// The sync signal's own hook call may still be running.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := seen
-		mu.Unlock()
-		if n == len(sigs)+2 || time.Now().After(deadline) {
-			break
-		}
-		runtime.Gosched()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	// Connected, the capture, the sync signal: Process runs before the
+	// sync is released, so all of them were seen.
+	if st.seen != len(sigs)+2 || st.events < 4 || st.recorded != 1 {
+		t.Errorf("stage saw %d signals (want %d), %d events, recorded link %d", st.seen, len(sigs)+2, st.events, st.recorded)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if seen != len(sigs)+2 || events < 4 || recordedLink != 1 {
-		t.Errorf("hook saw %d signals (want %d), %d events, recorded link %d", seen, len(sigs)+2, events, recordedLink)
+	if st.committed == 0 || st.uncommitted || st.pending != 0 {
+		t.Errorf("committed %d times, %d signals left uncommitted, told with nothing new: %v", st.committed, st.pending, st.uncommitted)
 	}
 }

@@ -19,8 +19,8 @@ type Linker interface {
 }
 
 // Sink receives the events to deliver, in delivery order: for a chain,
-// every recording event, then the analytics events. The engine renders
-// each (Event.Request) and queues it; it must not block for long.
+// every recording event, then the analytics events. The engine turns each
+// into a call event and queues what its receivers' dialects render.
 type Sink func(ctx context.Context, ev Event)
 
 // Config of a Manager.
@@ -35,9 +35,6 @@ type Config struct {
 	Wait WaitOptions
 	// Links signs the download links.
 	Links Linker
-	// FullFields: send the call-end event's fields with the recording
-	// (the module's .ini switch), as given to CallEnded.
-	FullFields bool
 	// Analytics, when not nil, turns speech analytics on.
 	Analytics analytics.Provider
 	// SummarySentences: length of the extractive summary; default 2.
@@ -61,7 +58,6 @@ type Manager struct {
 
 type chainState struct {
 	files []*tracked
-	ends  map[string]Fields // call id -> call-end fields
 }
 
 type tracked struct {
@@ -97,7 +93,7 @@ func NewManager(cfg Config) (*Manager, error) {
 func (m *Manager) chain(key string) *chainState {
 	c := m.chains[key]
 	if c == nil {
-		c = &chainState{ends: map[string]Fields{}}
+		c = &chainState{}
 		m.chains[key] = c
 	}
 	return c
@@ -129,15 +125,6 @@ func (m *Manager) FileStopped(wavPath string) {
 	if t != nil {
 		t.stop()
 	}
-}
-
-// CallEnded gives the call-end fields of callID (sent along when
-// FullFields is on; FieldsFromQuery reads them from the rendered 3CX
-// call-end request).
-func (m *Manager) CallEnded(chain, callID string, fields Fields) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.chain(chain).ends[callID] = append(Fields(nil), fields...)
 }
 
 // ChainEnded starts producing the chain's events in the background, once
@@ -195,9 +182,6 @@ func (m *Manager) Process(ctx context.Context, chain string) error {
 		}
 		if len(ev.Files) == 0 {
 			continue
-		}
-		if m.cfg.FullFields {
-			ev.Fields = c.ends[id]
 		}
 		m.cfg.Sink(ctx, ev)
 		sent = append(sent, ev)
@@ -265,7 +249,7 @@ func (m *Manager) analyse(ctx context.Context, rec Event) (Event, error) {
 		}
 		all = all.Join(t)
 	}
-	ev := Event{Kind: KindAnalytics, Chain: rec.Chain, CallID: rec.CallID, Fields: rec.Fields, Transcript: all.Text()}
+	ev := Event{Kind: KindAnalytics, Chain: rec.Chain, CallID: rec.CallID, Transcript: all.Text()}
 	if ev.Transcript != "" {
 		ev.Summary = analytics.Summarize(ev.Transcript, m.cfg.SummarySentences)
 	} else {

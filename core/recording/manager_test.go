@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -19,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callhook/callhook/core/callmodel"
+	"github.com/callhook/callhook/core/dialect/threecx"
 	"github.com/callhook/callhook/core/recording"
 	"github.com/callhook/callhook/core/recording/analytics"
 	"github.com/callhook/callhook/core/recording/download"
@@ -32,8 +35,12 @@ type posted struct {
 }
 
 // world is a receiver, a download server and a Manager whose sink POSTs
-// each event synchronously to the receiver, as delivery would in order.
+// each event synchronously to the receiver, as delivery would in order,
+// rendered by the 3cx dialect as the engine renders it.
 type world struct {
+	// endings are the call-end events of the call ids, sent with the
+	// recordings when the receiver asks for full fields.
+	endings  map[string]callmodel.Event
 	mgr      *recording.Manager
 	signer   *download.Signer
 	dl       *download.Server
@@ -45,12 +52,12 @@ type world struct {
 	sinkErrs chan error
 }
 
-func newWorld(t *testing.T, cfg recording.Config) *world {
+func newWorld(t *testing.T, cfg recording.Config, opts ...threecx.Option) *world {
 	t.Helper()
 	if _, err := exec.LookPath("lame"); err != nil {
 		t.Skip("lame not installed: run `make deps` (Debian package lame)")
 	}
-	w := &world{wavDir: t.TempDir(), sinkErrs: make(chan error, 16)}
+	w := &world{wavDir: t.TempDir(), sinkErrs: make(chan error, 16), endings: map[string]callmodel.Event{}}
 	now := time.Now()
 	w.now.Store(&now)
 	clock := func() time.Time { return *w.now.Load() }
@@ -97,8 +104,27 @@ func newWorld(t *testing.T, cfg recording.Config) *world {
 	if cfg.Wait.Timeout == 0 {
 		cfg.Wait = recording.WaitOptions{Timeout: 5 * time.Second, Poll: 2 * time.Millisecond, StableFor: time.Hour}
 	}
+	if len(opts) == 0 {
+		opts = []threecx.Option{threecx.WithRecordings(threecx.InQuery, false)}
+	}
+	dialect := threecx.New("crm", target, append([]threecx.Option{threecx.WithLocation(time.UTC)}, opts...)...)
 	cfg.Sink = func(ctx context.Context, ev recording.Event) {
-		req := ev.Request("crm", target, recording.InQuery)
+		cev := callmodel.Event{Kind: callmodel.RecordingReady, ID: parseCallID(t, ev.CallID),
+			Transcript: ev.Transcript, Summary: ev.Summary}
+		if ev.Kind == recording.KindAnalytics {
+			cev.Kind = callmodel.TranscriptReady
+		}
+		for _, f := range ev.Files {
+			cev.Files = append(cev.Files, callmodel.RecordingFile{Name: f.Name, URL: f.URL, Duration: f.Duration})
+		}
+		if end, ok := w.endings[ev.CallID]; ok {
+			cev.Ending = &end
+		}
+		req, ok := dialect.Render(cev)
+		if !ok {
+			w.sinkErrs <- errors.New("recording event not rendered")
+			return
+		}
 		hr, _ := http.NewRequestWithContext(ctx, req.Method, req.URL, strings.NewReader(string(req.Body)))
 		hr.Header = req.Header
 		resp, err := http.DefaultClient.Do(hr)
@@ -117,6 +143,21 @@ func newWorld(t *testing.T, cfg recording.Config) *world {
 		t.Fatal(err)
 	}
 	return w
+}
+
+// parseCallID reads a 3CX call id (yyMMddHHmmss_N-L, UTC).
+func parseCallID(t *testing.T, s string) callmodel.CallID {
+	var date string
+	var id callmodel.CallID
+	if _, err := fmt.Sscanf(strings.NewReplacer("_", " ", "-", " ").Replace(s), "%s %d %d", &date, &id.Number, &id.Link); err != nil {
+		t.Fatalf("call id %q: %v", s, err)
+	}
+	start, err := time.ParseInLocation("060102150405", date, time.UTC)
+	if err != nil {
+		t.Fatalf("call id %q: %v", s, err)
+	}
+	id.Start = start
+	return id
 }
 
 // record writes one WAV file as the PBX would (sizes patched on close)
@@ -161,7 +202,7 @@ func (w *world) download(t *testing.T, link string) (int, string) {
 // of the talk time) with the signed token, and 403 with a tampered or
 // expired one; the analytics POST arrives after the recording POST.
 func TestMobileReconnectOneRecordingPostThenAnalytics(t *testing.T) {
-	w := newWorld(t, recording.Config{FullFields: true, Analytics: analytics.Local{}})
+	w := newWorld(t, recording.Config{Analytics: analytics.Local{}}, threecx.WithRecordings(threecx.InQuery, true))
 	const chain, id = "1772366400_7", "260301120000_7-1"
 	// The mobile app lost its connection once: two files for one call id.
 	part1 := wavgen.Bursts(800*time.Millisecond, 200*time.Millisecond, 3) // 2.8 s
@@ -177,8 +218,8 @@ func TestMobileReconnectOneRecordingPostThenAnalytics(t *testing.T) {
 		t.Fatal(err)
 	}
 	wr.Write(part2[:len(part2)/2])
-	end, _ := recording.FieldsFromQuery("event=incoming&callerid=425630434343&user=101&did=2125550100&finishtype=Ok&transfer=false&duration=4&title=x&id=" + id)
-	w.mgr.CallEnded(chain, id, end)
+	w.endings[id] = callmodel.Event{Kind: callmodel.Ended, ID: parseCallID(t, id), Direction: callmodel.Inbound,
+		External: "425630434343", User: "101", DID: "2125550100", Finish: callmodel.FinishOK, Talk: 4 * time.Second}
 	w.mgr.ChainEnded(context.Background(), chain)
 	wr.Write(part2[len(part2)/2:])
 	wr.Close()

@@ -10,13 +10,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/config"
-	"github.com/callhook/callhook/core/dialect/threecx"
+	"github.com/callhook/callhook/core/dialect"
 	"github.com/callhook/callhook/core/engine"
 	"github.com/callhook/callhook/core/recording"
 	"github.com/callhook/callhook/core/recording/analytics"
@@ -24,72 +25,75 @@ import (
 	"github.com/callhook/callhook/core/signal"
 )
 
-// Recorder is the running [recordings] part of a service: it follows the
-// recordings of calls from the engine's signals, turns them into MP3
-// files and recording (and analytics) POSTs queued in the same durable
-// outbox as every other webhook, serves the files over HTTPS and deletes
-// expired ones nightly.
+// Recorder is the running [recordings] part of a service, a stage of the
+// engine's pipeline: it follows the recordings of calls through the
+// signals and the model, turns them into MP3 files, and publishes
+// RecordingReady and TranscriptReady events through the engine, whose
+// receivers' dialects render the POSTs into the same durable outbox as
+// every other webhook. It serves the files over HTTPS and deletes expired
+// ones nightly.
 type Recorder struct {
-	cfg       config.Recordings
-	log       *slog.Logger
-	mgr       *recording.Manager
-	server    *download.Server
-	signer    *download.Signer
-	ln        net.Listener
-	base      *url.URL
-	targets   []recordingTarget
-	fields    engine.Renderer // renders call-end events for full_fields
-	fieldsURL *url.URL
-	placement recording.Placement
-	loc       *time.Location
-	out       engine.Deliverer
+	cfg     config.Recordings
+	log     *slog.Logger
+	mgr     *recording.Manager
+	server  *download.Server
+	signer  *download.Signer
+	ln      net.Listener
+	base    *url.URL
+	loc     *time.Location
+	publish func(context.Context, callmodel.Event) error
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	// Used by the engine's goroutine only (the signal hook).
+	// Used by the engine's goroutine only (the stage).
 	chains     map[string][]string // chain -> its legs that were recorded
 	unresolved map[string][]string // leg -> files begun before the model placed the leg
+	over       []string            // chains whose legs are all gone, converted once committed
+
+	mu      sync.Mutex
+	ids     map[string]callmodel.CallID // file-name call id -> the link it names
+	endings map[string]callmodel.Event  // file-name call id -> the link's call-end event (full_fields)
 }
 
-// recordingTarget is a webhook that gets the recording POSTs.
-type recordingTarget struct {
-	hook config.Webhook
+// recordingTargets are the webhooks that get the recording POSTs: those
+// [recordings] webhooks names, else every webhook whose dialect has
+// recording POSTs.
+func recordingTargets(cfg *config.Config) map[string]bool {
+	out := map[string]bool{}
+	for _, w := range cfg.Webhooks {
+		spec, err := dialect.Lookup(w.Dialect)
+		if err != nil || !spec.Recordings {
+			continue
+		}
+		if len(cfg.Recordings.Webhooks) == 0 || slices.Contains(cfg.Recordings.Webhooks, w.Name) {
+			out[w.Name] = true
+		}
+	}
+	return out
 }
 
 // newRecorder builds the recorder the [recordings] section describes and
 // starts its download server and retention; nil when the section is
-// absent. receivers are the engine's, by which full_fields renders the
-// call-end event; out is the durable outbox.
-func newRecorder(cfg *config.Config, receivers []engine.Receiver, out engine.Deliverer, log *slog.Logger) (*Recorder, error) {
+// absent.
+func newRecorder(cfg *config.Config, log *slog.Logger) (*Recorder, error) {
 	rc := cfg.Recordings
 	if !rc.Enabled() {
 		return nil, nil
 	}
 	where := fmt.Sprintf("%s:%d: [recordings]", cfg.File, rc.Line)
-	r := &Recorder{cfg: rc, log: log.With("component", "recordings"), out: out, loc: cfg.PBX.Timezone,
-		chains: map[string][]string{}, unresolved: map[string][]string{}}
+	r := &Recorder{cfg: rc, log: log.With("component", "recordings"), loc: cfg.PBX.Timezone,
+		chains: map[string][]string{}, unresolved: map[string][]string{},
+		ids: map[string]callmodel.CallID{}, endings: map[string]callmodel.Event{}}
 	if r.loc == nil {
 		r.loc = time.Local
 	}
-	for _, w := range cfg.Webhooks {
-		if (len(rc.Webhooks) == 0 && w.Dialect == "3cx") || contains(rc.Webhooks, w.Name) {
-			r.targets = append(r.targets, recordingTarget{hook: w})
-		}
-	}
-	if len(r.targets) == 0 {
-		return nil, fmt.Errorf("%s: no 3cx webhook to send the recording POSTs to (set webhooks, or add a [webhook.NAME] with dialect = 3cx)", where)
-	}
-	for _, rv := range receivers {
-		if rv.Name == r.targets[0].hook.Name {
-			r.fields, r.fieldsURL = rv.Renderer, r.targets[0].hook.URL
-		}
+	if len(recordingTargets(cfg)) == 0 {
+		return nil, fmt.Errorf("%s: no webhook to send the recording POSTs to (set webhooks, or add a [webhook.NAME] whose dialect has them: %s)",
+			where, strings.Join(recordingDialects(), ", "))
 	}
 	var err error
-	if r.placement, err = recording.ParsePlacement(rc.Placement); err != nil {
-		return nil, fmt.Errorf("%s id_placement: %w", where, err)
-	}
 	enc := &recording.Encoder{Path: rc.Lame, Bitrate: rc.Bitrate}
 	if _, err := enc.LookPath(); err != nil {
 		return nil, fmt.Errorf("%s lame: %w (install the Debian package lame, or set lame to its path)", where, err)
@@ -119,7 +123,7 @@ func newRecorder(cfg *config.Config, receivers []engine.Receiver, out engine.Del
 	}
 	r.mgr, err = recording.NewManager(recording.Config{
 		Dir: rc.Folder, Encoder: enc, Wait: recording.WaitOptions{Timeout: rc.WaitTimeout},
-		Links: r.signer, FullFields: rc.FullFields, Analytics: provider, Sink: r.sink, Logger: log,
+		Links: r.signer, Analytics: provider, Sink: r.sink, Logger: log,
 	})
 	if err != nil {
 		r.ln.Close()
@@ -182,33 +186,43 @@ func analyticsProvider(rc config.Recordings, log *slog.Logger) (analytics.Provid
 	return nil, fmt.Errorf("unknown provider %q", rc.Analytics)
 }
 
-// hook follows recordings through the engine's signals: a recording
-// that starts belongs to the link its leg's call is at; a chain whose
-// recorded legs the model no longer follows is over, and its files are
-// converted and announced.
-func (r *Recorder) hook(_ context.Context, s signal.Signal, m *callmodel.Model, events []callmodel.Event) error {
+// recordingDialects names the dialects that have recording POSTs.
+func recordingDialects() []string {
+	var out []string
+	for _, n := range dialect.Names() {
+		if spec, _ := dialect.Lookup(n); spec.Recordings {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// Process follows recordings through the engine's signals (engine.Stage):
+// a recording that starts belongs to the link its leg's call is at; a
+// chain whose recorded legs the model no longer follows is over, and its
+// files are converted once what came before is committed.
+func (r *Recorder) Process(s signal.Signal, evs []callmodel.Event, calls engine.Calls) {
 	switch s.Kind {
 	case signal.RecordingStarted:
-		file := s.File
-		if file == "" {
+		if s.File == "" {
 			r.log.Warn("recording started without a file name; it cannot be collected", "leg", s.Leg.ID)
 			break
 		}
-		if !r.start(m, s.Leg.ID, file) {
-			r.unresolved[s.Leg.ID] = append(r.unresolved[s.Leg.ID], file)
+		if !r.start(calls, s.Leg.ID, s.File) {
+			r.unresolved[s.Leg.ID] = append(r.unresolved[s.Leg.ID], s.File)
 		}
 	case signal.RecordingStopped:
-		if file := s.File; file != "" {
-			r.mgr.FileStopped(file)
+		if s.File != "" {
+			r.mgr.FileStopped(s.File)
 		}
 	}
 	if files := r.unresolved[s.Leg.ID]; len(files) > 0 && s.Kind != signal.RecordingStarted {
 		// The PBX announced the recording before the model placed its
 		// leg; take it as soon as the leg belongs to a call.
-		if _, ok := m.CallOf(s.Leg.ID); ok {
+		if _, ok := calls.CallOf(s.Leg.ID); ok {
 			delete(r.unresolved, s.Leg.ID)
 			for _, f := range files {
-				r.start(m, s.Leg.ID, f)
+				r.start(calls, s.Leg.ID, f)
 			}
 		} else if s.Kind == signal.LegGone {
 			delete(r.unresolved, s.Leg.ID)
@@ -216,104 +230,107 @@ func (r *Recorder) hook(_ context.Context, s signal.Signal, m *callmodel.Model, 
 		}
 	}
 	if r.cfg.FullFields {
-		for _, ev := range events {
+		for _, ev := range evs {
 			if ev.Kind == callmodel.Ended {
-				r.callEnded(ev)
+				r.mu.Lock()
+				r.endings[ev.ID.Format(r.loc)] = ev
+				r.mu.Unlock()
 			}
 		}
 	}
 	if s.Kind == signal.LegGone {
-		r.endChains(m)
+		r.endChains(calls)
 	}
-	return nil
+}
+
+// Committed starts converting the chains found over (engine.Committer):
+// their recording POSTs follow the call's webhooks, now in the outbox.
+func (r *Recorder) Committed(context.Context) {
+	for _, chain := range r.over {
+		r.mgr.ChainEnded(r.ctx, chain)
+	}
+	r.over = r.over[:0]
 }
 
 // start hands a file to the manager under the leg's call id, false when
 // the leg belongs to no call yet.
-func (r *Recorder) start(m *callmodel.Model, leg, file string) bool {
-	id, ok := m.CallOf(leg)
+func (r *Recorder) start(calls engine.Calls, leg, file string) bool {
+	id, ok := calls.CallOf(leg)
 	if !ok {
 		return false
 	}
-	chain := id.Chain()
-	r.mgr.FileStarted(chain, threecx.FormatID(id, r.loc), file)
-	if !contains(r.chains[chain], leg) {
+	chain, name := id.Chain(), id.Format(r.loc)
+	r.mu.Lock()
+	r.ids[name] = id
+	r.mu.Unlock()
+	r.mgr.FileStarted(chain, name, file)
+	if !slices.Contains(r.chains[chain], leg) {
 		r.chains[chain] = append(r.chains[chain], leg)
 	}
 	return true
 }
 
-// endChains starts the conversion of every chain none of whose recorded
-// legs the model still follows: all its channels have hung up, so the PBX
-// is closing its files.
-func (r *Recorder) endChains(m *callmodel.Model) {
+// endChains notes every chain none of whose recorded legs the model still
+// follows: all its channels have hung up, so the PBX is closing its files.
+func (r *Recorder) endChains(calls engine.Calls) {
 	for chain, legs := range r.chains {
 		live := false
 		for _, l := range legs {
-			if _, ok := m.CallOf(l); ok {
+			if _, ok := calls.CallOf(l); ok {
 				live = true
 				break
 			}
 		}
 		if !live {
 			delete(r.chains, chain)
-			r.mgr.ChainEnded(r.ctx, chain)
+			r.over = append(r.over, chain)
 		}
 	}
 }
 
-// callEnded gives the manager the call-end fields of the first target's
-// 3CX request, for full_fields.
-func (r *Recorder) callEnded(ev callmodel.Event) {
-	if r.fields == nil {
-		return
-	}
-	req, ok := r.fields.Render(ev)
-	if !ok {
-		return
-	}
-	u, err := url.Parse(req.URL)
-	if err != nil {
-		return
-	}
-	q := u.RawQuery
-	if own := r.fieldsURL.RawQuery; own != "" {
-		q = strings.TrimPrefix(q, own+"&")
-	}
-	fields, err := recording.FieldsFromQuery(q)
-	if err != nil {
-		r.log.Warn("call-end fields unreadable", "url", req.URL, "err", err)
-		return
-	}
-	r.mgr.CallEnded(ev.ID.Chain(), threecx.FormatID(ev.ID, r.loc), fields)
-}
-
-// sink queues an event for every target in the durable outbox. The
+// sink publishes a recording or analytics event through the engine. The
 // outbox refusing (full disk, cluster away) is retried until the service
 // stops, so a recording POST is never silently dropped.
 func (r *Recorder) sink(ctx context.Context, ev recording.Event) {
-	for _, t := range r.targets {
-		req := ev.Request(t.hook.Name, t.hook.URL, r.placement)
-		for k, v := range t.hook.Headers {
-			req.Header.Set(k, v)
+	r.mu.Lock()
+	id, known := r.ids[ev.CallID]
+	ending, hasEnding := r.endings[ev.CallID]
+	if ev.Kind == recording.KindAnalytics || r.cfg.Analytics == "" {
+		// The last event of this call id: forget it.
+		delete(r.ids, ev.CallID)
+		delete(r.endings, ev.CallID)
+	}
+	r.mu.Unlock()
+	if !known {
+		r.log.Error("recording of an unknown call id is dropped", "id", ev.CallID)
+		return
+	}
+	cev := callmodel.Event{Kind: callmodel.RecordingReady, Time: time.Now().In(r.loc), ID: id,
+		Transcript: ev.Transcript, Summary: ev.Summary}
+	if ev.Kind == recording.KindAnalytics {
+		cev.Kind = callmodel.TranscriptReady
+	}
+	for _, f := range ev.Files {
+		cev.Files = append(cev.Files, callmodel.RecordingFile{Name: f.Name, URL: f.URL, Duration: f.Duration})
+	}
+	if hasEnding {
+		cev.Ending = &ending
+	}
+	wait := 100 * time.Millisecond
+	for {
+		err := r.publish(ctx, cev)
+		if err == nil {
+			r.log.Info("recording webhook queued", "kind", cev.Kind, "id", ev.CallID, "files", len(ev.Files))
+			return
 		}
-		req.Timeout = t.hook.Timeout
-		wait := 100 * time.Millisecond
-		for {
-			err := r.out.Enqueue(ctx, req)
-			if err == nil {
-				r.log.Info("recording webhook queued", "kind", ev.Kind, "id", ev.CallID, "files", len(ev.Files), "receiver", t.hook.Name)
-				break
-			}
-			r.log.Warn("recording webhook not queued yet", "id", req.ID, "err", err)
-			select {
-			case <-ctx.Done():
-				r.log.Error("recording webhook not queued: stopping", "id", req.ID, "err", err)
-				return
-			case <-time.After(wait):
-			}
-			wait = min(2*wait, 10*time.Second)
+		r.log.Warn("recording webhook not queued yet", "id", ev.CallID, "kind", cev.Kind, "err", err)
+		select {
+		case <-ctx.Done():
+			r.log.Error("recording webhook not queued: stopping", "id", ev.CallID, "kind", cev.Kind, "err", err)
+			return
+		case <-time.After(wait):
 		}
+		wait = min(2*wait, 10*time.Second)
 	}
 }
 
@@ -353,13 +370,4 @@ func (r *Recorder) close() {
 		r.log.Debug("close downloads", "err", err)
 	}
 	r.wg.Wait()
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

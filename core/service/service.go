@@ -131,7 +131,7 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		ob.Close()
 		return nil, fmt.Errorf("start delivery: %w", err)
 	}
-	if svc.Recorder, err = newRecorder(cfg, receivers, ob, log); err != nil {
+	if svc.Recorder, err = newRecorder(cfg, log); err != nil {
 		ob.Close()
 		return nil, err
 	}
@@ -141,9 +141,12 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		modelOptions(log.With("component", "callmodel")),
 	}, stages...)
 	if svc.Recorder != nil {
-		engineOpts = append(engineOpts, engine.WithSignalHook(svc.Recorder.hook))
+		engineOpts = append(engineOpts, engine.WithStage(svc.Recorder))
 	}
 	svc.Engine = engine.New(conn, receivers, ob, engineOpts...)
+	if svc.Recorder != nil {
+		svc.Recorder.publish = svc.Engine.Publish
+	}
 	if err := svc.startAPI(cfg, log); err != nil {
 		svc.Close()
 		return nil, err
@@ -259,7 +262,11 @@ func newRenderer(cfg *config.Config, w config.Webhook) (engine.Renderer, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s dialect: %w", where, err)
 	}
-	r, err := spec.New(cfg.DialectWebhook(w))
+	dw := cfg.DialectWebhook(w)
+	if cfg.Recordings.Enabled() && recordingTargets(cfg)[w.Name] {
+		dw.Recordings = &dialect.Recordings{IDInBody: cfg.Recordings.Placement == "body", FullFields: cfg.Recordings.FullFields}
+	}
+	r, err := spec.New(dw)
 	if err != nil {
 		var ke *dialect.KeyError
 		if errors.As(err, &ke) && w.OptionLines[ke.Key] != 0 {

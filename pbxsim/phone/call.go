@@ -78,6 +78,7 @@ func (p *Phone) newCall(outgoing bool, d *dialog) (*Call, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new call media: %w", err)
 	}
+	m.SetBurstEvents(p.cfg.Speed > 1)
 	return &Call{
 		p: p, outgoing: outgoing, d: d, media: m, sessID: rand.Uint64N(1 << 31), seq: p.callSeq.Add(1),
 		notify:  make(chan int, 16),

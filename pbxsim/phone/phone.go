@@ -35,7 +35,12 @@ type Config struct {
 	// signalling only, as SIPp's built-in scenarios do). All its calls
 	// then name one receiving socket in their SDP, so thousands of calls
 	// do not hold thousands of sockets; per-call RTP counts are not kept.
-	NoRTP  bool
+	NoRTP bool
+	// Speed is how many times faster than the clock the phone's world
+	// plays (the simulator's --speed): above 1, a key press (RFC 4733)
+	// goes out at once instead of over its 120 ms, which would otherwise
+	// last Speed times longer in the world's time.
+	Speed  float64
 	Logger *slog.Logger
 }
 

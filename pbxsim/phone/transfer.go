@@ -287,7 +287,7 @@ func (c *Call) SendDTMF(ctx context.Context, digits, method string) error {
 	switch method {
 	case "", DTMFRFC4733:
 		c.note("send RTP telephone-event " + digits)
-		if err := c.media.SendDigits(digits); err != nil {
+		if err := c.media.SendDigits(ctx, digits); err != nil {
 			return fmt.Errorf("send dtmf: %w", err)
 		}
 		return nil

@@ -95,7 +95,7 @@ func TestSendCloseRace(t *testing.T) {
 	}
 	_ = s.Close()
 	s.Send(context.Background(), NewTone(400))
-	if s.SendDigits("1") != ErrNotSending {
+	if s.SendDigits(t.Context(), "1") != ErrNotSending {
 		t.Error("a closed session started sending")
 	}
 }

@@ -28,7 +28,8 @@ type Session struct {
 	received atomic.Int64
 	sent     atomic.Int64
 	onPacket atomic.Pointer[func(*pionrtp.Packet)]
-	events   chan byte // RFC 4733 events the sender plays next
+	events   chan digitEvent // RFC 4733 events the sender plays next
+	burst    atomic.Bool     // play an event's packets at once (SetBurstEvents)
 	sending  atomic.Bool
 
 	stop     chan struct{}
@@ -51,7 +52,7 @@ func Listen(addr string) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen rtp %q: %w", addr, err)
 	}
-	s := &Session{conn: c, stop: make(chan struct{}), events: make(chan byte, 32)}
+	s := &Session{conn: c, stop: make(chan struct{}), events: make(chan digitEvent, 32)}
 	s.wg.Add(1)
 	go s.readLoop()
 	return s, nil
@@ -121,12 +122,13 @@ func (s *Session) Send(ctx context.Context, src Source) {
 		frame := make([]byte, FrameSamples)
 		t := time.NewTicker(Ptime)
 		defer t.Stop()
-		var ev []pionrtp.Packet // the event being played, one packet per tick
+		var ev []pionrtp.Packet  // the event being played, one packet per tick
+		var played chan struct{} // closed once ev's last packet is out
 		for {
 			if len(ev) == 0 {
 				select {
 				case e := <-s.events:
-					ev = eventPackets(hdr, e)
+					ev, played = eventPackets(hdr, e.ev), e.played
 					hdr.SequenceNumber += uint16(len(ev))
 					hdr.Timestamp += uint32(EventFrames * FrameSamples)
 				default:
@@ -138,7 +140,19 @@ func (s *Session) Send(ctx context.Context, src Source) {
 						s.sent.Add(1)
 					}
 				}
-				ev = ev[1:]
+				if ev = ev[1:]; s.burst.Load() {
+					for _, p := range ev {
+						if b, err := p.Marshal(); err == nil {
+							if _, err := s.conn.WriteToUDP(b, dst); err == nil {
+								s.sent.Add(1)
+							}
+						}
+					}
+					ev = nil
+				}
+				if len(ev) == 0 {
+					close(played)
+				}
 			} else if dst != nil {
 				src.Frame(frame)
 				pkt := pionrtp.Packet{Header: hdr, Payload: frame}
@@ -188,24 +202,51 @@ const (
 // sending: RFC 4733 events go in the media stream.
 var ErrNotSending = errors.New("rtp: session is not sending")
 
-// SendDigits queues DTMF digits (0-9, *, #, A-D) as RFC 4733
-// telephone-events in the outgoing stream, in place of audio.
-func (s *Session) SendDigits(digits string) error {
+// SetBurstEvents makes a key press go out in one packet time: every
+// packet of the event at once, its duration field still saying the
+// press's length. A simulation playing time faster than the clock uses it,
+// so a press does not last longer in its time than a person's does.
+func (s *Session) SetBurstEvents(on bool) { s.burst.Store(on) }
+
+// digitEvent is one queued RFC 4733 event and the sign it was played.
+type digitEvent struct {
+	ev     byte
+	played chan struct{}
+}
+
+// SendDigits sends DTMF digits (0-9, *, #, A-D) as RFC 4733
+// telephone-events in the outgoing stream, in place of audio, and returns
+// once the last digit's end packets are out: a key press takes its time
+// (EventFrames packets of Ptime, at the media's real pace), and what the
+// caller does next comes after it, as after a person's key press.
+func (s *Session) SendDigits(ctx context.Context, digits string) error {
 	if !s.sending.Load() {
 		return ErrNotSending
 	}
+	var last chan struct{}
 	for i := range len(digits) {
 		ev, ok := DigitEvent(digits[i])
 		if !ok {
 			return fmt.Errorf("send digits %q: %q is not a DTMF digit", digits, digits[i])
 		}
+		last = make(chan struct{})
 		select {
-		case s.events <- ev:
+		case s.events <- digitEvent{ev, last}:
 		default:
 			return fmt.Errorf("send digits %q: too many queued", digits)
 		}
 	}
-	return nil
+	if last == nil {
+		return nil
+	}
+	select {
+	case <-last:
+		return nil
+	case <-s.stop:
+		return fmt.Errorf("send digits %q: %w", digits, ErrNotSending)
+	case <-ctx.Done():
+		return fmt.Errorf("send digits %q: %w", digits, ctx.Err())
+	}
 }
 
 // eventPackets are one digit's packets from hdr on (RFC 4733 section

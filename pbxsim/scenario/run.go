@@ -163,6 +163,7 @@ func (r *Runner) place(ctx context.Context, w World, c *CallStep) (*placed, erro
 		DisplayName: c.Name,
 		Server:      w.PBXAddr(),
 		Transport:   w.Transport(),
+		Speed:       r.Speed,
 		Logger:      r.logger(),
 	})
 	if err != nil {

@@ -209,7 +209,7 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	// The carrier: the far end of the trunk, where 9 + number goes.
 	if trunk.Addr == "" {
 		carrier, err := phone.New(ctx, phone.Config{
-			User: "carrier", Server: p.Addr(), Transport: cfg.Transport,
+			User: "carrier", Server: p.Addr(), Transport: cfg.Transport, Speed: cfg.Speed,
 			Logger: cfg.Logger.With("component", "carrier"),
 		})
 		if err != nil {
@@ -224,7 +224,7 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	for _, ext := range topo.Extensions {
 		ph, err := phone.New(ctx, phone.Config{
 			User: ext.Number, DisplayName: ext.Name, Password: ext.Password,
-			Server: p.Addr(), Transport: cfg.Transport,
+			Server: p.Addr(), Transport: cfg.Transport, Speed: cfg.Speed,
 			Logger: cfg.Logger.With("component", "phone", "ext", ext.Number),
 		})
 		if err != nil {

@@ -27,8 +27,9 @@ func checkEvents(v string) error {
 
 func init() {
 	dialect.Register(dialect.Spec{
-		Name: "3cx",
-		Doc:  "the 3CX webhooks module: one request per event, the fields as query parameters",
+		Name:       "3cx",
+		Doc:        "the 3CX webhooks module: one request per event, the fields as query parameters",
+		Recordings: true,
 		Keys: map[string]dialect.Key{
 			"profile": {Doc: "started=hangupincoming|incomingcall_started, trtype=Accomp|Accom (comma-separated)",
 				Check: func(v string) error { _, err := ParseProfile(v); return err }},
@@ -54,6 +55,13 @@ func init() {
 			}
 			if on, _ := dialect.Bool(w.Option("stoppedringing")); on {
 				opts = append(opts, WithStoppedRinging())
+			}
+			if r := w.Recordings; r != nil {
+				p := InQuery
+				if r.IDInBody {
+					p = InBody
+				}
+				opts = append(opts, WithRecordings(p, r.FullFields))
 			}
 			return New(w.Name, w.URL, opts...), nil
 		},

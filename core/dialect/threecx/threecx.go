@@ -62,6 +62,9 @@ type Dialect struct {
 	method         string
 	events         map[string]bool // nil: every event the module has
 	stoppedRinging bool
+	recordings     bool // WithRecordings
+	placement      Placement
+	fullFields     bool
 }
 
 // Option configures a Dialect.
@@ -105,9 +108,7 @@ func New(name string, target *url.URL, opts ...Option) *Dialect {
 
 // FormatID writes a call id as the 3CX document defines it:
 // <yyMMddHHmmss>_<call number>-<link>, e.g. 210701165649_698-2.
-func FormatID(id callmodel.CallID, loc *time.Location) string {
-	return fmt.Sprintf("%s_%d-%d", id.Start.In(loc).Format("060102150405"), id.Number, id.Link)
-}
+func FormatID(id callmodel.CallID, loc *time.Location) string { return id.Format(loc) }
 
 // Render returns the request for ev, and false when the module sends
 // nothing for such an event.
@@ -123,6 +124,9 @@ func (d *Dialect) Render(ev callmodel.Event) (webhook.Request, bool) {
 	}
 	if ev.Kind == callmodel.StoppedRinging && !d.stoppedRinging {
 		return webhook.Request{}, false
+	}
+	if ev.Kind == callmodel.RecordingReady || ev.Kind == callmodel.TranscriptReady {
+		return d.recordingRequest(ev)
 	}
 	q, ok := d.params(ev)
 	if !ok {
