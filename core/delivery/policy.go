@@ -211,49 +211,29 @@ func (rs *Receivers) record(name string, res Result) {
 // delivered, given up after the retry schedule, rejected (a non-retryable
 // status), refused because the receiver is disabled, or cut short by ctx.
 func (rs *Receivers) Send(ctx context.Context, r Request) Result {
-	var res Result
-	for n := 1; ; n++ {
+	p, _, _ := rs.admit(r.Receiver)
+	res, cut := retryLoop(ctx, p.Retry, rs.now, func(n int) (Result, bool, time.Duration) {
 		p, refuse, openFor := rs.admit(r.Receiver)
-		retry := p.Retry.normalized()
 		if refuse != nil {
-			res = Result{Request: r, Err: &SendError{Method: methodOf(r), URL: redactURL(r.URL), Err: refuse}}
+			res := Result{Request: r, Err: &SendError{Method: methodOf(r), URL: redactURL(r.URL), Err: refuse}}
 			rs.onAttempt(Attempt{ID: r.ID, Receiver: r.Receiver, CallKey: r.CallKey, N: n, Time: rs.now(), Err: refuse.Error()})
-			if errors.Is(refuse, ErrDisabled) {
-				res.Attempts = n
-				return res
-			}
-		} else {
-			res = rs.attempt(ctx, r, p, n)
-			rs.record(r.Receiver, res)
-			if res.Status == http.StatusGone {
-				reason := fmt.Sprintf("answered 410 Gone to webhook %s at %s", r.ID, rs.now().UTC().Format(time.RFC3339))
-				rs.Disable(r.Receiver, reason)
-				rs.onDisable(r.Receiver, reason)
-				rs.log.Warn("receiver disabled", "receiver", r.Receiver, "reason", reason)
-			}
+			// A disabled receiver stays so; an open circuit closes.
+			return res, !errors.Is(refuse, ErrDisabled), openFor
 		}
-		res.Attempts = n
-		if n >= retry.Attempts || ctx.Err() != nil || (refuse == nil && !Retryable(res)) {
-			return res
+		res := rs.attempt(ctx, r, p, n)
+		rs.record(r.Receiver, res)
+		if res.Status == http.StatusGone {
+			reason := fmt.Sprintf("answered 410 Gone to webhook %s at %s", r.ID, rs.now().UTC().Format(time.RFC3339))
+			rs.Disable(r.Receiver, reason)
+			rs.onDisable(r.Receiver, reason)
+			rs.log.Warn("receiver disabled", "receiver", r.Receiver, "reason", reason)
 		}
-		wait := retry.Backoff(n)
-		if openFor > 0 {
-			wait = min(max(wait, openFor), retry.Max)
-		}
-		if res.Status == http.StatusTooManyRequests || res.Status == http.StatusServiceUnavailable {
-			if ra, ok := parseRetryAfter(res.Header.Get("Retry-After"), rs.now()); ok {
-				wait = min(max(wait, ra), retry.Max)
-			}
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			res.Err = &SendError{Method: methodOf(r), URL: redactURL(r.URL), Status: res.Status, Err: ctx.Err()}
-			return res
-		case <-t.C:
-		}
+		return res, Retryable(res), 0
+	})
+	if cut {
+		res.Err = &SendError{Method: methodOf(r), URL: redactURL(r.URL), Status: res.Status, Err: ctx.Err()}
 	}
+	return res
 }
 
 // attempt makes one signed, authenticated attempt and logs it.

@@ -78,26 +78,47 @@ func Retryable(res Result) bool {
 // counting all of them; r.ID is the same on every attempt so receivers can
 // drop duplicates.
 func (s *Sender) SendWithRetry(ctx context.Context, r Request, p RetryPolicy) Result {
+	res, _ := retryLoop(ctx, p, time.Now, func(n int) (Result, bool, time.Duration) {
+		res := s.Send(ctx, r)
+		if Retryable(res) {
+			s.log.Debug("webhook attempt failed", "id", r.ID, "receiver", r.Receiver, "attempt", n, "error", res.Err)
+		}
+		return res, Retryable(res), 0
+	})
+	return res
+}
+
+// retryLoop is delivery's one retry schedule: it calls try (attempt n
+// from 1) until an attempt needs no other (again false), the schedule p
+// has no attempt left, or ctx ends. Between attempts it waits p's backoff,
+// at least floor (what try says the receiver needs, e.g. an open circuit),
+// and at least a 429 or 503's Retry-After, all capped at p.Max. The Result
+// is the last attempt's with Attempts set; cut is true when ctx ended
+// during a wait.
+func retryLoop(ctx context.Context, p RetryPolicy, now func() time.Time, try func(n int) (res Result, again bool, floor time.Duration)) (res Result, cut bool) {
 	p = p.normalized()
-	var res Result
 	for n := 1; ; n++ {
-		res = s.Send(ctx, r)
+		var again bool
+		var floor time.Duration
+		res, again, floor = try(n)
 		res.Attempts = n
-		if n >= p.Attempts || !Retryable(res) || ctx.Err() != nil {
-			return res
+		if n >= p.Attempts || !again || ctx.Err() != nil {
+			return res, false
 		}
 		wait := p.Backoff(n)
+		if floor > 0 {
+			wait = min(max(wait, floor), p.Max)
+		}
 		if res.Status == http.StatusTooManyRequests || res.Status == http.StatusServiceUnavailable {
-			if ra, ok := parseRetryAfter(res.Header.Get("Retry-After"), time.Now()); ok {
+			if ra, ok := parseRetryAfter(res.Header.Get("Retry-After"), now()); ok {
 				wait = min(max(wait, ra), p.Max)
 			}
 		}
-		s.log.Debug("retrying webhook", "id", r.ID, "receiver", r.Receiver, "attempt", n, "wait", wait, "error", res.Err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return res
+			return res, true
 		case <-t.C:
 		}
 	}
