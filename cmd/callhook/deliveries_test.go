@@ -15,6 +15,7 @@ import (
 	"github.com/callhook/callhook/core/config"
 	"github.com/callhook/callhook/core/delivery"
 	"github.com/callhook/callhook/core/service"
+	"github.com/callhook/callhook/core/waitfor"
 )
 
 // callhook deliveries list/show/replay/enable against a running service's
@@ -65,11 +66,12 @@ func TestDeliveriesCommand(t *testing.T) {
 		return out.String()
 	}
 	var list string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	waitfor.Condition(t, 20*time.Second, "the webhook listed dead after its retries", func() string {
 		if list = cli("list", "--status", "dead", "--receiver", "crm"); strings.Contains(list, "crm-call1-0") {
-			break
+			return ""
 		}
-	}
+		return "list says:\n" + list
+	})
 	if !strings.Contains(list, "crm-call1-0") || !strings.Contains(list, "dead") {
 		t.Fatalf("list:\n%s", list)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/callhook/callhook/core/config"
 	"github.com/callhook/callhook/core/recording"
 	"github.com/callhook/callhook/core/recording/download"
+	"github.com/callhook/callhook/core/waitfor"
 	"github.com/callhook/callhook/core/webhooktest"
 )
 
@@ -72,18 +74,14 @@ func split(reqs []webhooktest.Captured) posts {
 // after its recording POST).
 func waitPosts(t *testing.T, recv *webhooktest.Server, n int, within time.Duration) posts {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		p := split(recv.Requests())
-		if len(p.analytics) >= n {
-			return p
+	var p posts
+	waitfor.Condition(t, within, fmt.Sprintf("%d analytics POSTs", n), func() string {
+		if p = split(recv.Requests()); len(p.analytics) >= n {
+			return ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %d recording and %d analytics POSTs, want %d analytics; all requests: %s",
-				within, len(p.recordings), len(p.analytics), n, describe(recv.Requests()))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return fmt.Sprintf("%d recording and %d analytics POSTs; all requests: %s", len(p.recordings), len(p.analytics), describe(recv.Requests()))
+	})
+	return p
 }
 
 func describe(reqs []webhooktest.Captured) string {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callhook/callhook/core/waitfor"
 	"github.com/callhook/callhook/pbxsim/ami"
 	"github.com/callhook/callhook/pbxsim/phone"
 )
@@ -59,15 +60,13 @@ func TestQueueStatus(t *testing.T) {
 	// The PBX takes the agents' 180s in its own time: ask until both ring.
 	var head, done ami.Message
 	var evs []ami.Message
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	waitfor.Condition(t, 20*time.Second, "both agents ringing in QueueStatus", func() string {
 		head, evs, done = list("Queue: 800\r\n")
 		if len(evs) == 4 && evs[1].Get("Status") == "6" && evs[2].Get("Status") == "6" {
-			break
+			return ""
 		}
-		if time.Now().After(deadline) {
-			break
-		}
-	}
+		return fmt.Sprintf("QueueStatus lists %v", evs)
+	})
 	if head.Get("Response") != "Success" || head.Get("EventList") != "start" || head.Get("Message") != "Queue status will follow" {
 		t.Errorf("response %v", head)
 	}
@@ -113,15 +112,12 @@ func TestQueueStatus(t *testing.T) {
 	}
 	// The abandoned call is counted and leaves the queue (app_queue counts
 	// it first, then takes the caller out: wait for both).
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		_, evs, _ = list("Queue: 800\r\n")
-		if evs[0].Get("Calls") == "0" {
-			break
+	waitfor.Condition(t, 20*time.Second, "the abandoned caller out of the queue", func() string {
+		if _, evs, _ = list("Queue: 800\r\n"); evs[0].Get("Calls") == "0" {
+			return ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after hangup: %v", evs)
-		}
-	}
+		return fmt.Sprintf("after hangup: %v", evs)
+	})
 	if evs[0].Get("Abandoned") != "1" || evs[len(evs)-1].Get("Event") == "QueueEntry" {
 		t.Errorf("queue after hangup: %v", evs)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/core/signal"
+	"github.com/callhook/callhook/core/waitfor"
 )
 
 const newchannel = "Event: Newchannel\r\nPrivilege: call,all\r\nTimestamp: 1795482057.322272\r\n" +
@@ -292,19 +293,14 @@ func TestKeepAlive(t *testing.T) {
 		t.Errorf("Disconnected.Err = %v, want ErrPingTimeout", d.Err)
 	}
 	rec.expectKind(t, signal.Connected)
-	deadline := time.Now().Add(waitFor)
-	for {
+	waitfor.Condition(t, waitFor, "a Ping on the first connection and three on the second", func() string {
 		mu.Lock()
-		n1, n2 := pings[1], pings[2]
-		mu.Unlock()
-		if n1 >= 1 && n2 >= 3 {
-			break
+		defer mu.Unlock()
+		if pings[1] >= 1 && pings[2] >= 3 {
+			return ""
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pings seen: first connection %d, second %d", n1, n2)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the server's count
-	}
+		return fmt.Sprintf("pings seen: first connection %d, second %d", pings[1], pings[2])
+	})
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -510,13 +506,12 @@ func TestDialFailuresRetry(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- c.Run(ctx, newRecorder()) }()
-	deadline := time.Now().Add(waitFor)
-	for strings.Count(logs.String(), "ami connect failed") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no repeated attempts; logs:\n%s", logs.String())
+	waitfor.Condition(t, waitFor, "three failed connection attempts in the log", func() string {
+		if strings.Count(logs.String(), "ami connect failed") >= 3 {
+			return ""
 		}
-		time.Sleep(5 * time.Millisecond) // polling the log
-	}
+		return "logs:\n" + logs.String()
+	})
 	cancel()
 	select {
 	case err := <-errc:
