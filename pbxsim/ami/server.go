@@ -253,6 +253,17 @@ func (s *Server) broadcastLocked(b []byte, class int) {
 	}
 }
 
+// DropSessions cuts every manager session as a network failure would,
+// without a word, and keeps listening: clients reconnect, and events of the
+// meantime are lost for them, as on a real PBX.
+func (s *Server) DropSessions() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ss := range s.sessions {
+		ss.kill()
+	}
+}
+
 // Close stops the listener and drops every session at once, then waits for
 // their goroutines to end.
 func (s *Server) Close() error {

@@ -255,6 +255,10 @@ func (s *Sim) AMIAddr() string { return s.ami.Addr() }
 func (s *Sim) AMIUser() string   { return s.cfg.AMIUser }
 func (s *Sim) AMISecret() string { return s.cfg.AMISecret }
 
+// DropAMI cuts every manager session (the engine's among them) as a
+// network failure would; clients reconnect.
+func (s *Sim) DropAMI() { s.ami.DropSessions() }
+
 // PBXAddr is the PBX's SIP address.
 func (s *Sim) PBXAddr() string { return s.pbx.Addr() }
 
