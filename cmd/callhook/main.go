@@ -29,7 +29,7 @@ Usage:
   callhook sim list                    list the built-in scenarios
   callhook sim run SCENARIO... --dialect 3cx --target URL [--speed X] [--profile NAME]
                                        play scenarios through simulator + engine to your receiver
-  callhook conformance [SCENARIO...]   scenarios x dialects (3cx, voipex), checked against the vendor documents
+  callhook conformance [SCENARIO...]   scenarios x every dialect, checked against the vendor documents
   callhook deliveries list|show|replay|enable   a running engine's attempt log, replay (admin API)
 
 Run 'callhook COMMAND --help' for a command's options.

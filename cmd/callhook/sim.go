@@ -15,6 +15,7 @@ import (
 
 	"github.com/callhook/callhook/conformance/harness"
 	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/dialect"
 	"github.com/callhook/callhook/pbxsim/scenario"
 	"github.com/callhook/callhook/scenarios"
 )
@@ -66,7 +67,7 @@ func cmdSimRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := flag.NewFlagSet("callhook sim run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o simOptions
-	fs.StringVar(&o.dialect, "dialect", "", "payload `dialect`: 3cx, bulutfon or voipex (required)")
+	fs.StringVar(&o.dialect, "dialect", "", "payload `dialect`: "+strings.Join(dialect.Names(), ", ")+" (required)")
 	fs.StringVar(&o.target, "target", "", "receiver `URL` the webhooks go to (required)")
 	fs.StringVar(&o.profile, "profile", "", "dialect `profile`, e.g. started=incomingcall_started")
 	fs.Float64Var(&o.speed, "speed", 1, "play scenarios `X` times faster (the PBX clock runs faster too)")
