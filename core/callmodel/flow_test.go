@@ -1,7 +1,6 @@
 package callmodel_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,12 +21,7 @@ type flowEvent struct {
 
 func replaySequence(t *testing.T, name string) []callmodel.Event {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "fixtures", "ami", "sequences", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sigs, err := ami.Decode(f, time.UTC)
+	sigs, err := ami.DecodeFile(filepath.Join("..", "..", "fixtures", "ami", "sequences", name), time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}

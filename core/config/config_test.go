@@ -126,6 +126,8 @@ func TestParseErrors(t *testing.T) {
 			"invalid header name", 9},
 		{"password without username", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\npassword = p\n",
 			"set without username", 9},
+		{"username without password", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nusername = u\n",
+			"[webhook.crm] username: set without password", 9},
 		{"previous signing secret without signing_secret", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nsigning_secret_previous = whsec_old\n",
 			"callhook.ini:9: [webhook.crm] signing_secret_previous: set without signing_secret", 9},
 		{"previous signing secret same as signing_secret", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nsigning_secret = whsec_a\nsigning_secret_previous = whsec_a\n",

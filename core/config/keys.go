@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -182,6 +181,9 @@ func checkWebhook(name string, sec *iniSection, ps *problems) Webhook {
 	if _, ok := seen["password"]; ok && w.Username == "" {
 		ps.add(seen["password"], sec.name, "password", "set without username (basic auth needs both)")
 	}
+	if line, ok := seen["username"]; ok && w.Username != "" && w.Password == "" {
+		ps.add(line, sec.name, "username", "set without password (basic auth needs both)")
+	}
 	if line, ok := seen["signing_secret_previous"]; ok && w.SigningSecretPrevious != "" {
 		switch {
 		case w.SigningSecret == "":
@@ -267,24 +269,7 @@ func oneOf(what, v string, allowed []string) (string, error) {
 }
 
 // checkHostPort accepts host:port with a numeric port in 1–65535.
-func checkHostPort(v string) error {
-	host, port, err := net.SplitHostPort(v)
-	if err != nil {
-		var ae *net.AddrError
-		if errors.As(err, &ae) {
-			return fmt.Errorf("want host:port, got %q (%s)", v, ae.Err)
-		}
-		return fmt.Errorf("want host:port, got %q", v)
-	}
-	if host == "" {
-		return fmt.Errorf("want host:port, got %q (missing host)", v)
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("port %q in %q: want a number 1-65535", port, v)
-	}
-	return nil
-}
+func checkHostPort(v string) error { return connector.HostPort(v) }
 
 // isToken reports whether s is an HTTP header field name (RFC 9110 §5.6.2).
 func isToken(s string) bool {

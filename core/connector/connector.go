@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +62,26 @@ type Origination struct {
 // Started is what the PBX said when it accepted an origination.
 type Started struct {
 	Message string
+}
+
+// HostPort is a Key.Check for addresses: host:port with a numeric port
+// in 1-65535.
+func HostPort(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return fmt.Errorf("want host:port, got %q (%s)", v, ae.Err)
+		}
+		return fmt.Errorf("want host:port, got %q", v)
+	}
+	if host == "" {
+		return fmt.Errorf("want host:port, got %q (missing host)", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q in %q: want a number 1-65535", port, v)
+	}
+	return nil
 }
 
 // Key is one key of a connector's [pbx] section.

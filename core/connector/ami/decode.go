@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/callhook/callhook/core/signal"
@@ -50,4 +51,18 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 		files.attach(&s)
 		out = append(out, s)
 	}
+}
+
+// DecodeFile is Decode of a recorded stream in a file.
+func DecodeFile(path string, loc *time.Location) ([]signal.Signal, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("decode AMI stream: %w", err)
+	}
+	defer f.Close()
+	sigs, err := Decode(f, loc)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return sigs, nil
 }

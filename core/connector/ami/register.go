@@ -2,9 +2,7 @@ package ami
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"strconv"
 
 	"github.com/callhook/callhook/core/connector"
@@ -13,27 +11,9 @@ import (
 // keys of a [pbx] section of type ami (Asterisk's manager interface, as
 // manager.conf sets it up) or pbxsim (the simulator, which speaks AMI).
 var keys = map[string]connector.Key{
-	"address":  {Doc: "host:port of the manager interface (manager.conf bindaddr and port)", Required: true, Check: checkHostPort},
+	"address":  {Doc: "host:port of the manager interface (manager.conf bindaddr and port)", Required: true, Check: connector.HostPort},
 	"username": {Doc: "the manager.conf user", Required: true},
 	"secret":   {Doc: "that user's secret", Required: true, Secret: true},
-}
-
-func checkHostPort(v string) error {
-	host, port, err := net.SplitHostPort(v)
-	if err != nil {
-		var ae *net.AddrError
-		if errors.As(err, &ae) {
-			return fmt.Errorf("want host:port, got %q (%s)", v, ae.Err)
-		}
-		return fmt.Errorf("want host:port, got %q", v)
-	}
-	if host == "" {
-		return fmt.Errorf("want host:port, got %q (missing host)", v)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("port %q in %q: want a number 1-65535", port, v)
-	}
-	return nil
 }
 
 func init() {
