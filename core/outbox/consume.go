@@ -72,8 +72,8 @@ func (o *Outbox) claim(ctx context.Context, p int) error {
 		floor.stop(false)
 		return ErrClosed
 	}
-	o.owned[p] = cc
-	// A partition's earlier consumers keep removing what they delivered;
+	o.owned[p] = ownedPart{cc: cc, floor: floor}
+	// A released partition's consumer keeps removing what it delivered;
 	// forget those that are done.
 	o.floors = slices.DeleteFunc(o.floors, (*partFloor).idle)
 	o.floors = append(o.floors, floor)
@@ -98,6 +98,12 @@ func (o *Outbox) partitionFilters(ctx context.Context, p int) ([]string, error) 
 	return filters, nil
 }
 
+// ownedPart is a partition this node delivers: its consumer and floor.
+type ownedPart struct {
+	cc    jetstream.ConsumeContext
+	floor *partFloor
+}
+
 // Owned lists the partitions this node delivers now.
 func (o *Outbox) Owned() []int {
 	o.mu.Lock()
@@ -113,11 +119,12 @@ func (o *Outbox) Owned() []int {
 // release stops delivering partition p (its lease went to another node).
 func (o *Outbox) release(p int) {
 	o.mu.Lock()
-	cc, ok := o.owned[p]
+	op, ok := o.owned[p]
 	delete(o.owned, p)
 	o.mu.Unlock()
 	if ok {
-		cc.Stop()
+		op.cc.Stop()
+		op.floor.release()
 	}
 }
 

@@ -127,7 +127,7 @@ type Outbox struct {
 
 	lastSeq  atomic.Uint64 // highest stream sequence this node enqueued
 	mu       sync.Mutex
-	owned    map[int]jetstream.ConsumeContext
+	owned    map[int]ownedPart
 	floors   []*partFloor // every consumer's, including released partitions still finishing
 	closed   bool
 	finished chan struct{} // signalled (non-blocking) after every ack
@@ -171,7 +171,7 @@ func Open(ctx context.Context, cfg Config, recv *delivery.Receivers, opts ...Opt
 	}
 	o := &Outbox{
 		cfg: cfg, log: cfg.Logger.With("component", "outbox"), recv: recv,
-		owned: map[int]jetstream.ConsumeContext{}, finished: make(chan struct{}, 1),
+		owned: map[int]ownedPart{}, finished: make(chan struct{}, 1),
 		stop: make(chan struct{}), onResult: func(delivery.Result) {},
 	}
 	for _, opt := range opts {
@@ -536,8 +536,8 @@ func (o *Outbox) stopConsuming() {
 	}
 	o.closed = true
 	close(o.stop)
-	for p, cc := range o.owned {
-		cc.Stop()
+	for p, op := range o.owned {
+		op.cc.Stop()
 		delete(o.owned, p)
 	}
 	o.mu.Unlock()
