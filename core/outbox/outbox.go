@@ -123,7 +123,10 @@ type Outbox struct {
 	logb     logBatcher
 
 	leases jetstream.KeyValue
-	revs   map[int]uint64 // partition → lease revision; only the lease loop touches it
+	lmu    sync.Mutex
+	held   map[int]*lease     // partition → this node's lease; guarded by lmu
+	ended  map[int]bool       // held partitions whose consumer ended, to claim again; guarded by lmu
+	cancel context.CancelFunc // ends the lease loops' requests; set by Start under mu
 
 	lastSeq  atomic.Uint64 // highest stream sequence this node enqueued
 	mu       sync.Mutex
@@ -266,31 +269,38 @@ func (o *Outbox) storage() jetstream.StorageType {
 }
 
 func (o *Outbox) ensureStreams(ctx context.Context) error {
-	var err error
-	o.stream, err = o.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: StreamName, Subjects: []string{subjectPrefix + ">"}, Retention: jetstream.WorkQueuePolicy,
-		Storage: o.storage(), Replicas: o.cfg.Replicas, Duplicates: 2 * time.Minute,
-		Description: "callhook: webhooks waiting for delivery",
+	err := o.retry(ctx, "create stream "+StreamName, func(ctx context.Context) error {
+		var err error
+		o.stream, err = o.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: StreamName, Subjects: []string{subjectPrefix + ">"}, Retention: jetstream.WorkQueuePolicy,
+			Storage: o.storage(), Replicas: o.cfg.Replicas, Duplicates: 2 * time.Minute,
+			Description: "callhook: webhooks waiting for delivery",
+		})
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create stream %s: %w", StreamName, err)
+		return err
 	}
-	o.logs, err = o.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: LogStream, Subjects: []string{logPrefix + ">"}, Retention: jetstream.LimitsPolicy,
-		Storage: o.storage(), Replicas: o.cfg.Replicas, MaxAge: o.cfg.LogMaxAge,
-		Description: "callhook: delivery attempts and outcomes",
+	err = o.retry(ctx, "create stream "+LogStream, func(ctx context.Context) error {
+		var err error
+		o.logs, err = o.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: LogStream, Subjects: []string{logPrefix + ">"}, Retention: jetstream.LimitsPolicy,
+			Storage: o.storage(), Replicas: o.cfg.Replicas, MaxAge: o.cfg.LogMaxAge,
+			Description: "callhook: delivery attempts and outcomes",
+		})
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create stream %s: %w", LogStream, err)
+		return err
 	}
-	o.kv, err = o.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: ReceiverKV, Storage: o.storage(), Replicas: o.cfg.Replicas,
-		Description: "callhook: receivers disabled by 410 Gone",
+	return o.retry(ctx, "create bucket "+ReceiverKV, func(ctx context.Context) error {
+		var err error
+		o.kv, err = o.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: ReceiverKV, Storage: o.storage(), Replicas: o.cfg.Replicas,
+			Description: "callhook: receivers disabled by 410 Gone",
+		})
+		return err
 	})
-	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", ReceiverKV, err)
-	}
-	return nil
 }
 
 // Partition is the outbox partition of a receiver's call: every request
@@ -536,6 +546,9 @@ func (o *Outbox) stopConsuming() {
 	}
 	o.closed = true
 	close(o.stop)
+	if o.cancel != nil {
+		o.cancel()
+	}
 	for p, op := range o.owned {
 		op.cc.Stop()
 		delete(o.owned, p)
