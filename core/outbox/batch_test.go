@@ -56,20 +56,13 @@ func TestEnqueueBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Delivered records are written in batches; every one reaches the log.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	waitFor(t, 5*time.Second, fmt.Sprintf("the log to list %d delivered webhooks", calls*events), func() (bool, string) {
 		list, err := ob.List(ctx, outbox.Filter{Receiver: "crm", Status: "delivered", Limit: 1000})
 		if err != nil {
-			t.Fatal(err)
+			return false, "list: " + err.Error()
 		}
-		if len(list) == calls*events {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("log lists %d delivered webhooks, want %d", len(list), calls*events)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(list) == calls*events, fmt.Sprintf("%d listed", len(list))
+	})
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	if rc.count != calls*events {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/callhook/callhook/core/delivery"
@@ -21,7 +22,25 @@ import (
 // enqueued, before anything newer: per-call order survives the handover.
 // A request the previous owner delivered but could not acknowledge is sent
 // again with the same webhook id.
+//
+// Creating a consumer on a cluster can take long on a loaded machine, or
+// get lost in a leader election: it is retried, for up to patience, then
+// given up so that another node may try. Only while this node holds p's
+// lease: a node whose lease lapsed while it was claiming must not reset
+// the consumer of the node that took the partition over.
 func (o *Outbox) claim(ctx context.Context, p int) error {
+	ctx, cancel := context.WithTimeout(ctx, patience)
+	defer cancel()
+	return o.retry(ctx, "claim partition "+strconv.Itoa(p), func(ctx context.Context) error { return o.claimOnce(ctx, p) })
+}
+
+// errLeaseLost: the partition's lease lapsed or went to another node.
+var errLeaseLost = errors.New("partition lease lost")
+
+func (o *Outbox) claimOnce(ctx context.Context, p int) error {
+	if !o.holds(p) {
+		return errLeaseLost
+	}
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
@@ -35,13 +54,22 @@ func (o *Outbox) claim(ctx context.Context, p int) error {
 	name := "part-" + strconv.Itoa(p)
 	filters, err := o.partitionFilters(ctx, p)
 	if err != nil {
-		return fmt.Errorf("claim partition %d: %w", p, err)
+		return err
+	}
+	if !o.holds(p) {
+		return errLeaseLost
 	}
 	if err := o.stream.DeleteConsumer(ctx, name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-		return fmt.Errorf("claim partition %d: reset consumer: %w", p, err)
+		return fmt.Errorf("reset consumer %s: %w", name, err)
 	}
-	cons, err := o.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	// Create, not update, and the node in the description: should two
+	// nodes claim p at once (one whose lease lapsed meanwhile), one fails
+	// instead of both consuming from one consumer, where what the loser
+	// pulled would stay unacknowledged for AckWait. A retry of this node's
+	// own attempt finds its consumer as it left it.
+	cons, err := o.stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:        name,
+		Description:    "callhook: partition " + strconv.Itoa(p) + " delivered by " + o.cfg.Node,
 		FilterSubjects: filters,
 		AckPolicy:      jetstream.AckExplicitPolicy,
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
@@ -54,16 +82,34 @@ func (o *Outbox) claim(ctx context.Context, p int) error {
 		MemoryStorage: true,
 	})
 	if err != nil {
-		return fmt.Errorf("claim partition %d: create consumer: %w", p, err)
+		return fmt.Errorf("create consumer %s: %w", name, err)
 	}
+	created := cons.CachedInfo().Created
 	floor := newPartFloor(o, filters[0], len(filters) > 1)
 	cc, err := cons.Consume(func(m jetstream.Msg) { o.take(m, floor) },
 		jetstream.PullMaxMessages(min(o.cfg.MaxAckPending, 1024)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		// A pull the server did not take (no responder yet just after the
+		// consumer was created on a cluster, a leader change) is sent again
+		// only once heartbeats are missed: after 2 s, not the default 30 s.
+		jetstream.PullHeartbeat(time.Second),
+		jetstream.ConsumeErrHandler(func(cc jetstream.ConsumeContext, err error) {
 			o.log.Debug("consume", "partition", p, "error", err)
+			switch {
+			case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrBadRequest):
+				o.consumerEnded(p, cc, err)
+			case errors.Is(err, jetstream.ErrNoHeartbeat), errors.Is(err, nats.ErrNoResponders):
+				// All a consumer deleted under its pulls may show: they
+				// are sent again and again, to nobody.
+				go o.checkConsumer(p, name, created, cc)
+			}
 		}))
 	if err != nil {
-		return fmt.Errorf("claim partition %d: consume: %w", p, err)
+		return fmt.Errorf("consume %s: %w", name, err)
+	}
+	if !o.holds(p) { // not under mu: the lease loop takes mu under lmu
+		cc.Stop()
+		floor.stop(false)
+		return errLeaseLost
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -72,8 +118,8 @@ func (o *Outbox) claim(ctx context.Context, p int) error {
 		floor.stop(false)
 		return ErrClosed
 	}
-	o.owned[p] = cc
-	// A partition's earlier consumers keep removing what they delivered;
+	o.owned[p] = ownedPart{cc: cc, floor: floor}
+	// A released partition's consumer keeps removing what it delivered;
 	// forget those that are done.
 	o.floors = slices.DeleteFunc(o.floors, (*partFloor).idle)
 	o.floors = append(o.floors, floor)
@@ -98,6 +144,48 @@ func (o *Outbox) partitionFilters(ctx context.Context, p int) ([]string, error) 
 	return filters, nil
 }
 
+// checkConsumer ends consuming partition p if its consumer, created at
+// created, was deleted or replaced.
+func (o *Outbox) checkConsumer(p int, name string, created time.Time, cc jetstream.ConsumeContext) {
+	ctx, cancel := context.WithTimeout(context.Background(), firstAttempt)
+	defer cancel()
+	cons, err := o.stream.Consumer(ctx, name)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+		o.consumerEnded(p, cc, fmt.Errorf("consumer %s deleted", name))
+	case err == nil && !cons.CachedInfo().Created.Equal(created):
+		o.consumerEnded(p, cc, fmt.Errorf("consumer %s replaced", name))
+	}
+}
+
+// consumerEnded notes that partition p's consumer stopped for good under
+// this node (deleted by a node that claimed p as its lease lapsed): the
+// lease loop claims p again while the lease is this node's.
+func (o *Outbox) consumerEnded(p int, cc jetstream.ConsumeContext, err error) {
+	o.mu.Lock()
+	op, ok := o.owned[p]
+	if !ok || op.cc != cc {
+		o.mu.Unlock()
+		return // released already
+	}
+	delete(o.owned, p)
+	o.mu.Unlock()
+	cc.Stop()
+	op.floor.release()
+	o.lmu.Lock()
+	if _, held := o.held[p]; held {
+		o.ended[p] = true
+	}
+	o.lmu.Unlock()
+	o.log.Warn("partition consumer ended; claiming it again", "partition", p, "node", o.cfg.Node, "error", err)
+}
+
+// ownedPart is a partition this node delivers: its consumer and floor.
+type ownedPart struct {
+	cc    jetstream.ConsumeContext
+	floor *partFloor
+}
+
 // Owned lists the partitions this node delivers now.
 func (o *Outbox) Owned() []int {
 	o.mu.Lock()
@@ -113,11 +201,12 @@ func (o *Outbox) Owned() []int {
 // release stops delivering partition p (its lease went to another node).
 func (o *Outbox) release(p int) {
 	o.mu.Lock()
-	cc, ok := o.owned[p]
+	op, ok := o.owned[p]
 	delete(o.owned, p)
 	o.mu.Unlock()
 	if ok {
-		cc.Stop()
+		op.cc.Stop()
+		op.floor.release()
 	}
 }
 

@@ -34,15 +34,16 @@ type partFloor struct {
 	o       *Outbox
 	subject string // purge filter
 
-	mu      sync.Mutex
-	nextD   uint64     // consumer sequence expected next
-	broken  bool       // a delivery out of sequence: no more tracking
-	floorD  uint64     // every delivery up to here is finished
-	floorS  uint64     // stream sequence of delivery floorD
-	purged  uint64     // stream sequence purged up to
-	open    []*tracked // deliveries above the floor: open[i] is consumer sequence floorD+1+i
-	timer   *time.Timer
-	stopped bool
+	mu       sync.Mutex
+	nextD    uint64     // consumer sequence expected next
+	broken   bool       // a delivery out of sequence: no more tracking
+	floorD   uint64     // every delivery up to here is finished
+	floorS   uint64     // stream sequence of delivery floorD
+	purged   uint64     // stream sequence purged up to
+	open     []*tracked // deliveries above the floor: open[i] is consumer sequence floorD+1+i
+	timer    *time.Timer
+	released bool // the consumer was stopped: no more deliveries
+	stopped  bool
 }
 
 // tracked is one delivered message above its partition's floor.
@@ -111,7 +112,8 @@ func (f *partFloor) tick() {
 
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.stopped {
+	if f.stopped || f.o.nc.IsClosed() {
+		// Closed, nothing can be removed any more: do not retry forever.
 		f.timer = nil
 	} else if f.floorS > f.purged || f.waitingLocked() {
 		f.timer.Reset(purgeDelay)
@@ -192,10 +194,20 @@ func (f *partFloor) stop(flush bool) {
 	}
 }
 
-// idle reports a stopped floor, or one with nothing left to remove and no
-// delivery above it.
+// release records that the partition's consumer was stopped: once what it
+// delivered is finished and removed, the floor may be forgotten.
+func (f *partFloor) release() {
+	f.mu.Lock()
+	f.released = true
+	f.mu.Unlock()
+}
+
+// idle reports a stopped floor, or a released one with nothing left to
+// remove and no delivery above it. A floor whose consumer still runs is
+// never idle, however quiet: forgotten, Shutdown would not flush it and
+// Close would not stop its timer.
 func (f *partFloor) idle() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.stopped || (len(f.open) == 0 && f.floorS <= f.purged && f.timer == nil)
+	return f.stopped || (f.released && len(f.open) == 0 && f.floorS <= f.purged && f.timer == nil)
 }

@@ -2,6 +2,7 @@ package outbox_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -67,20 +68,13 @@ func TestFinishedLeaveWhileEarlierWaits(t *testing.T) {
 	}
 	waitPending := func(want uint64) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
+		waitFor(t, 5*time.Second, fmt.Sprintf("%d pending", want), func() (bool, string) {
 			n, err := ob.Pending(ctx)
 			if err != nil {
-				t.Fatal(err)
+				return false, "pending: " + err.Error()
 			}
-			if n == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("pending = %d, want %d", n, want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+			return n == want, fmt.Sprintf("%d pending", n)
+		})
 	}
 	waitPending(1) // only the slow call's request is left
 	close(release)
@@ -91,18 +85,11 @@ func TestFinishedLeaveWhileEarlierWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs = append(rs, more...)
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	waitFor(t, 5*time.Second, "late-2 delivered", func() (bool, string) {
 		mu.Lock()
-		n := got["late-2"]
-		mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("late-2 not delivered")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer mu.Unlock()
+		return got["late-2"] > 0, fmt.Sprintf("late-0 delivered %d times, late-1 %d, late-2 %d", got["late-0"], got["late-1"], got["late-2"])
+	})
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := ob.Shutdown(sctx); err != nil {

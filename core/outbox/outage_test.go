@@ -31,16 +31,11 @@ func (f *flaky) up(t *testing.T) {
 		addr = "127.0.0.1:0"
 	}
 	var ln net.Listener
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		if ln, err = net.Listen("tcp", addr); err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond) // the port is being released
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	waitFor(t, 5*time.Second, "listening on "+addr+" (the port is being released)", func() (bool, string) {
+		var err error
+		ln, err = net.Listen("tcp", addr)
+		return err == nil, fmt.Sprint(err)
+	})
 	f.addr = ln.Addr().String()
 	f.mu.Lock()
 	f.srv = &http.Server{Handler: f.h}
@@ -134,26 +129,20 @@ func TestOutage(t *testing.T) {
 		}
 	}
 	// The healthy receiver gets everything while flaky is down.
-	for {
+	waitFor(t, 10*time.Second, "the steady receiver to get everything while flaky is down", func() (bool, string) {
 		steadyGot.mu.Lock()
-		n := steadyGot.n
-		steadyGot.mu.Unlock()
-		if n == calls*events {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("steady receiver got %d of %d while another was down", n, calls*events)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+		defer steadyGot.mu.Unlock()
+		return steadyGot.n == calls*events, fmt.Sprintf("steady got %d of %d", steadyGot.n, calls*events)
+	})
 	flakyGot.mu.Lock()
 	if flakyGot.n != 0 {
 		t.Fatalf("flaky got %d while down", flakyGot.n)
 	}
 	flakyGot.mu.Unlock()
-	for failedAttempts.Load() < 50 && ctx.Err() == nil {
-		time.Sleep(2 * time.Millisecond)
-	}
+	waitFor(t, 10*time.Second, "50 failed attempts at the flaky receiver", func() (bool, string) {
+		n := failedAttempts.Load()
+		return n >= 50, fmt.Sprintf("%d failed attempts", n)
+	})
 	fl.up(t) // recovers on the same port
 	if err := ob.Flush(ctx); err != nil {
 		t.Fatal(err)

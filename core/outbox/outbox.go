@@ -123,11 +123,14 @@ type Outbox struct {
 	logb     logBatcher
 
 	leases jetstream.KeyValue
-	revs   map[int]uint64 // partition → lease revision; only the lease loop touches it
+	lmu    sync.Mutex
+	held   map[int]*lease     // partition → this node's lease; guarded by lmu
+	ended  map[int]bool       // held partitions whose consumer ended, to claim again; guarded by lmu
+	cancel context.CancelFunc // ends the lease loops' requests; set by Start under mu
 
 	lastSeq  atomic.Uint64 // highest stream sequence this node enqueued
 	mu       sync.Mutex
-	owned    map[int]jetstream.ConsumeContext
+	owned    map[int]ownedPart
 	floors   []*partFloor // every consumer's, including released partitions still finishing
 	closed   bool
 	finished chan struct{} // signalled (non-blocking) after every ack
@@ -171,7 +174,7 @@ func Open(ctx context.Context, cfg Config, recv *delivery.Receivers, opts ...Opt
 	}
 	o := &Outbox{
 		cfg: cfg, log: cfg.Logger.With("component", "outbox"), recv: recv,
-		owned: map[int]jetstream.ConsumeContext{}, finished: make(chan struct{}, 1),
+		owned: map[int]ownedPart{}, finished: make(chan struct{}, 1),
 		stop: make(chan struct{}), onResult: func(delivery.Result) {},
 	}
 	for _, opt := range opts {
@@ -266,31 +269,38 @@ func (o *Outbox) storage() jetstream.StorageType {
 }
 
 func (o *Outbox) ensureStreams(ctx context.Context) error {
-	var err error
-	o.stream, err = o.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: StreamName, Subjects: []string{subjectPrefix + ">"}, Retention: jetstream.WorkQueuePolicy,
-		Storage: o.storage(), Replicas: o.cfg.Replicas, Duplicates: 2 * time.Minute,
-		Description: "callhook: webhooks waiting for delivery",
+	err := o.retry(ctx, "create stream "+StreamName, func(ctx context.Context) error {
+		var err error
+		o.stream, err = o.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: StreamName, Subjects: []string{subjectPrefix + ">"}, Retention: jetstream.WorkQueuePolicy,
+			Storage: o.storage(), Replicas: o.cfg.Replicas, Duplicates: 2 * time.Minute,
+			Description: "callhook: webhooks waiting for delivery",
+		})
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create stream %s: %w", StreamName, err)
+		return err
 	}
-	o.logs, err = o.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name: LogStream, Subjects: []string{logPrefix + ">"}, Retention: jetstream.LimitsPolicy,
-		Storage: o.storage(), Replicas: o.cfg.Replicas, MaxAge: o.cfg.LogMaxAge,
-		Description: "callhook: delivery attempts and outcomes",
+	err = o.retry(ctx, "create stream "+LogStream, func(ctx context.Context) error {
+		var err error
+		o.logs, err = o.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name: LogStream, Subjects: []string{logPrefix + ">"}, Retention: jetstream.LimitsPolicy,
+			Storage: o.storage(), Replicas: o.cfg.Replicas, MaxAge: o.cfg.LogMaxAge,
+			Description: "callhook: delivery attempts and outcomes",
+		})
+		return err
 	})
 	if err != nil {
-		return fmt.Errorf("create stream %s: %w", LogStream, err)
+		return err
 	}
-	o.kv, err = o.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: ReceiverKV, Storage: o.storage(), Replicas: o.cfg.Replicas,
-		Description: "callhook: receivers disabled by 410 Gone",
+	return o.retry(ctx, "create bucket "+ReceiverKV, func(ctx context.Context) error {
+		var err error
+		o.kv, err = o.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: ReceiverKV, Storage: o.storage(), Replicas: o.cfg.Replicas,
+			Description: "callhook: receivers disabled by 410 Gone",
+		})
+		return err
 	})
-	if err != nil {
-		return fmt.Errorf("create bucket %s: %w", ReceiverKV, err)
-	}
-	return nil
 }
 
 // Partition is the outbox partition of a receiver's call: every request
@@ -536,8 +546,11 @@ func (o *Outbox) stopConsuming() {
 	}
 	o.closed = true
 	close(o.stop)
-	for p, cc := range o.owned {
-		cc.Stop()
+	if o.cancel != nil {
+		o.cancel()
+	}
+	for p, op := range o.owned {
+		op.cc.Stop()
 		delete(o.owned, p)
 	}
 	o.mu.Unlock()

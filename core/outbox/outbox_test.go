@@ -167,14 +167,12 @@ func TestOutboxDeadLetterReplayAndLog(t *testing.T) {
 		t.Fatalf("dead letters metric = %v, want 2", got)
 	}
 	var recs []outbox.Record
-	for deadline := time.Now().Add(5 * time.Second); ; { // the log is written asynchronously
-		recs, _ = ob.Show(ctx, "crm-c1-0")
-		if len(recs) == 4 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if len(recs) != 4 || recs[3].Kind != outbox.KindDead || recs[0].Status != 500 {
+	waitFor(t, 5*time.Second, "4 log records of crm-c1-0 (the log is written asynchronously)", func() (bool, string) {
+		var err error
+		recs, err = ob.Show(ctx, "crm-c1-0")
+		return len(recs) == 4, fmt.Sprintf("%d records, %v", len(recs), err)
+	})
+	if recs[3].Kind != outbox.KindDead || recs[0].Status != 500 {
 		t.Fatalf("log of crm-c1-0 = %+v, want 3 attempts and a dead record", recs)
 	}
 	dead, err := ob.List(ctx, outbox.Filter{Receiver: "crm", Status: "dead"})

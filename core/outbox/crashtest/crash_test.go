@@ -135,9 +135,9 @@ retry_max      = 200ms
 
 	for k := 1; k <= *kills; k++ {
 		target := int64(len(batches)*k/(*kills+1) + rand.IntN(3) - 1)
-		for acked.Load() < target && ctx.Err() == nil {
-			time.Sleep(time.Millisecond)
-		}
+		waitFor(t, 2*time.Minute, fmt.Sprintf("the engine to acknowledge batch %d before kill %d", target, k), func() (bool, string) {
+			return acked.Load() >= target, fmt.Sprintf("batch %d of %d acknowledged", acked.Load(), len(batches))
+		})
 		time.Sleep(time.Duration(rand.IntN(40)) * time.Millisecond) // land anywhere in the next batch
 		eng.kill(t)
 		durable := 0
@@ -152,13 +152,16 @@ retry_max      = 200ms
 	if err := <-feedDone; err != nil {
 		t.Fatal(err)
 	}
-	// Everything acknowledged; wait for the receiver to have it all.
-	drain := time.Now().Add(30*time.Second + time.Duration(*calls)*10*time.Millisecond)
-	for rcv.distinct() < len(callOf) && time.Now().Before(drain) {
-		time.Sleep(5 * time.Millisecond)
-	}
-	eng.stop(t)
-	rcv.check(t, want, callOf)
+	// Everything acknowledged; wait for the receiver to have it all. The
+	// check runs either way: on a timeout it lists what is missing.
+	defer func() {
+		eng.stop(t)
+		rcv.check(t, want, callOf)
+	}()
+	waitFor(t, 30*time.Second+time.Duration(*calls)*10*time.Millisecond, "the receiver to get every webhook", func() (bool, string) {
+		n := rcv.distinct()
+		return n >= len(callOf), fmt.Sprintf("%d of %d distinct webhooks received", n, len(callOf))
+	})
 }
 
 type engine struct {

@@ -5,9 +5,27 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// waitFor polls cond until it reports done; if timeout passes first, the
+// test fails naming what it waited for and the state cond last reported.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (done bool, state string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		done, state := cond()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %s for %s; now: %s", timeout, what, state)
+		}
+		time.Sleep(5 * time.Millisecond) // poll interval
+	}
+}
 
 // buildCallhook builds the engine binary once per test binary run.
 func buildCallhook(t *testing.T) string {
