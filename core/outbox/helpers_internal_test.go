@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"bytes"
+	"github.com/callhook/callhook/core/waitfor"
 	"sync"
 	"testing"
 	"time"
@@ -11,17 +12,16 @@ import (
 // test fails naming what it waited for and the state cond last reported.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (done bool, state string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	waitfor.Condition(t, timeout, what, func() string {
 		done, state := cond()
-		if done {
-			return
+		switch {
+		case done:
+			return ""
+		case state == "":
+			return "not yet"
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s; now: %s", timeout, what, state)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval
-	}
+		return state
+	})
 }
 
 // syncBuffer is a log sink for several goroutines.

@@ -1,6 +1,7 @@
 package crashtest_test
 
 import (
+	"github.com/callhook/callhook/core/waitfor"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -14,17 +15,16 @@ func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0")
 // test fails naming what it waited for and the state cond last reported.
 func waitFor(t testing.TB, timeout time.Duration, what string, cond func() (done bool, state string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	waitfor.Condition(t, timeout, what, func() string {
 		done, state := cond()
-		if done {
-			return
+		switch {
+		case done:
+			return ""
+		case state == "":
+			return "not yet"
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %s for %s; now: %s", timeout, what, state)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval
-	}
+		return state
+	})
 }
 
 // buildCallhook builds the engine binary once per test binary run.
