@@ -2,10 +2,11 @@ package outbox
 
 import (
 	"bytes"
-	"github.com/callhook/callhook/core/waitfor"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/callhook/callhook/core/waitfor"
 )
 
 // waitFor polls cond until it reports done; if timeout passes first, the

@@ -1,12 +1,13 @@
 package crashtest_test
 
 import (
-	"github.com/callhook/callhook/core/waitfor"
 	"net"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/callhook/callhook/core/waitfor"
 )
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
