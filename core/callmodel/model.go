@@ -130,6 +130,7 @@ type call struct {
 	firstAnswer time.Time      // when the chain was first answered
 	endedAt     time.Time
 	consultFor  *call  // this call is a consultation of the user of that call
+	consult     *leg   // the extension consulted within this call, while it is
 	consults    int    // consultations of this call under way
 	party       string // internal: the called extension; barge: the extension listened in on
 	bargeOf     string // barge: the PBX's id of the call listened in on
@@ -289,7 +290,7 @@ func (m *Model) addLeg(c *call, sl signal.Leg) *leg {
 
 func (m *Model) dialling(s signal.Signal) []Event {
 	c, from := m.find(s.Leg)
-	if c == nil || from == nil {
+	if c == nil || (from == nil && s.Leg.ID != "") {
 		return nil
 	}
 	to := c.legs[s.Peer.ID]
@@ -303,6 +304,15 @@ func (m *Model) dialling(s signal.Signal) []Event {
 	to.dialled = true
 	if c.inQueue && to.queue == "" {
 		to.queue = c.queue
+	}
+	if from == nil {
+		// The PBX dials for the call itself: during a conversation, an
+		// extension dialled so is consulted (an attended transfer the PBX
+		// runs, by its key code or a manager's request).
+		if c.talking && c.user != nil && to != c.user && !to.external && !to.local {
+			c.consult = to
+		}
+		return nil
 	}
 	if c.direction == 0 && from == c.origin && !from.external && !from.local {
 		if to.external {
@@ -439,6 +449,15 @@ func (m *Model) legGone(s signal.Signal) []Event {
 	l.gone = true
 	l.bridge = ""
 	var out []Event
+	if c.consult == l {
+		// The consulted extension went without the transfer taking
+		// place: the transfer was cancelled, the call goes on.
+		c.consult = nil
+		if !c.ended && c.user != nil && !c.user.gone {
+			out = append(out, m.emit(c, Event{Kind: TransferCancelled, Time: s.Time, User: c.user.endpoint,
+				UserName: c.user.name, Other: l.endpoint}))
+		}
+	}
 	if !c.ended && c.direction == Barge && l == c.user {
 		out = m.end(c, s.Time, s.Cause, FinishOK)
 	} else if !c.ended && (c.reporting() || c.local()) {

@@ -229,6 +229,40 @@ func TestSequences(t *testing.T) {
 				started("103", "Accomp", 2),
 				ended("103", "Ok", "false", "9", 2),
 			}},
+		// Real Asterisk 22 captures of the transfers Asterisk users make:
+		// the attended transfer feature (*2) and the manager's Atxfer dial
+		// the target through a Local channel pair in the same call, which
+		// Asterisk optimises away, moving either the target into the
+		// caller's bridge or the caller into the target's; the blind
+		// transfer feature (##) and the manager's BlindTransfer.
+		{"real capture, *2 attended transfer, target moves: link 1 ends transferred, 103 answers link 2 with trtype Accomp",
+			capture("xfer-atxfer-feature-completed.log"), nil, []req{
+				ringing("101", "ext", 0), started("101", "NotDef", 1), ended("101", "Ok", "true", "", 1),
+				started("103", "Accomp", 2), ended("103", "Ok", "false", "", 2),
+			}},
+		{"real capture, *2 attended transfer, the caller moves into the target's bridge: the same webhooks",
+			capture("xfer-atxfer-feature-completed-transferee-moves.log"), nil, []req{
+				ringing("101", "ext", 0), started("101", "NotDef", 1), ended("101", "Ok", "true", "", 1),
+				started("103", "Accomp", 2), ended("103", "Ok", "false", "", 2),
+			}},
+		{"real capture, AMI Atxfer: the same webhooks as the *2 feature",
+			capture("xfer-atxfer-ami-completed.log"), nil, []req{
+				ringing("101", "ext", 0), started("101", "NotDef", 1), ended("101", "Ok", "true", "", 1),
+				started("103", "Accomp", 2), ended("103", "Ok", "false", "", 2),
+			}},
+		{"real capture, *2 then *1 (atxferabort): no transfer, the call goes on with 101 on link 1",
+			capture("xfer-atxfer-feature-cancelled.log"), nil, []req{
+				ringing("101", "ext", 0), started("101", "NotDef", 1), ended("101", "Ok", "false", "", 1),
+			}},
+		{"real capture, AMI Atxfer then CancelAtxfer: no transfer",
+			capture("xfer-atxfer-ami-cancelled.log"), nil, []req{
+				ringing("101", "ext", 0), started("101", "NotDef", 1), ended("101", "Ok", "false", "", 1),
+			}},
+		{"real capture, ## blind transfer: link 1 ends transferred, 102 rings and answers link 2 with trtype Blind",
+			capture("xfer-blind-feature.log"), nil, []req{
+				ringing("101", "ext", 0), started("101", "NotDef", 1), ended("101", "Ok", "true", "", 1),
+				ringing("102", "ext", 2), started("102", "Blind", 2), ended("102", "Ok", "false", "", 2),
+			}},
 		{"attended transfer, DestType Link through a local channel pair",
 			seq("attended_transfer_link.log"), nil, []req{
 				ringing("101", "ext", 0), started("101", "NotDef", 1),

@@ -142,6 +142,7 @@ func (m *Model) attendedTransfer(s signal.Signal) []Event {
 	if c == nil {
 		return nil
 	}
+	c.consult = nil // the consultation led to its transfer
 	for _, sl := range append([]signal.Leg{x.Transferer, x.SecondTransferer, x.Target}, x.Via...) {
 		if other, _ := m.find(sl); other != nil && other != c {
 			if merged := m.merge(c, other); merged != nil {

@@ -204,6 +204,7 @@ type Connector struct {
 	running  atomic.Bool
 	cur      atomic.Pointer[session] // the logged-in session, nil between sessions
 	files    *mixFiles               // recording files by channel, across sessions
+	locals   *localPairs             // Local channel pairs, across sessions
 }
 
 // New checks cfg, fills its defaults and returns a Connector. All problems
@@ -218,6 +219,7 @@ func New(cfg Config) (*Connector, error) {
 		log:      cfg.Logger.With("component", "ami", "addr", cfg.Addr),
 		idPrefix: fmt.Sprintf("callhook-%08x-", rand.Uint32()),
 		files:    newMixFiles(cfg.MonitorDir),
+		locals:   newLocalPairs(),
 	}, nil
 }
 

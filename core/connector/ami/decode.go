@@ -29,6 +29,7 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 	pr := newPacketReader(br)
 	var out []signal.Signal
 	files := newMixFiles("")
+	locals := newLocalPairs()
 	for n := 1; ; n++ {
 		m, err := pr.ReadPacket()
 		if errors.Is(err, io.EOF) {
@@ -49,7 +50,9 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 			return out, fmt.Errorf("decode AMI packet %d: %w", n, err)
 		}
 		files.attach(&s)
-		out = append(out, s)
+		if locals.absorb(m, &s) {
+			out = append(out, s)
+		}
 	}
 }
 

@@ -34,6 +34,7 @@ type session struct {
 	keepAlive time.Duration
 	newID     func() string
 	files     *mixFiles
+	locals    *localPairs
 
 	wmu sync.Mutex // one packet written at a time
 
@@ -83,6 +84,7 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 		keepAlive: c.cfg.KeepAlive,
 		newID:     c.newActionID,
 		files:     c.files,
+		locals:    c.locals,
 		calls:     make(map[string]*call),
 		notify:    make(chan struct{}, 1),
 		readDone:  make(chan struct{}),
@@ -217,7 +219,9 @@ func (s *session) dispatch(m Message, recv time.Time) {
 		s.log.Warn("ami dropped event", "err", err)
 	default:
 		s.files.attach(&sig)
-		s.push(sig)
+		if s.locals.absorb(m, &sig) {
+			s.push(sig)
+		}
 	}
 }
 

@@ -137,6 +137,24 @@ func TestRules(t *testing.T) {
 				hangup("101", "ATTENDED_TRANSFER"),
 				in("Answered", "103"), hangup("103", "NORMAL_CLEARING"),
 			}},
+		{"real capture, *2 attended transfer: AttendedTransfer when it completes (Line the transferer, To the target), then 103's own moments",
+			capture("xfer-atxfer-feature-completed.log"), []want{
+				in("NewCall", "-"), in("Ringing", "101"), in("Answered", "101"),
+				{event: "AttendedTransfer", from: ext, to: "103", line: "101", dir: "incoming"},
+				hangup("101", "ATTENDED_TRANSFER"), in("Answered", "103"), hangup("103", "NORMAL_CLEARING"), {event: "CDR", line: "103"},
+			}},
+		{"real capture, *2 then *1: CancelAttendedTransfer when the consulted extension is hung up; the call goes on",
+			capture("xfer-atxfer-feature-cancelled.log"), []want{
+				in("NewCall", "-"), in("Ringing", "101"), in("Answered", "101"),
+				{event: "CancelAttendedTransfer", from: ext, to: "103", line: "101", dir: "incoming"},
+				hangup("101", "NORMAL_CLEARING"), {event: "CDR", line: "101"},
+			}},
+		{"real capture, AMI Atxfer then CancelAtxfer: CancelAttendedTransfer",
+			capture("xfer-atxfer-ami-cancelled.log"), []want{
+				in("NewCall", "-"), in("Ringing", "101"), in("Answered", "101"),
+				{event: "CancelAttendedTransfer", from: ext, to: "103", line: "101", dir: "incoming"},
+				hangup("101", "NORMAL_CLEARING"), {event: "CDR", line: "101"},
+			}},
 		{"attended transfer cancelled: CancelAttendedTransfer once the consultation ends; the consultation is no internal call of its own",
 			seq("attended_transfer_cancelled.log"), []want{
 				in("NewCall", "-"), in("Ringing", "101"), in("Answered", "101"),
