@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/callhook/callhook/core/config"
@@ -18,6 +20,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	file := fs.String("config", "", "the engine's `FILE.ini` (required)")
 	verbose := fs.Bool("v", false, "log every signal-level detail (debug)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE` (go tool pprof), for performance reports")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: callhook serve --config FILE.ini [-v]\n\n"+
 			"Connects to the PBX named in [pbx] and delivers every call event to each\n"+
@@ -38,12 +41,25 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	log := newLogger(stderr, *verbose)
 	svc, err := service.New(cfg, service.Options{
 		Logger: log,
 		OnResult: func(r delivery.Result) {
 			if r.OK() {
-				log.Info("webhook delivered", "receiver", r.Request.Receiver, "id", r.Request.ID,
+				// One line per webhook would cost more than the webhook
+				// itself at full load; -v shows them, metrics count them.
+				log.Debug("webhook delivered", "receiver", r.Request.Receiver, "id", r.Request.ID,
 					"status", r.Status, "attempts", r.Attempts, "latency", r.Latency.Round(time.Microsecond))
 				return
 			}
@@ -54,7 +70,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log.Info("callhook serving", "config", cfg.File, "pbx", cfg.PBX.Address, "webhooks", len(cfg.Webhooks))
+	log.Info("callhook serving", "config", cfg.File, "pbx", cfg.PBX.Address(), "webhooks", len(cfg.Webhooks))
 	if svc.API != nil {
 		// The service started it: [api] is configured.
 		log.Info("autodial API listening", "addr", "http://"+svc.API.Addr()+"/v1/autodial")

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/callhook/callhook/core/signal"
@@ -195,6 +196,9 @@ func (m *Model) handle(s signal.Signal) []Event {
 	case signal.LegGone:
 		return m.legGone(s)
 	case signal.Transferred:
+		if s.Transfer == nil {
+			return nil
+		}
 		if s.Transfer.Kind == signal.Attended {
 			return m.attendedTransfer(s)
 		}
@@ -249,12 +253,15 @@ func (m *Model) legAppeared(s signal.Signal) []Event {
 	}
 	c := m.calls[s.Leg.Call]
 	if c == nil {
+		// What the model keeps, it copies: a connector's strings may
+		// share memory with a whole wire packet.
+		chain := strings.Clone(s.Leg.Call)
 		c = &call{
 			id:     CallID{Start: s.Time, Number: s.Leg.CallSeq},
 			legs:   map[string]*leg{},
-			chains: []string{s.Leg.Call},
+			chains: []string{chain},
 		}
-		m.calls[s.Leg.Call] = c
+		m.calls[chain] = c
 	}
 	l := m.addLeg(c, s.Leg)
 	if c.origin == nil {
@@ -264,9 +271,9 @@ func (m *Model) legAppeared(s signal.Signal) []Event {
 			// number it called.
 			c.direction = Inbound
 			c.extLeg = l
-			c.external = s.Leg.CallerNum
-			c.extName = s.Leg.CallerName
-			c.did = s.Leg.Number
+			c.external = strings.Clone(s.Leg.CallerNum)
+			c.extName = strings.Clone(s.Leg.CallerName)
+			c.did = strings.Clone(s.Leg.Number)
 			return []Event{m.emit(c, Event{Kind: Initiated, Time: s.Time})}
 		}
 	}
@@ -276,9 +283,9 @@ func (m *Model) legAppeared(s signal.Signal) []Event {
 func (m *Model) addLeg(c *call, sl signal.Leg) *leg {
 	local := sl.Loopback
 	l := &leg{
-		id:       sl.ID,
-		endpoint: sl.Endpoint,
-		name:     sl.CallerName,
+		id:       strings.Clone(sl.ID),
+		endpoint: strings.Clone(sl.Endpoint),
+		name:     strings.Clone(sl.CallerName),
 		local:    local,
 		external: !local && !m.isExtension(sl.Endpoint),
 		up:       sl.State == signal.StateUp,
@@ -317,7 +324,7 @@ func (m *Model) dialling(s signal.Signal) []Event {
 	if c.direction == 0 && from == c.origin && !from.external && !from.local {
 		if to.external {
 			c.direction = Outbound
-			c.external = dialledNumber(s)
+			c.external = strings.Clone(dialledNumber(s))
 			c.user = from
 			return []Event{
 				m.emit(c, Event{Kind: Initiated, Time: s.Time, User: from.endpoint, UserName: from.name}),

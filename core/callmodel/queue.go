@@ -1,6 +1,8 @@
 package callmodel
 
 import (
+	"strings"
+
 	"github.com/callhook/callhook/core/signal"
 )
 
@@ -12,7 +14,7 @@ func (m *Model) queueSignal(s signal.Signal) []Event {
 	switch s.Kind {
 	case signal.QueueJoined:
 		if c, _ := m.find(s.Leg); c != nil {
-			c.queue = s.Queue
+			c.queue = strings.Clone(s.Queue)
 			c.inQueue = true
 			if !c.talking {
 				c.atQueue = true
@@ -24,9 +26,9 @@ func (m *Model) queueSignal(s signal.Signal) []Event {
 		}
 	case signal.AgentRinging:
 		if c, l := m.find(s.Peer); l != nil {
-			l.queue = s.Queue
+			l.queue = strings.Clone(s.Queue)
 		} else if c, _ = m.find(s.Leg); c != nil && s.Peer.ID != "" {
-			m.addLeg(c, s.Peer).queue = s.Queue
+			m.addLeg(c, s.Peer).queue = strings.Clone(s.Queue)
 		}
 	case signal.AgentAnswered:
 		// Normally the dial's answer came first; this covers PBXs that

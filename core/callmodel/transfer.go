@@ -1,6 +1,7 @@
 package callmodel
 
 import (
+	"strings"
 	"time"
 
 	"github.com/callhook/callhook/core/signal"
@@ -16,13 +17,14 @@ func (m *Model) joined(s signal.Signal) []Event {
 	if l == nil {
 		return nil
 	}
-	l.bridge = s.Bridge
+	bridge := strings.Clone(s.Bridge) // kept: not to hold the wire packet
+	l.bridge = bridge
 	if owner := m.bridges[s.Bridge]; owner != nil && owner != c {
 		if merged := m.merge(owner, c); merged != nil {
 			c = merged
 		}
 	}
-	m.bridges[s.Bridge] = c
+	m.bridges[bridge] = c
 	if c.user != nil && l != c.user && !l.external && !l.local && l.endpoint == c.user.endpoint &&
 		(c.talking || c.lost != nil) {
 		c.user = l
@@ -123,7 +125,7 @@ func (m *Model) blindTransfer(s signal.Signal) []Event {
 	}
 	out := m.transferOut(c, s.Time, TransferBlind)
 	c.user = nil
-	c.blindTo = x.Number
+	c.blindTo = strings.Clone(x.Number)
 	return out
 }
 

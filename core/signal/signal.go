@@ -238,8 +238,9 @@ type Signal struct {
 	Cause   int     // LegGone: Q.850 cause code
 	Queue   string  // Queue*, Agent*, Member*: the queue
 	Member  Member  // Agent*, Member*: the queue member
-	// Transfer: Transferred.
-	Transfer Transfer
+	// Transfer: Transferred (nil otherwise: most signals are not, and
+	// signals are copied and queued by the thousand).
+	Transfer *Transfer
 	// File: RecordingStarted / RecordingStopped.
 	File string
 	// Record: CallRecorded.

@@ -27,6 +27,7 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 		}
 	}
 	pr := newPacketReader(br)
+	pr.keep = wanted
 	var out []signal.Signal
 	files := newMixFiles("")
 	locals := newLocalPairs()

@@ -121,7 +121,10 @@ func (p *localPairs) absorb(m Message, s *signal.Signal) bool {
 		}
 		return false
 	case signal.Transferred:
-		x := &s.Transfer
+		if s.Transfer == nil {
+			return true
+		}
+		x := s.Transfer
 		for _, l := range []*signal.Leg{&x.Target, &x.Transferer, &x.SecondTransferer, &x.Transferee} {
 			if !l.Loopback {
 				continue

@@ -25,6 +25,13 @@ func (m Message) Get(key string) string {
 // Lookup returns the value of the first field named key and whether it
 // exists, for keys whose empty value differs from their absence.
 func (m Message) Lookup(key string) (string, bool) {
+	// Asterisk writes its keys in one case: an exact match is found
+	// without case folding; any other spelling still matches below.
+	for _, f := range m {
+		if f.Key == key {
+			return f.Value, true
+		}
+	}
 	for _, f := range m {
 		if strings.EqualFold(f.Key, key) {
 			return f.Value, true

@@ -50,46 +50,82 @@ func (e *MalformedError) Unwrap() error { return ErrMalformed }
 // bare LF line ends, any split of the stream into reads, repeated keys, empty
 // values, values containing ": ", and the legacy "Response: Follows" packet
 // whose raw output lines become Output fields (the form Asterisk 14+ uses).
+//
+// A packet's bytes are gathered in one buffer and become one string, which
+// every key and value of the packet slices: a busy PBX sends tens of
+// thousands of fields a second, and one allocation a packet instead of two
+// a field is most of what reading them costs.
 type packetReader struct {
-	br *bufio.Reader
+	br    *bufio.Reader
+	buf   []byte // the packet so far: its fields' bytes, back to back (reused)
+	spans []span // where each field's key and value are in buf (reused)
+	// keep, when set, decides from a packet's raw fields whether it is
+	// worth a Message: most of what a PBX sends is dialplan detail
+	// nobody needs, and skipping it before it becomes strings is the
+	// cheapest way through it.
+	keep func(p rawPacket) bool
 }
+
+// rawPacket is a packet's fields before they become a Message.
+type rawPacket struct {
+	buf   []byte
+	spans []span
+}
+
+// get returns the value of the first field named key (exact case, as
+// the PBX writes its own keys), nil when there is none.
+func (p rawPacket) get(key string) []byte {
+	for _, sp := range p.spans {
+		if string(p.buf[sp.ks:sp.ke]) == key {
+			return p.buf[sp.vs:sp.ve]
+		}
+	}
+	return nil
+}
+
+// span locates one field in packetReader.buf.
+type span struct{ ks, ke, vs, ve int }
 
 func newPacketReader(r io.Reader) *packetReader {
 	return &packetReader{br: bufio.NewReaderSize(r, readBufferBytes)}
 }
 
-// readLine returns the next line without its "\n" and one "\r" before it.
-// At a clean end of input it returns io.EOF; input ending inside a line gives
-// io.ErrUnexpectedEOF. A line longer than limit gives ErrTooLarge.
-func (r *packetReader) readLine(limit int) (string, error) {
+// readLineBytes returns the next line without its "\n" and one "\r" before
+// it. The bytes are valid until the next read. At a clean end of input it
+// returns io.EOF; input ending inside a line gives io.ErrUnexpectedEOF. A
+// line longer than limit gives ErrTooLarge.
+func (r *packetReader) readLineBytes(limit int) ([]byte, error) {
 	var long []byte
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		if len(long)+len(chunk) > limit+2 { // +2: the line end itself
-			return "", fmt.Errorf("read line: %w: longer than %d bytes", ErrTooLarge, limit)
+			return nil, fmt.Errorf("read line: %w: longer than %d bytes", ErrTooLarge, limit)
 		}
 		switch {
 		case err == nil:
-			var line []byte
-			if long == nil {
-				line = chunk
-			} else {
+			line := chunk
+			if long != nil {
 				line = append(long, chunk...)
 			}
 			line = line[:len(line)-1]
-			line = bytes.TrimSuffix(line, []byte{'\r'})
-			return string(line), nil
+			return bytes.TrimSuffix(line, []byte{'\r'}), nil
 		case errors.Is(err, bufio.ErrBufferFull):
 			long = append(long, chunk...)
 		case errors.Is(err, io.EOF):
 			if len(long)+len(chunk) == 0 {
-				return "", io.EOF
+				return nil, io.EOF
 			}
-			return "", io.ErrUnexpectedEOF
+			return nil, io.ErrUnexpectedEOF
 		default:
-			return "", err
+			return nil, err
 		}
 	}
+}
+
+// readLine is readLineBytes as a string of its own.
+func (r *packetReader) readLine(limit int) (string, error) {
+	b, err := r.readLineBytes(limit)
+	return string(b), err
 }
 
 // readBanner reads the greeting line and returns the protocol version after
@@ -111,17 +147,55 @@ func (r *packetReader) readBanner() (string, error) {
 
 // blank reports whether line ends a packet. Whitespace-only lines count, as
 // no field can produce one.
-func blank(line string) bool { return strings.TrimSpace(line) == "" }
+func blank(line []byte) bool {
+	return len(line) == 0 || (isSpace(line[0]) && len(bytes.TrimSpace(line)) == 0)
+}
 
-// splitField splits "Key: Value". One space after the colon belongs to the
-// separator; further spaces are part of the value (CLI output is indented).
-func splitField(line string) (Field, bool) {
-	key, value, ok := strings.Cut(line, ":")
-	key = strings.TrimSpace(key)
-	if !ok || key == "" {
-		return Field{}, false
+// splitField finds the key and value of "Key: Value" in line, as offsets.
+// One space after the colon belongs to the separator; further spaces are
+// part of the value (CLI output is indented).
+func splitField(line []byte) (ks, ke, vs int, ok bool) {
+	colon := bytes.IndexByte(line, ':')
+	if colon < 0 {
+		return 0, 0, 0, false
 	}
-	return Field{Key: key, Value: strings.TrimPrefix(value, " ")}, true
+	ks, ke = 0, colon
+	for ks < ke && isSpace(line[ks]) {
+		ks++
+	}
+	for ke > ks && isSpace(line[ke-1]) {
+		ke--
+	}
+	if ks == ke {
+		return 0, 0, 0, false
+	}
+	vs = colon + 1
+	if vs < len(line) && line[vs] == ' ' {
+		vs++
+	}
+	return ks, ke, vs, true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == '\n' }
+
+// add appends a field to the packet being read.
+func (r *packetReader) add(key, value []byte) {
+	base := len(r.buf)
+	r.buf = append(r.buf, key...)
+	r.buf = append(r.buf, value...)
+	r.spans = append(r.spans, span{base, base + len(key), base + len(key), base + len(key) + len(value)})
+}
+
+// packet turns what was gathered into a Message: one string for the
+// packet, every field a slice of it.
+func (r *packetReader) packet() Message {
+	s := string(r.buf)
+	m := make(Message, len(r.spans))
+	for i, sp := range r.spans {
+		m[i] = Field{Key: s[sp.ks:sp.ke], Value: s[sp.vs:sp.ve]}
+	}
+	r.buf, r.spans = r.buf[:0], r.spans[:0]
+	return m
 }
 
 // ReadPacket returns the next packet, skipping blank lines before it.
@@ -133,16 +207,17 @@ func splitField(line string) (Field, bool) {
 // be trusted. Other errors come from the underlying reader.
 func (r *packetReader) ReadPacket() (Message, error) {
 	var (
-		m         Message
 		size      int
 		malformed *MalformedError
 		follows   bool // inside legacy "Response: Follows" raw output
 		output    bool // an output line has been seen (no more headers)
 	)
+	r.buf, r.spans = r.buf[:0], r.spans[:0]
+	outputKey := []byte("Output")
 	for {
-		line, err := r.readLine(maxLineBytes)
+		line, err := r.readLineBytes(maxLineBytes)
 		if err != nil {
-			if errors.Is(err, io.EOF) && (len(m) > 0 || malformed != nil) {
+			if errors.Is(err, io.EOF) && (len(r.spans) > 0 || malformed != nil) {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err
@@ -152,44 +227,48 @@ func (r *packetReader) ReadPacket() (Message, error) {
 			return nil, fmt.Errorf("read packet: %w: more than %d bytes", ErrTooLarge, maxPacketBytes)
 		}
 		if follows {
-			out, done := strings.CutSuffix(line, endCommand)
+			out, done := bytes.CutSuffix(line, []byte(endCommand))
 			if done {
-				if out != "" {
-					m = append(m, Field{Key: "Output", Value: out})
+				if len(out) > 0 {
+					r.add(outputKey, out)
 				}
 				follows = false
 				continue
 			}
-			if f, ok := splitField(line); ok && !output && isFollowsHeader(f.Key) {
-				m = append(m, f)
+			if ks, ke, vs, ok := splitField(line); ok && !output && isFollowsHeader(string(line[ks:ke])) {
+				r.add(line[ks:ke], line[vs:])
 				continue
 			}
 			output = true
-			m = append(m, Field{Key: "Output", Value: line})
+			r.add(outputKey, line)
 			continue
 		}
 		if blank(line) {
 			if malformed != nil {
 				return nil, malformed
 			}
-			if len(m) == 0 {
+			if len(r.spans) == 0 {
 				continue // blank lines between packets
 			}
-			return m, nil
+			if r.keep != nil && !r.keep(rawPacket{r.buf, r.spans}) {
+				r.buf, r.spans, size = r.buf[:0], r.spans[:0], 0
+				continue
+			}
+			return r.packet(), nil
 		}
 		if malformed != nil {
 			continue // skipping the rest of a bad packet
 		}
-		f, ok := splitField(line)
+		ks, ke, vs, ok := splitField(line)
 		if !ok {
-			malformed = &MalformedError{Line: line}
-			m = nil
+			malformed = &MalformedError{Line: string(line)}
+			r.buf, r.spans = r.buf[:0], r.spans[:0]
 			continue
 		}
-		if len(m) == 0 && strings.EqualFold(f.Key, "Response") && strings.EqualFold(f.Value, "Follows") {
+		if len(r.spans) == 0 && bytes.EqualFold(line[ks:ke], []byte("Response")) && bytes.EqualFold(line[vs:], []byte("Follows")) {
 			follows = true
 		}
-		m = append(m, f)
+		r.add(line[ks:ke], line[vs:])
 	}
 }
 

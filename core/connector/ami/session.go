@@ -75,9 +75,11 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
+	pr := newPacketReader(conn)
+	pr.keep = wanted
 	s := &session{
 		conn:      conn,
-		pr:        newPacketReader(conn),
+		pr:        pr,
 		addr:      addr,
 		log:       c.log,
 		loc:       c.cfg.Location,

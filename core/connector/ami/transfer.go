@@ -23,7 +23,7 @@ func blindTransferSignal(m Message) (signal.Signal, error) {
 	if t.Transferer.ID == "" && t.Transferee.ID == "" {
 		return signal.Signal{}, errors.New("no TransfererUniqueid or TransfereeUniqueid")
 	}
-	return signal.Signal{Kind: signal.Transferred, Leg: t.Transferee, Transfer: t}, nil
+	return signal.Signal{Kind: signal.Transferred, Leg: t.Transferee, Transfer: &t}, nil
 }
 
 // attendedTransferSignal translates AttendedTransfer. Asterisk names the two
@@ -49,7 +49,7 @@ func attendedTransferSignal(m Message) (signal.Signal, error) {
 	if t.Transferer.ID == "" && t.SecondTransferer.ID == "" {
 		return signal.Signal{}, errors.New("no OrigTransfererUniqueid or SecondTransfererUniqueid")
 	}
-	return signal.Signal{Kind: signal.Transferred, Leg: t.Transferee, Transfer: t}, nil
+	return signal.Signal{Kind: signal.Transferred, Leg: t.Transferee, Transfer: &t}, nil
 }
 
 // callerSignal translates QueueCallerJoin/Leave/Abandon: the channel block is

@@ -1,6 +1,7 @@
 package ami
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -353,4 +354,27 @@ func parseTimestamp(v string) (time.Time, error) {
 		ns, _ = strconv.ParseInt(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
 	}
 	return time.Unix(s, ns), nil
+}
+
+// wanted says whether a packet can matter: a response, anything answering
+// an action (it carries an ActionID), an event this package translates,
+// and the dialplan events that name a recording's file or a menu or fax
+// application. The rest (VarSet of every variable, every dialplan step,
+// device states, RTCP reports) is a third of a busy Asterisk's stream and
+// is dropped before it is decoded.
+func wanted(p rawPacket) bool {
+	ev := p.get("Event")
+	if ev == nil || p.get("ActionID") != nil {
+		return true
+	}
+	name := strings.ToLower(string(ev))
+	switch name {
+	case "varset":
+		return bytes.EqualFold(p.get("Variable"), []byte("MIXMONITOR_FILENAME"))
+	case "newexten":
+		app := strings.ToLower(string(p.get("Application")))
+		return app == "mixmonitor" || contains(menuApps, app) || contains(faxApps, app)
+	}
+	_, ok := translators[name]
+	return ok
 }
