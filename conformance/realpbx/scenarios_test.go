@@ -60,10 +60,12 @@ func requests(s *webhooktest.Server) ([]check.Request, []string) {
 // played plays sc once on Asterisk, with one engine on its AMI delivering
 // to a receiver per dialect variant, and returns what each receiver got.
 func played(ctx context.Context, sc *scenario.Scenario) *receivers {
-	return playedWith(ctx, sc.Name, func(ctx context.Context, h *realpbx.Harness) error { return h.Play(ctx, sc) })
+	return playedWith(ctx, sc, func(ctx context.Context, h *realpbx.Harness) error { return h.Play(ctx, sc) })
 }
 
-func playedWith(ctx context.Context, name string, play func(context.Context, *realpbx.Harness) error) *receivers {
+// playedWith is played with play doing the calls; sc gives the
+// expectations (the order of members rung at once).
+func playedWith(ctx context.Context, sc *scenario.Scenario, play func(context.Context, *realpbx.Harness) error) *receivers {
 	newRecv := func(path string) (*webhooktest.Server, *url.URL) {
 		s := webhooktest.NewServer()
 		DeferCleanup(s.Close)
@@ -106,6 +108,9 @@ func playedWith(ctx context.Context, name string, play func(context.Context, *re
 		out.btypes = append(out.btypes, t)
 	}
 	out.voipex, _ = requests(tv)
+	// Members rung at once ring in the phones' order (see ringing_test.go).
+	out.threecx = inOrderOfRinging(sc, out.threecx, threecxRinging)
+	out.voipex = inOrderOfRinging(sc, out.voipex, voipexRinging)
 	for _, r := range out.voipex {
 		GinkgoWriter.Printf("voipex %s\n", r.Body)
 	}

@@ -103,6 +103,9 @@ type call struct {
 	// xferStop ends a blind transfer's dial: true when the transferee
 	// hung up (its BYE answered).
 	xferStop chan bool
+	// xferNotify reports a blind transfer's progress on the transferor's
+	// REFER subscription until its final NOTIFY (nil once sent).
+	xferNotify *dialog
 	losers   []*fork // ring group members that lost to the one answering
 	// ivr: the caller was answered by the IVR; its INVITE is done.
 	ivr      bool

@@ -17,15 +17,25 @@ import (
 // REFER (RFC 3515) on its leg:
 //
 //   - Refer-To without Replaces is a blind transfer: 202, a NOTIFY with
-//     "SIP/2.0 100 Trying", BlindTransfer, the transferee dials the target
-//     in the transferer's context, a NOTIFY with "SIP/2.0 200 OK" ends the
-//     subscription and the PBX hangs up the transferer (BYE).
+//     "SIP/2.0 100 Trying", BlindTransfer, the transferer's channel hangs
+//     up, the transferee dials the target in the transferer's context.
+//     res_pjsip_refer follows the transferee (refer_blind_progress): a
+//     NOTIFY "SIP/2.0 180 Ringing" when the target rings, then the final
+//     "SIP/2.0 200 OK" as soon as audio reaches the transferee, which with
+//     indications.conf is the ringback tone Dial plays at once (else the
+//     target's answer); busy gives 486, another failure 503.
 //   - Refer-To with Replaces (RFC 3891) naming the transferer's other call
 //     on this PBX is an attended transfer: the transferee moves into the
 //     consultation's bridge (AttendedTransfer, DestType Bridge) and both
-//     transferer legs are hung up. A consultation that is not answered
-//     yet, or gone, fails the transfer (AttendedTransfer Result Fail, a
-//     NOTIFY with "SIP/2.0 503 Service Unavailable"); both calls go on.
+//     transferer channels hang up; the consultation's dialog gets a BYE.
+//     A consultation that is not answered yet, or gone, fails the transfer
+//     (AttendedTransfer Result Fail, a NOTIFY with "SIP/2.0 503 Service
+//     Unavailable"); both calls go on.
+//
+// After a successful transfer Asterisk does not BYE the dialog the REFER
+// came on: it defers that session's termination until the transferor
+// sends BYE (RFC 5589 sections 6.1 and 7.1), for up to 60 s, then ends it
+// itself (ast_sip_session_defer_termination). pbxsim does the same.
 //
 // pbxsim hands transfers over between its own phones only: Replaces must
 // name a dialog of this PBX.
@@ -165,6 +175,65 @@ func (p *PBX) hangupDetached(old leg, bye bool) {
 	old.m.close()
 }
 
+// deferredTermination is how long Asterisk waits for a transferor's BYE
+// on the dialog of its successful REFER before it ends that dialog itself.
+const deferredTermination = 60 * time.Second
+
+// awaitTransferorBye ends the REFER's dialog of a successful transfer as
+// Asterisk does: its media stops at once; the dialog stays until the
+// transferor's BYE (answered by onBye) or, deferredTermination later, the
+// PBX's own BYE.
+func (p *PBX) awaitTransferorBye(old leg) {
+	old.m.close()
+	p.calls.Add(1)
+	go func() {
+		defer p.calls.Done()
+		t := time.NewTimer(deferredTermination)
+		defer t.Stop()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.C:
+				p.hangupDetached(old, true)
+				return
+			case <-p.closing:
+				return
+			case <-tick.C:
+				p.mu.Lock()
+				r := p.legs[old.d.callID]
+				p.mu.Unlock()
+				if r == nil || r.gone != old.d {
+					return // the transferor's BYE came
+				}
+			}
+		}
+	}()
+}
+
+// transferProgress sends a blind transfer's progress NOTIFYs, in order
+// (the first code >= 200 is final and ends the subscription). Call with
+// c.mu held.
+func (c *call) transferProgress(codes ...int) {
+	d := c.xferNotify
+	if d == nil {
+		return
+	}
+	var send []int
+	for _, code := range codes {
+		send = append(send, code)
+		if code >= 200 {
+			c.xferNotify = nil
+			break
+		}
+	}
+	go func() {
+		for _, code := range send {
+			c.p.notify(d, code, code >= 200)
+		}
+	}()
+}
+
 func (p *PBX) blindTransfer(ref *legRef, req *sip.Request, tx sip.ServerTransaction, target string) {
 	c := ref.c
 	c.mu.Lock()
@@ -236,12 +305,10 @@ func (p *PBX) blindTransfer(ref *legRef, req *sip.Request, tx sip.ServerTransact
 	p.devSet(old.dev, &c.callee, StateDown)
 	p.devCheck(old.dev)
 	c.xferStop = make(chan bool, 1)
+	c.xferNotify = transferer
 	c.mu.Unlock()
 
-	go func() {
-		p.notify(transferer, 200, true)
-		p.hangupDetached(old, true)
-	}()
+	p.awaitTransferorBye(old)
 	p.calls.Add(1)
 	go func() {
 		defer p.calls.Done()
@@ -308,6 +375,9 @@ func (c *call) transferRinging() {
 		return
 	}
 	c.calleeRinging()
+	// Ringing, and Dial's ringback tone to the transferee right after:
+	// audio passing ends res_pjsip_refer's progress monitoring.
+	c.transferProgress(180, 200)
 }
 
 func (c *call) transferAnswered(res *sip.Response) {
@@ -323,6 +393,7 @@ func (c *call) transferAnswered(res *sip.Response) {
 	}
 	c.phase = phaseUp
 	c.answer = p.now()
+	c.transferProgress(200)
 	c.callee.State = StateUp
 	p.devSet(c.calleeDev, &c.callee, StateUp)
 	p.chanEvent("Newstate", &c.callee)
@@ -355,6 +426,11 @@ func (c *call) transferFailed(status string, cause int, byCaller bool) {
 		return
 	}
 	c.phase = phaseEnded
+	if status == "BUSY" {
+		c.transferProgress(486)
+	} else {
+		c.transferProgress(503)
+	}
 	p.dialEvent("DialEnd", &c.caller, &c.callee, Field{"DialStatus", status})
 	p.hangupEvent(&c.callee, cause)
 	p.devSet(c.calleeDev, &c.callee, StateDown)
@@ -494,11 +570,11 @@ func (p *PBX) attendedTransfer(ref *legRef, req *sip.Request, tx sip.ServerTrans
 	go func() {
 		p.notify(transferer, 100, false)
 		p.notify(transferer, 200, true)
-		done := make(chan struct{})
-		go func() { p.hangupDetached(oldB, true); close(done) }()
-		p.hangupDetached(oldA, true)
-		<-done
+		// The consultation's dialog is ended by the PBX; the REFER's
+		// waits for the transferor's BYE.
+		p.hangupDetached(oldB, true)
 	}()
+	p.awaitTransferorBye(oldA)
 }
 
 // setHold reports a phone putting its side of the call on hold (a

@@ -141,12 +141,15 @@ func testBlindTransfer(t *testing.T, transport string, perCall bool) {
 		t.Fatal(err)
 	}
 
-	// 101's side: REFER, 202, NOTIFY 100 then 200, and the PBX's BYE.
+	// 101's side: REFER, 202, NOTIFY 100, 180 (102 rings) and 200 (the
+	// ringback tone reaches the caller), then 101's own BYE: Asterisk
+	// waits for the transferor to end the REFER's dialog.
 	sameLines(t, "101's ladder", after(in.Ladder(), "send REFER"), []string{
 		"send REFER", "recv 202 REFER",
 		"recv NOTIFY SIP/2.0 100 Trying", "send 200 NOTIFY",
+		"recv NOTIFY SIP/2.0 180 Ringing", "send 200 NOTIFY",
 		"recv NOTIFY SIP/2.0 200 OK", "send 200 NOTIFY",
-		"recv BYE", "send 200 BYE",
+		"send BYE", "recv 200 BYE",
 	})
 	// The PBX's side of 101's leg, recorded at its transport.
 	var sent, got []string
@@ -157,8 +160,8 @@ func testBlindTransfer(t *testing.T, transport string, perCall bool) {
 			got = append(got, l.Message)
 		}
 	}
-	sameLines(t, "PBX's requests and responses on 101's leg", after(sent, "202 REFER"), []string{"202 REFER", "NOTIFY", "NOTIFY", "BYE"})
-	sameLines(t, "what the PBX got on 101's leg", after(got, "REFER"), []string{"REFER", "200 NOTIFY", "200 NOTIFY", "200 BYE"})
+	sameLines(t, "PBX's requests and responses on 101's leg", after(sent, "202 REFER"), []string{"202 REFER", "NOTIFY", "NOTIFY", "NOTIFY", "200 BYE"})
+	sameLines(t, "what the PBX got on 101's leg", after(got, "REFER"), []string{"REFER", "200 NOTIFY", "200 NOTIFY", "200 NOTIFY", "BYE"})
 	sameLines(t, "102's ladder", b.Ladder()[:3], []string{"recv INVITE", "send 180 INVITE", "send 200 INVITE"})
 	sameLines(t, "AMI", transferEvents(e.rec.all()), []string{
 		"DialBegin trunk>101", "MixMonitorStart 101", "DialEnd trunk>101 ANSWER", "BridgeEnter 101", "BridgeEnter trunk",
@@ -241,7 +244,7 @@ func TestAttendedTransfer(t *testing.T) {
 		"send REFER", "recv 202 REFER",
 		"recv NOTIFY SIP/2.0 100 Trying", "send 200 NOTIFY",
 		"recv NOTIFY SIP/2.0 200 OK", "send 200 NOTIFY",
-		"recv BYE", "send 200 BYE",
+		"send BYE", "recv 200 BYE",
 	})
 	sameLines(t, "101's consultation", after(consult.Ladder(), "recv BYE"), []string{"recv BYE", "send 200 BYE"})
 	sameLines(t, "AMI", transferEvents(e.rec.all()), []string{
