@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -271,4 +272,42 @@ func (w *World) Originate(ctx context.Context, ext, number string) (*phone.Call,
 		case <-tick.C:
 		}
 	}
+}
+
+// Channel is the name of the one channel of ext's device that is up now
+// (PJSIP/<ext>-xxxxxxxx), as AMI actions on a call need it.
+func (w *World) Channel(ext string) (string, error) {
+	names, err := w.ami.channelNames()
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, n := range names {
+		if strings.HasPrefix(n, "PJSIP/"+ext+"-") {
+			found = append(found, n)
+		}
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("extension %s has %d channels (%v), want one", ext, len(found), found)
+	}
+	return found[0], nil
+}
+
+// Action runs one AMI action (Atxfer, CancelAtxfer, BlindTransfer, ...)
+// on the world's session and fails unless Asterisk answers Success.
+func (w *World) Action(name string, kv ...string) error { return w.managerAction(name, kv...) }
+
+// UpCall is ext's phone's oldest call that is up: the leg the PBX rang it
+// for, or the one it placed.
+func (w *World) UpCall(ext string) (*phone.Call, error) {
+	p, ok := w.phones[ext]
+	if !ok {
+		return nil, fmt.Errorf("no phone %s", ext)
+	}
+	for _, c := range p.Calls() {
+		if c.Up() {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("extension %s has no call up", ext)
 }
