@@ -33,7 +33,10 @@ type xferFlow struct {
 	name    string
 	like    string // the built-in scenario with the same webhooks
 	summary string
-	pending string // what the engine lacks, if it cannot report the flow yet
+	// pending says, per dialect, what the engine's call model lacks to
+	// report the flow (docs/realpbx.md has the AMI events): those
+	// dialects' expectation specs are pending until the core is fixed.
+	pending map[string]string
 	play    func(ctx context.Context, w *realpbx.World) (flowTimes, error)
 	expect  func(t flowTimes) []scenario.Expect
 }
@@ -73,9 +76,29 @@ func blindExpect(t flowTimes) []scenario.Expect {
 
 func dur(d time.Duration) scenario.Duration { return scenario.Duration(d.Round(time.Second)) }
 
+// localOptimisation is what the call model lacks for an attended transfer
+// through a Local channel pair: after AttendedTransfer (TransferTarget
+// Local/103@from-internal-N;1) Asterisk optimises the pair away, moving
+// either 103 into the caller's bridge (LocalOptimizationBegin SourceChannel
+// PJSIP/103-...) or the caller into 103's bridge (SourceChannel
+// PJSIP/trunk-...); which one is a race. For the second the engine takes
+// the Local channel for the link's user ("103@from-internal") and reports a
+// missed link instead of 103 answering by attended transfer.
+const localOptimisation = "attended transfer through a Local channel pair (LocalOptimizationBegin/End not followed)"
+
+// cancelledLocal is what VOIPEX lacks for a cancelled feature or manager
+// attended transfer: the consultation is the Local pair's call, not a
+// second call of the transferer, and ends without AttendedTransfer.
+const cancelledLocal = "CancelAttendedTransfer for an attended transfer through a Local channel pair that is aborted (*1, CancelAtxfer)"
+
+var (
+	bothWays  = map[string]string{"3cx": localOptimisation, "bulutfon": localOptimisation, "voipex": localOptimisation}
+	voipexOff = map[string]string{"voipex": cancelledLocal}
+)
+
 var xferFlows = []xferFlow{
 	{
-		name: "xfer-atxfer-feature-completed", like: "attended-transfer", expect: attendedExpect,
+		name: "xfer-atxfer-feature-completed", like: "attended-transfer", expect: attendedExpect, pending: bothWays,
 		summary: "101 answers the caller after 3 s; 10 s later presses *2 and dials 103; 103 answers after 3 s; " +
 			"after 4 s of consultation 101 hangs up, which completes the transfer; the caller hangs up 9 s later",
 		play: func(ctx context.Context, w *realpbx.World) (flowTimes, error) {
@@ -84,7 +107,7 @@ var xferFlows = []xferFlow{
 		},
 	},
 	{
-		name: "xfer-atxfer-feature-cancelled", like: "attended-transfer-cancelled", expect: cancelledExpect,
+		name: "xfer-atxfer-feature-cancelled", like: "attended-transfer-cancelled", expect: cancelledExpect, pending: voipexOff,
 		summary: "as xfer-atxfer-feature-completed, but after 4 s of consultation 101 presses *1 (atxferabort): " +
 			"103 is hung up, 101 is back with the caller, who hangs up 7 s later",
 		play: func(ctx context.Context, w *realpbx.World) (flowTimes, error) {
@@ -93,7 +116,7 @@ var xferFlows = []xferFlow{
 		},
 	},
 	{
-		name: "xfer-atxfer-ami-completed", like: "attended-transfer", expect: attendedExpect,
+		name: "xfer-atxfer-ami-completed", like: "attended-transfer", expect: attendedExpect, pending: bothWays,
 		summary: "as xfer-atxfer-feature-completed, with the transfer started by the manager action " +
 			"Atxfer (Channel: 101's channel, Exten: 103, Context: from-internal)",
 		play: func(ctx context.Context, w *realpbx.World) (flowTimes, error) {
@@ -102,7 +125,7 @@ var xferFlows = []xferFlow{
 		},
 	},
 	{
-		name: "xfer-atxfer-ami-cancelled", like: "attended-transfer-cancelled", expect: cancelledExpect,
+		name: "xfer-atxfer-ami-cancelled", like: "attended-transfer-cancelled", expect: cancelledExpect, pending: voipexOff,
 		summary: "as xfer-atxfer-ami-completed, but after 4 s of consultation the manager action CancelAtxfer " +
 			"(Channel: 101's channel) ends it: 103 is hung up, 101 is back with the caller, who hangs up 7 s later",
 		play: func(ctx context.Context, w *realpbx.World) (flowTimes, error) {

@@ -106,7 +106,10 @@ type call struct {
 	// xferNotify reports a blind transfer's progress on the transferor's
 	// REFER subscription until its final NOTIFY (nil once sent).
 	xferNotify *dialog
-	losers   []*fork // ring group members that lost to the one answering
+	// transferred, when set, runs once right after the call's transfer
+	// event (a queue call's AgentComplete).
+	transferred func()
+	losers     []*fork // ring group members that lost to the one answering
 	// ivr: the caller was answered by the IVR; its INVITE is done.
 	ivr      bool
 	ivrDigit chan string

@@ -268,17 +268,29 @@ func (p *PBX) blindTransfer(ref *legRef, req *sip.Request, tx sip.ServerTransact
 	}
 	c.phase = phaseTransferring
 	c.transfers++
+	// res_pjsip_refer takes the transferer off hold first.
+	c.referUnhold(&c.callee)
 	fields := []Field{{"Result", "Success"}}
 	fields = append(fields, c.callee.Fields("Transferer")...)
 	fields = append(fields, c.caller.Fields("Transferee")...)
 	fields = append(fields, c.bridge.Fields("")...)
 	fields = append(fields, Field{"IsExternal", "Yes"}, Field{"Context", "from-internal"}, Field{"Extension", target})
 	p.emit(Event{Name: "BlindTransfer", Time: p.now(), Fields: fields})
+	c.runTransferred()
 	c.bridge.NumChannels = 1
 	p.bridgeEvent("BridgeLeave", &c.bridge, &c.caller)
 	c.stopRecording()
 	old := c.detach()
 	oldBridge := c.bridge
+
+	// The transferer is done: its leg leaves the old bridge and hangs up,
+	// before the transferee dials the target.
+	oldBridge.NumChannels = 0
+	p.bridgeEvent("BridgeLeave", &oldBridge, &old.ch)
+	p.bridgeEvent("BridgeDestroy", &oldBridge, nil)
+	p.hangupEvent(&old.ch, causeNormalClearing)
+	p.devSet(old.dev, &c.callee, StateDown) // keyed by the field, as when it was set
+	p.devCheck(old.dev)
 
 	// The transferee runs the dialplan at the target in the transferer's
 	// context: Dial(PJSIP/<target>,20,tTU(sub-record)).
@@ -296,14 +308,6 @@ func (p *PBX) blindTransfer(ref *legRef, req *sip.Request, tx sip.ServerTransact
 	c.callee.ConnectedLineNum, c.callee.ConnectedLineName = c.cidNum, c.cidName
 	p.dialEvent("DialBegin", &c.caller, &c.callee, Field{"DialString", r.dialString})
 	c.calleeDev = device(r.calleeEP)
-
-	// The transferer is done: its leg leaves the old bridge and hangs up.
-	oldBridge.NumChannels = 0
-	p.bridgeEvent("BridgeLeave", &oldBridge, &old.ch)
-	p.bridgeEvent("BridgeDestroy", &oldBridge, nil)
-	p.hangupEvent(&old.ch, causeNormalClearing)
-	p.devSet(old.dev, &c.callee, StateDown)
-	p.devCheck(old.dev)
 	c.xferStop = make(chan bool, 1)
 	c.xferNotify = transferer
 	c.mu.Unlock()
@@ -524,15 +528,21 @@ func (p *PBX) attendedTransfer(ref *legRef, req *sip.Request, tx sip.ServerTrans
 		return
 	}
 	c.transfers++
+	// res_pjsip_refer takes both transferer channels off hold (the
+	// transferee's music stops), moves the transferee into the
+	// consultation's bridge, then reports the transfer.
+	c.referUnhold(&c.callee)
+	c2.referUnhold(&c2.caller)
 	c.bridge.NumChannels = 1
 	p.bridgeEvent("BridgeLeave", &c.bridge, &c.caller)
-	f := append(fields("Success"), Field{"DestType", "Bridge"}, Field{"DestBridgeUniqueid", c2.bridge.Uniqueid})
-	p.emit(Event{Name: "AttendedTransfer", Time: p.now(), Fields: f})
 	c2.bridge.NumChannels = 1
 	p.bridgeEvent("BridgeLeave", &c2.bridge, &c2.caller)
 	c.caller.ConnectedLineNum, c.caller.ConnectedLineName = c2.callee.CallerIDNum, c2.callee.CallerIDName
 	c2.bridge.NumChannels = 2
 	p.bridgeEvent("BridgeEnter", &c2.bridge, &c.caller)
+	f := append(fields("Success"), Field{"DestType", "Bridge"}, Field{"DestBridgeUniqueid", c2.bridge.Uniqueid})
+	p.emit(Event{Name: "AttendedTransfer", Time: p.now(), Fields: f})
+	c.runTransferred()
 	c.bridge.NumChannels = 0
 	p.bridgeEvent("BridgeLeave", &c.bridge, &c.callee)
 	p.bridgeEvent("BridgeDestroy", &c.bridge, nil)
@@ -579,16 +589,18 @@ func (p *PBX) attendedTransfer(ref *legRef, req *sip.Request, tx sip.ServerTrans
 
 // setHold reports a phone putting its side of the call on hold (a
 // sendonly or inactive re-INVITE) or taking it off: Hold and Unhold on
-// that side's channel, raised on changes only.
+// that side's channel, raised on changes only, each followed, as on
+// Asterisk, by MusicOnHoldStart (Class default) or MusicOnHoldStop on the
+// other side's channel, the party that hears the music.
 func (c *call) setHold(fromCaller, held bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.phase != phaseUp {
 		return
 	}
-	ch := &c.callee
+	ch, other := &c.callee, &c.caller
 	if fromCaller {
-		ch = &c.caller
+		ch, other = &c.caller, &c.callee
 	}
 	if c.held == nil {
 		c.held = map[*Channel]bool{}
@@ -599,7 +611,32 @@ func (c *call) setHold(fromCaller, held bool) {
 	c.held[ch] = held
 	if held {
 		c.p.chanEvent("Hold", ch, Field{"MusicClass", "default"})
+		c.p.chanEvent("MusicOnHoldStart", other, Field{"Class", "default"})
 		return
 	}
 	c.p.chanEvent("Unhold", ch)
+	c.p.chanEvent("MusicOnHoldStop", other)
+}
+
+// referUnhold is res_pjsip_refer's unhold of a transferer channel ch of
+// c as it takes a REFER: Unhold whether or not the phone held it, and
+// MusicOnHoldStop on the other side if it did. Call with c.mu held.
+func (c *call) referUnhold(ch *Channel) {
+	other := &c.caller
+	if ch == &c.caller {
+		other = &c.callee
+	}
+	c.p.chanEvent("Unhold", ch)
+	if c.held[ch] {
+		c.held[ch] = false
+		c.p.chanEvent("MusicOnHoldStop", other)
+	}
+}
+
+// runTransferred runs c.transferred once. Call with c.mu held.
+func (c *call) runTransferred() {
+	if f := c.transferred; f != nil {
+		c.transferred = nil
+		f()
+	}
 }
