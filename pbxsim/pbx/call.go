@@ -109,7 +109,7 @@ type call struct {
 	// transferred, when set, runs once right after the call's transfer
 	// event (a queue call's AgentComplete).
 	transferred func()
-	losers     []*fork // ring group members that lost to the one answering
+	losers      []*fork // ring group members that lost to the one answering
 	// ivr: the caller was answered by the IVR; its INVITE is done.
 	ivr      bool
 	ivrDigit chan string
