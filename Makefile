@@ -6,7 +6,8 @@ BIN       := bin/callhook
 RACE      ?= -race
 
 .PHONY: all build demo test unit conformance deps vet bench fuzz clean help soak bench-delivery \
-	gotest image image-deps docker-deps docker-up docker-down realpbx parity bench-sim bench-pipeline
+	gotest image image-deps docker-deps docker-up docker-down realpbx parity bench-sim bench-pipeline \
+	asterisk-install realpbx-record
 
 all: build
 
@@ -26,6 +27,7 @@ help:
 	@echo "make docker-down  stop that dockerd"
 	@echo "make realpbx      the scenarios against a real Asterisk (see docs/realpbx.md)"
 	@echo "make parity       webhooks from the simulator and from a real Asterisk, side by side"
+	@echo "make realpbx-record  the real-PBX suite, recording each scenario's AMI stream into fixtures/ami/asterisk22"
 
 build:
 	$(GO) build -o $(BIN) ./cmd/callhook
@@ -103,14 +105,52 @@ image: image-deps
 	docker build -t $(IMAGE) bin/image
 
 # --- Real PBX ---------------------------------------------------------------
-# Either CALLHOOK_ASTERISK_IMAGE (started with testcontainers, needs Docker)
-# or CALLHOOK_ASTERISK_SIP and CALLHOOK_ASTERISK_AMI of a running Asterisk;
-# see docs/realpbx.md.
-realpbx:
-	$(DOCKER_ENV) $(GO) test -count=1 -v -timeout 30m ./conformance/realpbx
+# The Asterisk to play on: CALLHOOK_ASTERISK_SIP and CALLHOOK_ASTERISK_AMI of
+# a running one, or CALLHOOK_ASTERISK_IMAGE (started with testcontainers,
+# needs Docker), or else the Asterisk installed under ASTERISK_PREFIX, which
+# the suite starts itself (through PREFIX/wrap when there is one) with a
+# scratch asterisk.conf reading fixtures/asterisk, and stops afterwards.
+# ASTERISK_TARBALL, when given, is a binary build (.tar.zst of PREFIX,
+# paths from /) unpacked first if ASTERISK_PREFIX has no Asterisk yet.
+# See docs/realpbx.md.
+ASTERISK_PREFIX  ?= /opt/ast22
+ASTERISK_TARBALL ?=
+# Runtime libraries of an Asterisk 22 build on Debian 12.
+ASTERISK_LIBS    ?= libjansson4 libxml2 libsqlite3-0 libedit2 libuuid1 libssl3
+# Which Asterisk the suite uses: nothing to add when the environment names
+# one, otherwise the install under ASTERISK_PREFIX if there is one.
+REALPBX_ENV = $$(if [ -z "$$CALLHOOK_ASTERISK_IMAGE$$CALLHOOK_ASTERISK_SIP$$CALLHOOK_ASTERISK_AMI" ] && \
+	[ -x "$(ASTERISK_PREFIX)/sbin/asterisk" ]; then echo CALLHOOK_ASTERISK_PREFIX=$(ASTERISK_PREFIX); fi)
 
-parity:
-	$(DOCKER_ENV) $(GO) run ./conformance/parity
+asterisk-install:
+	@if [ -n "$(ASTERISK_TARBALL)" ] && [ ! -x "$(ASTERISK_PREFIX)/sbin/asterisk" ]; then \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		command -v zstd >/dev/null 2>&1 || { echo "installing zstd to unpack $(ASTERISK_TARBALL)"; \
+			$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq zstd >/dev/null; }; \
+		echo "unpacking $(ASTERISK_TARBALL) into /"; \
+		$$SUDO tar -C / --zstd -xf "$(ASTERISK_TARBALL)" || exit 1; \
+		[ -x "$(ASTERISK_PREFIX)/sbin/asterisk" ] || { echo "$(ASTERISK_TARBALL) has no $(ASTERISK_PREFIX)/sbin/asterisk" \
+			"(it holds $$(tar --zstd -tf "$(ASTERISK_TARBALL)" | head -1); set ASTERISK_PREFIX)" >&2; exit 1; }; \
+	fi
+	@if [ -x "$(ASTERISK_PREFIX)/sbin/asterisk" ] && ldd "$(ASTERISK_PREFIX)/sbin/asterisk" | grep -q 'not found'; then \
+		echo "installing the libraries $(ASTERISK_PREFIX)/sbin/asterisk needs"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(ASTERISK_LIBS) >/dev/null; \
+		! ldd "$(ASTERISK_PREFIX)/sbin/asterisk" | grep 'not found' >&2 || exit 1; \
+	fi
+
+realpbx: asterisk-install
+	env $(REALPBX_ENV) $(DOCKER_ENV) $(GO) test -count=1 -v -timeout 40m ./conformance/realpbx
+
+parity: asterisk-install
+	env $(REALPBX_ENV) $(DOCKER_ENV) $(GO) run ./conformance/parity
+
+# Records every scenario's AMI session from the real Asterisk into
+# fixtures/ami/asterisk22 (scenario-NAME.log) while the suite runs, and
+# the transfer captures of conformance/realpbx's capture specs.
+realpbx-record: asterisk-install
+	env $(REALPBX_ENV) $(DOCKER_ENV) CALLHOOK_ASTERISK_RECORD=$(CURDIR)/fixtures/ami/asterisk22 \
+		$(GO) test -count=1 -v -timeout 40m ./conformance/realpbx
 
 vet:
 	$(GO) vet $(PKGS)

@@ -30,3 +30,25 @@ func TestNormaliseAndDiff(t *testing.T) {
 		t.Errorf("missing webhook: %d differences, want 1\n%s", n, out.String())
 	}
 }
+
+func TestAlignRinging(t *testing.T) {
+	sim := normalise([]string{
+		"event=ringing&user=101&id=261124010100_0-0", "event=ringing&user=102&id=261124010100_0-0",
+		"event=ringing&user=103&id=261124010100_0-0", "event=incoming&user=102&id=261124010100_0-1",
+	})
+	ast := normalise([]string{
+		"event=ringing&user=103&id=261124020233_57-0", "event=ringing&user=101&id=261124020233_57-0",
+		"event=ringing&user=102&id=261124020233_57-0", "event=incoming&user=102&id=261124020233_57-1",
+	})
+	var out bytes.Buffer
+	if n := report(&out, "ring-group", sim, alignRinging(sim, ast)); n != 0 {
+		t.Errorf("members rung at once in another order: %d differences\n%s", n, out.String())
+	}
+	other := normalise([]string{
+		"event=ringing&user=104&id=261124020233_57-0", "event=ringing&user=101&id=261124020233_57-0",
+		"event=ringing&user=102&id=261124020233_57-0", "event=incoming&user=102&id=261124020233_57-1",
+	})
+	if n := report(&out, "ring-group", sim, alignRinging(sim, other)); n == 0 {
+		t.Error("a different member ringing was taken for the same")
+	}
+}

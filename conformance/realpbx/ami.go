@@ -124,25 +124,37 @@ func (c *amiConn) waitEvent(ctx context.Context, name string, within time.Durati
 
 // channels counts the PBX's active channels (CoreShowChannels).
 func (c *amiConn) channels() (int, error) {
+	names, err := c.channelNames()
+	return len(names), err
+}
+
+// channelNames lists the PBX's active channels (CoreShowChannels).
+func (c *amiConn) channelNames() ([]string, error) {
 	id, err := c.send("CoreShowChannels")
 	if err != nil {
-		return 0, fmt.Errorf("send CoreShowChannels: %w", err)
+		return nil, fmt.Errorf("send CoreShowChannels: %w", err)
 	}
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	defer c.conn.SetReadDeadline(time.Time{})
+	var names []string
 	for {
 		m, err := c.read()
 		if err != nil {
-			return 0, fmt.Errorf("read CoreShowChannels: %w", err)
+			return nil, fmt.Errorf("read CoreShowChannels: %w", err)
 		}
 		if m["ActionID"] != id {
 			continue
 		}
-		if m["Response"] == "Error" {
-			return 0, fmt.Errorf("CoreShowChannels: %s", m["Message"])
-		}
-		if m["Event"] == "CoreShowChannelsComplete" {
-			return strconv.Atoi(m["ListItems"])
+		switch {
+		case m["Response"] == "Error":
+			return nil, fmt.Errorf("CoreShowChannels: %s", m["Message"])
+		case m["Event"] == "CoreShowChannel":
+			names = append(names, m["Channel"])
+		case m["Event"] == "CoreShowChannelsComplete":
+			if n, err := strconv.Atoi(m["ListItems"]); err != nil || n != len(names) {
+				return nil, fmt.Errorf("CoreShowChannels: %d channels listed, ListItems %q", len(names), m["ListItems"])
+			}
+			return names, nil
 		}
 	}
 }

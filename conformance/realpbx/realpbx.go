@@ -3,11 +3,13 @@
 // port, the engine connects to its AMI port, and the webhooks are compared
 // with the scenario's expectations, exactly as on the simulator.
 //
-// The Asterisk is either started here with testcontainers-go from the image
-// named by CALLHOOK_ASTERISK_IMAGE (needs Docker), or one that is already
-// running, named by CALLHOOK_ASTERISK_SIP and CALLHOOK_ASTERISK_AMI
-// (host:port each). Every container runs with host networking and binds
-// 127.0.0.1 only.
+// The Asterisk is one that is already running, named by
+// CALLHOOK_ASTERISK_SIP and CALLHOOK_ASTERISK_AMI (host:port each); or one
+// started here with testcontainers-go from the image named by
+// CALLHOOK_ASTERISK_IMAGE (needs Docker; host networking, binds 127.0.0.1
+// only); or one installed on this machine under the prefix named by
+// CALLHOOK_ASTERISK_PREFIX, started here as a child process with a scratch
+// asterisk.conf (see LocalAsterisk). They are tried in that order.
 package realpbx
 
 import (
@@ -26,13 +28,18 @@ const (
 	EnvAMI       = "CALLHOOK_ASTERISK_AMI"        // host:port of its AMI
 	EnvAMIUser   = "CALLHOOK_ASTERISK_AMI_USER"   // default "admin"
 	EnvAMISecret = "CALLHOOK_ASTERISK_AMI_SECRET" // default "secret"
+	EnvPrefix    = "CALLHOOK_ASTERISK_PREFIX"     // an installed Asterisk to start here (PREFIX/sbin/asterisk)
+	EnvKeep      = "CALLHOOK_ASTERISK_KEEP"       // set: keep a started Asterisk's scratch folder (logs)
+	EnvRecord    = "CALLHOOK_ASTERISK_RECORD"     // a folder: record each scenario's AMI stream there
 )
 
 // How says what makes the suite run; it is the skip message when there is
 // no target.
-const How = "no Asterisk to run against: set " + EnvImage + "=<an Asterisk 22 image> (Docker must be reachable; " +
-	"the fixtures/asterisk configuration is copied in), or " + EnvSIP + "=host:port and " + EnvAMI +
-	"=host:port of a running Asterisk 22 configured from fixtures/asterisk; then run `make realpbx` (see docs/realpbx.md)"
+const How = "no Asterisk to run against: set " + EnvPrefix + "=<the prefix of an installed Asterisk 22> (started " +
+	"here with the fixtures/asterisk configuration), or " + EnvImage + "=<an Asterisk 22 image> (Docker must be " +
+	"reachable; the configuration is copied in), or " + EnvSIP + "=host:port and " + EnvAMI +
+	"=host:port of a running Asterisk 22 configured from fixtures/asterisk; or run `make realpbx`, which starts " +
+	"the Asterisk under ASTERISK_PREFIX (default /opt/ast22) when there is one (see docs/realpbx.md)"
 
 // Errors of this package.
 var (
@@ -51,16 +58,32 @@ type Target struct {
 	AMIUser, AMISecret string
 	// Transport of the phones: "udp" (default) or "tcp".
 	Transport string
-	// Container is set when the Asterisk was started here.
+	// Container is set when the Asterisk was started here in a container.
 	Container *AsteriskContainer
+	// Local is set when the Asterisk was started here from an install.
+	Local *LocalAsterisk
 }
 
-// Close stops the container, if one was started.
-func (t *Target) Close(ctx context.Context) error {
-	if t.Container == nil {
-		return nil
+// Kind says how the target was found: "running", "container" or "local".
+func (t *Target) Kind() string {
+	switch {
+	case t.Container != nil:
+		return "container"
+	case t.Local != nil:
+		return "local"
 	}
-	return t.Container.Terminate(ctx)
+	return "running"
+}
+
+// Close stops the container or the local Asterisk, if one was started.
+func (t *Target) Close(ctx context.Context) error {
+	switch {
+	case t.Container != nil:
+		return t.Container.Terminate(ctx)
+	case t.Local != nil:
+		return t.Local.Close(ctx)
+	}
+	return nil
 }
 
 // Available says whether the environment names an Asterisk the suite can
@@ -73,6 +96,8 @@ func Available(ctx context.Context) error {
 		return nil
 	case sip != "" || ami != "":
 		return ErrIncompleteTarget
+	case os.Getenv(EnvImage) == "" && os.Getenv(EnvPrefix) != "":
+		return nil
 	case os.Getenv(EnvImage) == "":
 		return ErrNoTarget
 	}
@@ -84,8 +109,9 @@ func Available(ctx context.Context) error {
 
 // FromEnv picks the Asterisk the environment names: a running one when
 // CALLHOOK_ASTERISK_SIP and CALLHOOK_ASTERISK_AMI are set, otherwise a
-// container from CALLHOOK_ASTERISK_IMAGE. It returns ErrNoTarget when
-// neither is set.
+// container from CALLHOOK_ASTERISK_IMAGE, otherwise the install under
+// CALLHOOK_ASTERISK_PREFIX, started here. It returns ErrNoTarget when
+// none is set.
 func FromEnv(ctx context.Context) (*Target, error) {
 	t := &Target{
 		SIP: os.Getenv(EnvSIP), AMI: os.Getenv(EnvAMI),
@@ -103,7 +129,17 @@ func FromEnv(ctx context.Context) (*Target, error) {
 	}
 	img := os.Getenv(EnvImage)
 	if img == "" {
-		return nil, ErrNoTarget
+		prefix := os.Getenv(EnvPrefix)
+		if prefix == "" {
+			return nil, ErrNoTarget
+		}
+		a, err := StartLocal(ctx, prefix, ConfigDir())
+		if err != nil {
+			return nil, err
+		}
+		t.Local = a
+		t.SIP, t.AMI = a.SIPAddr(), a.AMIAddr()
+		return t, nil
 	}
 	if err := dockerReachable(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoDocker, err)

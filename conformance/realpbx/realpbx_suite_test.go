@@ -33,5 +33,8 @@ var _ = BeforeSuite(func(ctx SpecContext) {
 	}
 	Expect(err).NotTo(HaveOccurred())
 	target = t
-	GinkgoWriter.Printf("Asterisk: SIP %s, AMI %s\n", t.SIP, t.AMI)
+	GinkgoWriter.Printf("Asterisk (%s): SIP %s, AMI %s\n", t.Kind(), t.SIP, t.AMI)
+	if t.Local != nil {
+		GinkgoWriter.Printf("Asterisk under %s, scratch folder %s\n", t.Local.Prefix, t.Local.Dir)
+	}
 }, NodeTimeout(3*time.Minute))

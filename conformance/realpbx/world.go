@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -133,4 +134,180 @@ func (w *World) Close() error {
 		errs = append(errs, w.ami.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// managerAction runs one AMI action on the world's session and fails
+// unless Asterisk answers Success.
+func (w *World) managerAction(name string, kv ...string) error {
+	res, err := w.ami.action(name, kv...)
+	if err != nil {
+		return err
+	}
+	if res["Response"] != "Success" {
+		return fmt.Errorf("AMI %s: %s %s", name, res["Response"], res["Message"])
+	}
+	return nil
+}
+
+// Admin makes an administrative change as a provisioning system does on
+// an Asterisk: Asterisk has no manager event for call forwarding or for
+// extensions created and deleted, so the system stores the change (the
+// forwarding target in AstDB, CF/<ext>) and tells the engine
+// with the UserEvent action, raising the same CallhookForwarding and
+// CallhookExtension events pbxsim raises (scenario.AdminWorld).
+func (w *World) Admin(_ context.Context, a scenario.AdminStep) error {
+	switch a.Action {
+	case "forwarding-on":
+		if err := w.managerAction("DBPut", "Family", "CF", "Key", a.Ext, "Val", a.Destination); err != nil {
+			return err
+		}
+		return w.managerAction("UserEvent", "UserEvent", "CallhookForwarding", "Extension", a.Ext, "Status", "on",
+			"Destination", a.Destination)
+	case "forwarding-off":
+		if err := w.managerAction("DBDel", "Family", "CF", "Key", a.Ext); err != nil {
+			return err
+		}
+		return w.managerAction("UserEvent", "UserEvent", "CallhookForwarding", "Extension", a.Ext, "Status", "off")
+	case "extension-create":
+		return w.managerAction("UserEvent", "UserEvent", "CallhookExtension", "Extension", a.Ext, "Status", "created",
+			"Name", a.Name)
+	case "extension-delete":
+		return w.managerAction("UserEvent", "UserEvent", "CallhookExtension", "Extension", a.Ext, "Status", "deleted")
+	}
+	return fmt.Errorf("admin: unknown action %q", a.Action)
+}
+
+// Agent logs a queue agent in or out (CallhookQueueLogin, raised with the
+// UserEvent action as pbxsim raises it), or pauses them with app_queue's
+// QueuePause (every queue when a.Queue is empty).
+func (w *World) Agent(_ context.Context, a scenario.AgentStep) error {
+	switch a.Action {
+	case "login", "logout":
+		status := "out"
+		if a.Action == "login" {
+			status = "in"
+		}
+		kv := []string{"UserEvent", "CallhookQueueLogin", "Extension", a.Ext, "Status", status}
+		if a.Queue != "" {
+			kv = append(kv, "Queue", a.Queue)
+		}
+		return w.managerAction("UserEvent", kv...)
+	case "pause", "unpause":
+		kv := []string{"Interface", "PJSIP/" + a.Ext, "Paused", strconv.FormatBool(a.Action == "pause")}
+		if a.Queue != "" {
+			kv = append(kv, "Queue", a.Queue)
+		}
+		if a.Reason != "" {
+			kv = append(kv, "Reason", a.Reason)
+		}
+		return w.managerAction("QueuePause", kv...)
+	}
+	return fmt.Errorf("agent: unknown action %q", a.Action)
+}
+
+// Originate asks Asterisk, as a CRM's click-to-call does, to place a call
+// from ext to number (Action: Originate, Channel PJSIP/<ext>, Context
+// from-internal, async). Asterisk first calls ext's phone, which answers
+// at once (a click-to-call phone auto-answers), then runs the dialplan for
+// number from that channel. It returns ext's side of the call once the
+// far end (the carrier or another phone) answered, so that the scenario's
+// "answered" means what it means on the simulator, where ext's phone
+// dials the number itself (scenario.OriginateWorld).
+func (w *World) Originate(ctx context.Context, ext, number string) (*phone.Call, error) {
+	ph, ok := w.phones[ext]
+	if !ok {
+		return nil, fmt.Errorf("originate from %s: no such extension", ext)
+	}
+	others := []*phone.Phone{w.carrier}
+	for n, p := range w.phones {
+		if n != ext {
+			others = append(others, p)
+		}
+	}
+	before := map[*phone.Call]bool{}
+	for _, p := range append(others, ph) {
+		for _, c := range p.Calls() {
+			before[c] = true
+		}
+	}
+	ph.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
+	if err := w.managerAction("Originate", "Channel", "PJSIP/"+ext, "Context", "from-internal", "Exten", number,
+		"Priority", "1", "CallerID", ext, "Async", "true"); err != nil {
+		return nil, fmt.Errorf("originate: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var mine *phone.Call
+	for {
+		if mine == nil {
+			for _, c := range ph.Calls() {
+				if !before[c] && !c.Outgoing() {
+					mine = c
+				}
+			}
+		}
+		if mine != nil {
+			select {
+			case <-mine.Done():
+				code, reason := mine.Status()
+				return nil, fmt.Errorf("originate: %s's call ended (%d %s) before %s answered", ext, code, reason, number)
+			default:
+			}
+			for _, p := range others {
+				for _, c := range p.Calls() {
+					if !before[c] && c.Up() {
+						return mine, nil
+					}
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if mine == nil {
+				return nil, fmt.Errorf("originate: Asterisk did not call %s's phone: %w", ext, ctx.Err())
+			}
+			return nil, fmt.Errorf("originate: %s did not answer %s's call: %w", number, ext, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// Channel is the name of the one channel of ext's device that is up now
+// (PJSIP/<ext>-xxxxxxxx), as AMI actions on a call need it.
+func (w *World) Channel(ext string) (string, error) {
+	names, err := w.ami.channelNames()
+	if err != nil {
+		return "", err
+	}
+	var found []string
+	for _, n := range names {
+		if strings.HasPrefix(n, "PJSIP/"+ext+"-") {
+			found = append(found, n)
+		}
+	}
+	if len(found) != 1 {
+		return "", fmt.Errorf("extension %s has %d channels (%v), want one", ext, len(found), found)
+	}
+	return found[0], nil
+}
+
+// Action runs one AMI action (Atxfer, CancelAtxfer, BlindTransfer, ...)
+// on the world's session and fails unless Asterisk answers Success.
+func (w *World) Action(name string, kv ...string) error { return w.managerAction(name, kv...) }
+
+// UpCall is ext's phone's oldest call that is up: the leg the PBX rang it
+// for, or the one it placed.
+func (w *World) UpCall(ext string) (*phone.Call, error) {
+	p, ok := w.phones[ext]
+	if !ok {
+		return nil, fmt.Errorf("no phone %s", ext)
+	}
+	for _, c := range p.Calls() {
+		if c.Up() {
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("extension %s has no call up", ext)
 }

@@ -113,6 +113,7 @@ var privilege = map[string]string{
 	"Shutdown":                "system,all",
 	"Reload":                  "system,all",
 	"SuccessfulAuth":          "security,all",
+	"ChallengeSent":           "security,all",
 	"InvalidAccountID":        "security,all",
 	"InvalidPassword":         "security,all",
 	"ChallengeResponseFailed": "security,all",

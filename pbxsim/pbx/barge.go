@@ -13,7 +13,7 @@ import (
 )
 
 // Barge. A supervisor's extension dials BargePrefix + an extension
-// (exten => _555X.,1,ChanSpy(PJSIP/${EXTEN:3},q)) and listens in on that
+// (exten => _555X.,n,ChanSpy(PJSIP/${EXTEN:3}-,qE)) and listens in on that
 // extension's live call: the PBX answers, raises ChanSpyStart with the
 // Spyer and Spyee channel blocks, and copies both sides' media to the
 // supervisor. ChanSpyStop and the supervisor's Hangup follow when either
@@ -121,13 +121,19 @@ func (s *spy) stop(bye bool) {
 		s.c.mOut.unlisten(s.m)
 		fields := append(s.ch.Fields("Spyer"), s.spyee.Fields("Spyee")...)
 		p.emit(Event{Name: "ChanSpyStop", Time: p.now(), Fields: fields})
-		p.hangupEvent(&s.ch, causeNormalClearing)
+		// A supervisor who hangs up leaves ChanSpy's channel with no
+		// cause (0, as on Asterisk 22); one the PBX hangs up, 16.
+		cause := causeUnknown
+		if bye {
+			cause = causeNormalClearing
+		}
+		p.hangupEvent(&s.ch, cause)
 		// The supervisor's call is a call of its own: its Cdr (cdr_manager)
 		// names the ChanSpy application and the extension listened in on.
 		p.cdrEvent(cdr{
 			src: s.ch.CallerIDNum, dst: s.ch.Exten, dstContext: "from-internal",
 			callerID: fmt.Sprintf("\"%s\" <%s>", s.ch.CallerIDName, s.ch.CallerIDNum),
-			channel:  s.ch.Name, lastApp: "ChanSpy", lastData: "PJSIP/" + s.spyee.CallerIDNum + ",q",
+			channel:  s.ch.Name, lastApp: "ChanSpy", lastData: "PJSIP/" + s.spyee.CallerIDNum + "-,qE",
 			start: s.start, answer: s.start, end: p.now(), disposition: "ANSWERED", uniqueid: s.ch.Uniqueid,
 		})
 		p.devSet(s.dev, &s.ch, StateDown)

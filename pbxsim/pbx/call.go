@@ -103,7 +103,13 @@ type call struct {
 	// xferStop ends a blind transfer's dial: true when the transferee
 	// hung up (its BYE answered).
 	xferStop chan bool
-	losers   []*fork // ring group members that lost to the one answering
+	// xferNotify reports a blind transfer's progress on the transferor's
+	// REFER subscription until its final NOTIFY (nil once sent).
+	xferNotify *dialog
+	// transferred, when set, runs once right after the call's transfer
+	// event (a queue call's AgentComplete).
+	transferred func()
+	losers      []*fork // ring group members that lost to the one answering
 	// ivr: the caller was answered by the IVR; its INVITE is done.
 	ivr      bool
 	ivrDigit chan string

@@ -28,7 +28,7 @@ func (p *PBX) Channels() []LiveChannel {
 			out = append(out, c.channels()...)
 		case *spy:
 			c.c.mu.Lock()
-			out = append(out, LiveChannel{Channel: c.ch, Application: "ChanSpy", ApplicationData: "PJSIP/" + c.spyee.CallerIDNum + ",q", Created: c.c.start})
+			out = append(out, LiveChannel{Channel: c.ch, Application: "ChanSpy", ApplicationData: "PJSIP/" + c.spyee.CallerIDNum + "-,qE", Created: c.c.start})
 			c.c.mu.Unlock()
 		}
 	}

@@ -61,9 +61,11 @@ func (p *PBX) newRequest(d *dialog, method sip.RequestMethod) *sip.Request {
 	return req
 }
 
-// contact is the PBX's Contact header for transport.
+// contact is the PBX's Contact header for transport. Its user is
+// "asterisk", as in chan_pjsip's dialogs, so phones address the PBX's side
+// of a dialog (REFER, re-INVITE, an INVITE with Replaces) as on Asterisk.
 func (p *PBX) contact(transport string) *sip.ContactHeader {
-	u := sip.Uri{Scheme: "sip", User: "pbx", Host: p.host, Port: p.port}
+	u := sip.Uri{Scheme: "sip", User: "asterisk", Host: p.host, Port: p.port}
 	if strings.EqualFold(transport, "TCP") {
 		u.UriParams = sip.NewParams()
 		u.UriParams.Add("transport", "tcp")

@@ -7,7 +7,8 @@ import (
 
 // Transfers from inside a queue call. When a connected agent (or the
 // caller) sends REFER, app_queue's part of the call is over: AgentComplete
-// with Reason transfer, as Asterisk reports an agent's transfer. The
+// with Reason transfer right after the transfer's event, as Asterisk
+// reports an agent's transfer. The
 // bridged caller and agent legs become a two-party call, and the REFER is
 // handled as in any bridged call (blind or attended).
 
@@ -19,8 +20,12 @@ func (qc *queueCall) handOver(e queueEv) {
 	end := p.now()
 	hold := int(qc.answered.Sub(qc.joined).Round(time.Second) / time.Second)
 	talk := int(end.Sub(qc.answered).Round(time.Second) / time.Second)
-	p.dialEvent("AgentComplete", &qc.caller, &w.ch, append(qc.agentFields(w),
-		Field{"HoldTime", strconv.Itoa(hold)}, Field{"TalkTime", strconv.Itoa(talk)}, Field{"Reason", "transfer"})...)
+	// app_queue reports the agent's transfer once it happened: right
+	// after BlindTransfer / AttendedTransfer (c.transferred).
+	agentComplete := func() {
+		p.dialEvent("AgentComplete", &qc.caller, &w.ch, append(qc.agentFields(w),
+			Field{"HoldTime", strconv.Itoa(hold)}, Field{"TalkTime", strconv.Itoa(talk)}, Field{"Reason", "transfer"})...)
+	}
 	qc.qs.mu.Lock()
 	if m := qc.qs.member(w.m.Ext); m != nil {
 		m.callsTaken++
@@ -43,7 +48,7 @@ func (qc *queueCall) handOver(e queueEv) {
 		out: w.out, outReq: w.req, outTx: w.tx, mOut: w.media,
 		acked: make(chan struct{}), stop: make(chan struct{}), ended: make(chan struct{}),
 		phase: phaseUp, caller: qc.caller, callee: w.ch, bridge: qc.bridge,
-		start: qc.start, answer: qc.answered, rec: qc.rec,
+		start: qc.start, answer: qc.answered, rec: qc.rec, transferred: agentComplete,
 	}
 	c.ackOnce.Do(func() { close(c.acked) })
 	p.devMove(qc.callerDev, &qc.caller, &c.caller)

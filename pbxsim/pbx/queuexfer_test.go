@@ -55,5 +55,5 @@ func TestQueueCallBlindTransfer(t *testing.T) {
 			got = append(got, transferEvents([]pbx.Event{ev})...)
 		}
 	}
-	sameLines(t, "AMI", got, []string{"Hangup 102", "AgentComplete transfer", "BlindTransfer Success 101>trunk 103", "Hangup 101", "Hangup trunk", "Hangup 103"})
+	sameLines(t, "AMI", got, []string{"Hangup 102", "BlindTransfer Success 101>trunk 103", "AgentComplete transfer", "Hangup 101", "Hangup trunk", "Hangup 103"})
 }

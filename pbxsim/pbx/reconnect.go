@@ -11,10 +11,10 @@ import (
 
 // Mobile reconnect. A device that lost its network comes back into the
 // conversation with an INVITE carrying Replaces (RFC 3891) that names its
-// old dialog with the PBX. The old channel leaves the bridge and hangs up
-// (cause 18, the device stopped responding), a new channel of the same
-// extension answers and enters the same bridge, and the new segment is
-// recorded to a file of its own. The old dialog gets a BYE.
+// old dialog with the PBX. A new channel of the same extension answers
+// (Unhold) and takes the old one's place in the bridge; the old channel
+// hangs up (cause 16, as Asterisk 22 reports it) and its dialog gets a
+// BYE. The new segment is recorded to a file of its own.
 //
 // A device that only changed address re-INVITEs in its dialog with a new
 // Contact and SDP: the PBX sends media and requests to the new address,
@@ -98,14 +98,11 @@ func (p *PBX) replaceLeg(req *sip.Request, tx sip.ServerTransaction, ext Extensi
 		target: *target.Clone(), transport: strings.ToUpper(req.Transport()), dest: requestDest(req),
 	}
 
-	// The lost device's channel leaves and hangs up.
+	// As res_pjsip_refer's INVITE with Replaces on Asterisk 22: the new
+	// channel answers and is taken off hold, swaps places with the lost
+	// one in the bridge (ast_bridge_impart ... swap), and the lost one
+	// hangs up, Normal Clearing.
 	c.stopRecording()
-	c.bridge.NumChannels = 1
-	p.bridgeEvent("BridgeLeave", &c.bridge, &c.callee)
-	p.hangupEvent(&c.callee, causeNoUserResponse)
-	old := c.detach()
-
-	// The device's new channel answers and joins the same bridge.
 	ch := c.newChannel(ext.Number, p.now())
 	ch.State = StateRing
 	ch.CallerIDNum, ch.CallerIDName = ext.Number, ext.Name
@@ -115,6 +112,11 @@ func (p *PBX) replaceLeg(req *sip.Request, tx sip.ServerTransaction, ext Extensi
 	p.chanEvent("Newchannel", &ch)
 	ch.State = StateUp
 	p.chanEvent("Newstate", &ch)
+	p.chanEvent("Unhold", &ch)
+	c.bridge.NumChannels = 1
+	p.bridgeEvent("BridgeLeave", &c.bridge, &c.callee)
+	lost := c.callee
+	old := c.detach()
 	c.callee = ch
 	c.out, c.mOut = nd, media
 	c.outTx, c.outReq = nil, nil
@@ -123,6 +125,7 @@ func (p *PBX) replaceLeg(req *sip.Request, tx sip.ServerTransaction, ext Extensi
 	p.mu.Unlock()
 	c.bridge.NumChannels = 2
 	p.bridgeEvent("BridgeEnter", &c.bridge, &c.callee)
+	p.hangupEvent(&lost, causeNormalClearing)
 	c.startRecording(&c.callee)
 	c.mu.Unlock()
 	media.onDigit(func(dg string) { c.digit(media, dg) })

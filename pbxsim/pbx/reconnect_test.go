@@ -42,7 +42,7 @@ func TestMobileReconnect(t *testing.T) {
 			}
 			sameLines(t, "AMI", transferEvents(e.rec.all()), []string{
 				"DialBegin trunk>101", "MixMonitorStart 101", "DialEnd trunk>101 ANSWER", "BridgeEnter 101", "BridgeEnter trunk",
-				"BridgeLeave 101", "Hangup 101", "BridgeEnter 101", "MixMonitorStart 101",
+				"Unhold 101", "BridgeLeave 101", "BridgeEnter 101", "Hangup 101", "MixMonitorStart 101",
 				"BridgeLeave trunk", "BridgeLeave 101", "Hangup 101", "Hangup trunk",
 			})
 			// Each segment has its own recording.

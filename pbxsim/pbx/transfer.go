@@ -17,15 +17,25 @@ import (
 // REFER (RFC 3515) on its leg:
 //
 //   - Refer-To without Replaces is a blind transfer: 202, a NOTIFY with
-//     "SIP/2.0 100 Trying", BlindTransfer, the transferee dials the target
-//     in the transferer's context, a NOTIFY with "SIP/2.0 200 OK" ends the
-//     subscription and the PBX hangs up the transferer (BYE).
+//     "SIP/2.0 100 Trying", BlindTransfer, the transferer's channel hangs
+//     up, the transferee dials the target in the transferer's context.
+//     res_pjsip_refer follows the transferee (refer_blind_progress): a
+//     NOTIFY "SIP/2.0 180 Ringing" when the target rings, then the final
+//     "SIP/2.0 200 OK" as soon as audio reaches the transferee, which with
+//     indications.conf is the ringback tone Dial plays at once (else the
+//     target's answer); busy gives 486, another failure 503.
 //   - Refer-To with Replaces (RFC 3891) naming the transferer's other call
 //     on this PBX is an attended transfer: the transferee moves into the
 //     consultation's bridge (AttendedTransfer, DestType Bridge) and both
-//     transferer legs are hung up. A consultation that is not answered
-//     yet, or gone, fails the transfer (AttendedTransfer Result Fail, a
-//     NOTIFY with "SIP/2.0 503 Service Unavailable"); both calls go on.
+//     transferer channels hang up; the consultation's dialog gets a BYE.
+//     A consultation that is not answered yet, or gone, fails the transfer
+//     (AttendedTransfer Result Fail, a NOTIFY with "SIP/2.0 503 Service
+//     Unavailable"); both calls go on.
+//
+// After a successful transfer Asterisk does not BYE the dialog the REFER
+// came on: it defers that session's termination until the transferor
+// sends BYE (RFC 5589 sections 6.1 and 7.1), for up to 60 s, then ends it
+// itself (ast_sip_session_defer_termination). pbxsim does the same.
 //
 // pbxsim hands transfers over between its own phones only: Replaces must
 // name a dialog of this PBX.
@@ -165,6 +175,65 @@ func (p *PBX) hangupDetached(old leg, bye bool) {
 	old.m.close()
 }
 
+// deferredTermination is how long Asterisk waits for a transferor's BYE
+// on the dialog of its successful REFER before it ends that dialog itself.
+const deferredTermination = 60 * time.Second
+
+// awaitTransferorBye ends the REFER's dialog of a successful transfer as
+// Asterisk does: its media stops at once; the dialog stays until the
+// transferor's BYE (answered by onBye) or, deferredTermination later, the
+// PBX's own BYE.
+func (p *PBX) awaitTransferorBye(old leg) {
+	old.m.close()
+	p.calls.Add(1)
+	go func() {
+		defer p.calls.Done()
+		t := time.NewTimer(deferredTermination)
+		defer t.Stop()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-t.C:
+				p.hangupDetached(old, true)
+				return
+			case <-p.closing:
+				return
+			case <-tick.C:
+				p.mu.Lock()
+				r := p.legs[old.d.callID]
+				p.mu.Unlock()
+				if r == nil || r.gone != old.d {
+					return // the transferor's BYE came
+				}
+			}
+		}
+	}()
+}
+
+// transferProgress sends a blind transfer's progress NOTIFYs, in order
+// (the first code >= 200 is final and ends the subscription). Call with
+// c.mu held.
+func (c *call) transferProgress(codes ...int) {
+	d := c.xferNotify
+	if d == nil {
+		return
+	}
+	var send []int
+	for _, code := range codes {
+		send = append(send, code)
+		if code >= 200 {
+			c.xferNotify = nil
+			break
+		}
+	}
+	go func() {
+		for _, code := range send {
+			c.p.notify(d, code, code >= 200)
+		}
+	}()
+}
+
 func (p *PBX) blindTransfer(ref *legRef, req *sip.Request, tx sip.ServerTransaction, target string) {
 	c := ref.c
 	c.mu.Lock()
@@ -199,17 +268,29 @@ func (p *PBX) blindTransfer(ref *legRef, req *sip.Request, tx sip.ServerTransact
 	}
 	c.phase = phaseTransferring
 	c.transfers++
+	// res_pjsip_refer takes the transferer off hold first.
+	c.referUnhold(&c.callee)
 	fields := []Field{{"Result", "Success"}}
 	fields = append(fields, c.callee.Fields("Transferer")...)
 	fields = append(fields, c.caller.Fields("Transferee")...)
 	fields = append(fields, c.bridge.Fields("")...)
 	fields = append(fields, Field{"IsExternal", "Yes"}, Field{"Context", "from-internal"}, Field{"Extension", target})
 	p.emit(Event{Name: "BlindTransfer", Time: p.now(), Fields: fields})
+	c.runTransferred()
 	c.bridge.NumChannels = 1
 	p.bridgeEvent("BridgeLeave", &c.bridge, &c.caller)
 	c.stopRecording()
 	old := c.detach()
 	oldBridge := c.bridge
+
+	// The transferer is done: its leg leaves the old bridge and hangs up,
+	// before the transferee dials the target.
+	oldBridge.NumChannels = 0
+	p.bridgeEvent("BridgeLeave", &oldBridge, &old.ch)
+	p.bridgeEvent("BridgeDestroy", &oldBridge, nil)
+	p.hangupEvent(&old.ch, causeNormalClearing)
+	p.devSet(old.dev, &c.callee, StateDown) // keyed by the field, as when it was set
+	p.devCheck(old.dev)
 
 	// The transferee runs the dialplan at the target in the transferer's
 	// context: Dial(PJSIP/<target>,20,tTU(sub-record)).
@@ -227,21 +308,11 @@ func (p *PBX) blindTransfer(ref *legRef, req *sip.Request, tx sip.ServerTransact
 	c.callee.ConnectedLineNum, c.callee.ConnectedLineName = c.cidNum, c.cidName
 	p.dialEvent("DialBegin", &c.caller, &c.callee, Field{"DialString", r.dialString})
 	c.calleeDev = device(r.calleeEP)
-
-	// The transferer is done: its leg leaves the old bridge and hangs up.
-	oldBridge.NumChannels = 0
-	p.bridgeEvent("BridgeLeave", &oldBridge, &old.ch)
-	p.bridgeEvent("BridgeDestroy", &oldBridge, nil)
-	p.hangupEvent(&old.ch, causeNormalClearing)
-	p.devSet(old.dev, &c.callee, StateDown)
-	p.devCheck(old.dev)
 	c.xferStop = make(chan bool, 1)
+	c.xferNotify = transferer
 	c.mu.Unlock()
 
-	go func() {
-		p.notify(transferer, 200, true)
-		p.hangupDetached(old, true)
-	}()
+	p.awaitTransferorBye(old)
 	p.calls.Add(1)
 	go func() {
 		defer p.calls.Done()
@@ -308,6 +379,9 @@ func (c *call) transferRinging() {
 		return
 	}
 	c.calleeRinging()
+	// Ringing, and Dial's ringback tone to the transferee right after:
+	// audio passing ends res_pjsip_refer's progress monitoring.
+	c.transferProgress(180, 200)
 }
 
 func (c *call) transferAnswered(res *sip.Response) {
@@ -323,6 +397,7 @@ func (c *call) transferAnswered(res *sip.Response) {
 	}
 	c.phase = phaseUp
 	c.answer = p.now()
+	c.transferProgress(200)
 	c.callee.State = StateUp
 	p.devSet(c.calleeDev, &c.callee, StateUp)
 	p.chanEvent("Newstate", &c.callee)
@@ -355,6 +430,11 @@ func (c *call) transferFailed(status string, cause int, byCaller bool) {
 		return
 	}
 	c.phase = phaseEnded
+	if status == "BUSY" {
+		c.transferProgress(486)
+	} else {
+		c.transferProgress(503)
+	}
 	p.dialEvent("DialEnd", &c.caller, &c.callee, Field{"DialStatus", status})
 	p.hangupEvent(&c.callee, cause)
 	p.devSet(c.calleeDev, &c.callee, StateDown)
@@ -448,15 +528,21 @@ func (p *PBX) attendedTransfer(ref *legRef, req *sip.Request, tx sip.ServerTrans
 		return
 	}
 	c.transfers++
+	// res_pjsip_refer takes both transferer channels off hold (the
+	// transferee's music stops), moves the transferee into the
+	// consultation's bridge, then reports the transfer.
+	c.referUnhold(&c.callee)
+	c2.referUnhold(&c2.caller)
 	c.bridge.NumChannels = 1
 	p.bridgeEvent("BridgeLeave", &c.bridge, &c.caller)
-	f := append(fields("Success"), Field{"DestType", "Bridge"}, Field{"DestBridgeUniqueid", c2.bridge.Uniqueid})
-	p.emit(Event{Name: "AttendedTransfer", Time: p.now(), Fields: f})
 	c2.bridge.NumChannels = 1
 	p.bridgeEvent("BridgeLeave", &c2.bridge, &c2.caller)
 	c.caller.ConnectedLineNum, c.caller.ConnectedLineName = c2.callee.CallerIDNum, c2.callee.CallerIDName
 	c2.bridge.NumChannels = 2
 	p.bridgeEvent("BridgeEnter", &c2.bridge, &c.caller)
+	f := append(fields("Success"), Field{"DestType", "Bridge"}, Field{"DestBridgeUniqueid", c2.bridge.Uniqueid})
+	p.emit(Event{Name: "AttendedTransfer", Time: p.now(), Fields: f})
+	c.runTransferred()
 	c.bridge.NumChannels = 0
 	p.bridgeEvent("BridgeLeave", &c.bridge, &c.callee)
 	p.bridgeEvent("BridgeDestroy", &c.bridge, nil)
@@ -494,25 +580,27 @@ func (p *PBX) attendedTransfer(ref *legRef, req *sip.Request, tx sip.ServerTrans
 	go func() {
 		p.notify(transferer, 100, false)
 		p.notify(transferer, 200, true)
-		done := make(chan struct{})
-		go func() { p.hangupDetached(oldB, true); close(done) }()
-		p.hangupDetached(oldA, true)
-		<-done
+		// The consultation's dialog is ended by the PBX; the REFER's
+		// waits for the transferor's BYE.
+		p.hangupDetached(oldB, true)
 	}()
+	p.awaitTransferorBye(oldA)
 }
 
 // setHold reports a phone putting its side of the call on hold (a
 // sendonly or inactive re-INVITE) or taking it off: Hold and Unhold on
-// that side's channel, raised on changes only.
+// that side's channel, raised on changes only, each followed, as on
+// Asterisk, by MusicOnHoldStart (Class default) or MusicOnHoldStop on the
+// other side's channel, the party that hears the music.
 func (c *call) setHold(fromCaller, held bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.phase != phaseUp {
 		return
 	}
-	ch := &c.callee
+	ch, other := &c.callee, &c.caller
 	if fromCaller {
-		ch = &c.caller
+		ch, other = &c.caller, &c.callee
 	}
 	if c.held == nil {
 		c.held = map[*Channel]bool{}
@@ -523,7 +611,32 @@ func (c *call) setHold(fromCaller, held bool) {
 	c.held[ch] = held
 	if held {
 		c.p.chanEvent("Hold", ch, Field{"MusicClass", "default"})
+		c.p.chanEvent("MusicOnHoldStart", other, Field{"Class", "default"})
 		return
 	}
 	c.p.chanEvent("Unhold", ch)
+	c.p.chanEvent("MusicOnHoldStop", other)
+}
+
+// referUnhold is res_pjsip_refer's unhold of a transferer channel ch of
+// c as it takes a REFER: Unhold whether or not the phone held it, and
+// MusicOnHoldStop on the other side if it did. Call with c.mu held.
+func (c *call) referUnhold(ch *Channel) {
+	other := &c.caller
+	if ch == &c.caller {
+		other = &c.callee
+	}
+	c.p.chanEvent("Unhold", ch)
+	if c.held[ch] {
+		c.held[ch] = false
+		c.p.chanEvent("MusicOnHoldStop", other)
+	}
+}
+
+// runTransferred runs c.transferred once. Call with c.mu held.
+func (c *call) runTransferred() {
+	if f := c.transferred; f != nil {
+		c.transferred = nil
+		f()
+	}
 }

@@ -141,12 +141,15 @@ func testBlindTransfer(t *testing.T, transport string, perCall bool) {
 		t.Fatal(err)
 	}
 
-	// 101's side: REFER, 202, NOTIFY 100 then 200, and the PBX's BYE.
+	// 101's side: REFER, 202, NOTIFY 100, 180 (102 rings) and 200 (the
+	// ringback tone reaches the caller), then 101's own BYE: Asterisk
+	// waits for the transferor to end the REFER's dialog.
 	sameLines(t, "101's ladder", after(in.Ladder(), "send REFER"), []string{
 		"send REFER", "recv 202 REFER",
 		"recv NOTIFY SIP/2.0 100 Trying", "send 200 NOTIFY",
+		"recv NOTIFY SIP/2.0 180 Ringing", "send 200 NOTIFY",
 		"recv NOTIFY SIP/2.0 200 OK", "send 200 NOTIFY",
-		"recv BYE", "send 200 BYE",
+		"send BYE", "recv 200 BYE",
 	})
 	// The PBX's side of 101's leg, recorded at its transport.
 	var sent, got []string
@@ -157,13 +160,15 @@ func testBlindTransfer(t *testing.T, transport string, perCall bool) {
 			got = append(got, l.Message)
 		}
 	}
-	sameLines(t, "PBX's requests and responses on 101's leg", after(sent, "202 REFER"), []string{"202 REFER", "NOTIFY", "NOTIFY", "BYE"})
-	sameLines(t, "what the PBX got on 101's leg", after(got, "REFER"), []string{"REFER", "200 NOTIFY", "200 NOTIFY", "200 BYE"})
+	sameLines(t, "PBX's requests and responses on 101's leg", after(sent, "202 REFER"), []string{"202 REFER", "NOTIFY", "NOTIFY", "NOTIFY", "200 BYE"})
+	sameLines(t, "what the PBX got on 101's leg", after(got, "REFER"), []string{"REFER", "200 NOTIFY", "200 NOTIFY", "200 NOTIFY", "BYE"})
 	sameLines(t, "102's ladder", b.Ladder()[:3], []string{"recv INVITE", "send 180 INVITE", "send 200 INVITE"})
 	sameLines(t, "AMI", transferEvents(e.rec.all()), []string{
 		"DialBegin trunk>101", "MixMonitorStart 101", "DialEnd trunk>101 ANSWER", "BridgeEnter 101", "BridgeEnter trunk",
-		"BlindTransfer Success 101>trunk 102", "BridgeLeave trunk",
-		"DialBegin trunk>102", "BridgeLeave 101", "Hangup 101",
+		// As Asterisk 22.10.1 (fixtures/ami/asterisk22/scenario-blind-transfer.log):
+		// the transferer is taken off hold and hangs up before the target is dialled.
+		"Unhold 101", "BlindTransfer Success 101>trunk 102", "BridgeLeave trunk",
+		"BridgeLeave 101", "Hangup 101", "DialBegin trunk>102",
 		"MixMonitorStart 102", "DialEnd trunk>102 ANSWER", "BridgeEnter 102", "BridgeEnter trunk",
 		"BridgeLeave trunk", "BridgeLeave 102", "Hangup trunk", "Hangup 102",
 	})
@@ -241,15 +246,18 @@ func TestAttendedTransfer(t *testing.T) {
 		"send REFER", "recv 202 REFER",
 		"recv NOTIFY SIP/2.0 100 Trying", "send 200 NOTIFY",
 		"recv NOTIFY SIP/2.0 200 OK", "send 200 NOTIFY",
-		"recv BYE", "send 200 BYE",
+		"send BYE", "recv 200 BYE",
 	})
 	sameLines(t, "101's consultation", after(consult.Ladder(), "recv BYE"), []string{"recv BYE", "send 200 BYE"})
 	sameLines(t, "AMI", transferEvents(e.rec.all()), []string{
 		"DialBegin trunk>101", "MixMonitorStart 101", "DialEnd trunk>101 ANSWER", "BridgeEnter 101", "BridgeEnter trunk",
 		"Hold 101",
 		"DialBegin 101>103", "MixMonitorStart 103", "DialEnd 101>103 ANSWER", "BridgeEnter 103", "BridgeEnter 101",
-		"BridgeLeave trunk", "AttendedTransfer Success 101/101 trunk>103 Bridge",
-		"BridgeLeave 101", "BridgeEnter trunk", "BridgeLeave 101", "Hangup 101", "Hangup 101",
+		// As fixtures/ami/asterisk22/scenario-attended-transfer.log: both
+		// transferer channels taken off hold, the transferee moved, then
+		// AttendedTransfer.
+		"Unhold 101", "Unhold 101", "BridgeLeave trunk", "BridgeLeave 101", "BridgeEnter trunk",
+		"AttendedTransfer Success 101/101 trunk>103 Bridge", "BridgeLeave 101", "Hangup 101", "Hangup 101",
 		"BridgeLeave trunk", "BridgeLeave 103", "Hangup 103", "Hangup trunk",
 	})
 }

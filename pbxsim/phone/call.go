@@ -224,6 +224,12 @@ func (p *Phone) Dial(ctx context.Context, number string) (*Call, error) {
 
 // dial is Dial with extra headers on the INVITE.
 func (p *Phone) dial(ctx context.Context, number string, hdrs ...sip.Header) (*Call, error) {
+	return p.dialAt(ctx, number, number, hdrs...)
+}
+
+// dialAt is dial with the INVITE's Request-URI user set to target rather
+// than to the number called (To).
+func (p *Phone) dialAt(ctx context.Context, number, target string, hdrs ...sip.Header) (*Call, error) {
 	select {
 	case <-p.closed:
 		return nil, ErrClosed
@@ -235,7 +241,7 @@ func (p *Phone) dial(ctx context.Context, number string, hdrs ...sip.Header) (*C
 		localName: p.cfg.DisplayName,
 		localTag:  sip.GenerateTagN(16),
 		remote:    sip.Uri{Scheme: "sip", User: number, Host: p.server.Host, Port: p.server.Port},
-		target:    sip.Uri{Scheme: "sip", User: number, Host: p.server.Host, Port: p.server.Port},
+		target:    sip.Uri{Scheme: "sip", User: target, Host: p.server.Host, Port: p.server.Port},
 		dest:      net.JoinHostPort(p.server.Host, strconv.Itoa(p.server.Port)),
 	}
 	c, err := p.newCall(true, d)

@@ -26,8 +26,8 @@ var (
 )
 
 // transferWait bounds how long a transferer waits for the PBX's final
-// NOTIFY, and then for the PBX to hang up the transferred leg before the
-// phone sends BYE itself (RFC 5589 section 6.1).
+// NOTIFY, and then for the PBX to hang up the consultation of an attended
+// transfer before the phone sends BYE itself (RFC 5589 section 7.1).
 const transferWait = 5 * time.Second
 
 // note appends one line to the call's SIP ladder.
@@ -143,8 +143,8 @@ func (c *Call) reinviteBody(ctx context.Context, dir string, body []byte) error 
 
 // BlindTransfer hands the call's other party to number with a REFER
 // (RFC 3515): it waits for 202, follows the NOTIFYs' message/sipfrag to a
-// final status, and returns once this phone's leg is over (the PBX hangs
-// it up; failing that, the phone sends BYE).
+// final status, and on success ends this phone's leg with BYE (RFC 5589
+// section 6.1), as Asterisk expects the transferor to.
 func (c *Call) BlindTransfer(ctx context.Context, number string) error {
 	target := sip.Uri{Scheme: "sip", User: number, Host: c.p.server.Host, Port: c.p.server.Port}
 	return c.transfer(ctx, "<"+target.String()+">", nil)
@@ -217,16 +217,21 @@ func (c *Call) transfer(ctx context.Context, referTo string, consult *Call) erro
 	if final >= 300 {
 		return fmt.Errorf("refer to %s: %d: %w", referTo, final, ErrTransferFailed)
 	}
-	// The transfer is done: the PBX hangs up our legs; hang up any it
-	// leaves (RFC 5589: the transferor ends its dialogs).
-	for _, call := range []*Call{c, consult} {
-		if call == nil {
-			continue
-		}
+	// The transfer is done: the transferor ends the dialog it sent the
+	// REFER on at once (RFC 5589 sections 6.1 and 7.1). Asterisk waits
+	// for that BYE (res_pjsip_refer defers the session's termination, for
+	// up to 60 s); it ends the consultation's dialog itself, so that one
+	// gets a BYE of ours only if the PBX leaves it up.
+	select {
+	case <-c.done:
+	default:
+		_ = c.bye(ctx, "transferred")
+	}
+	if consult != nil {
 		select {
-		case <-call.done:
+		case <-consult.done:
 		case <-time.After(transferWait):
-			_ = call.bye(ctx, "transferred")
+			_ = consult.bye(ctx, "transferred")
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -321,15 +326,22 @@ func (c *Call) Drop() {
 
 // Reconnect is the phone coming back after losing call old (a mobile app
 // back on the network): old is dropped, and a new INVITE with Replaces
-// naming old's dialog (RFC 3891) takes its place in the conversation. It
-// returns the new call, which is up once the PBX answers.
+// naming old's dialog (RFC 3891) takes its place in the conversation. The
+// INVITE goes where old's in-dialog requests went, the PBX's Contact of
+// that dialog (its remote target: sip:asterisk@... on Asterisk), with the
+// other party in To. It returns the new call, which is up once the PBX
+// answers.
 func (p *Phone) Reconnect(ctx context.Context, old *Call) (*Call, error) {
 	old.d.mu.Lock()
 	replaces := fmt.Sprintf("%s;to-tag=%s;from-tag=%s", old.d.callID, old.d.remoteTag, old.d.localTag)
 	number := old.d.remote.User
+	target := old.d.target.User
 	old.d.mu.Unlock()
+	if target == "" {
+		target = number
+	}
 	old.Drop()
-	c, err := p.dial(ctx, number, sip.NewHeader("Replaces", replaces))
+	c, err := p.dialAt(ctx, number, target, sip.NewHeader("Replaces", replaces))
 	if err != nil {
 		return nil, fmt.Errorf("reconnect: %w", err)
 	}
