@@ -441,7 +441,7 @@ func init() {
 						errs = append(errs, err)
 						continue
 					}
-					errs = append(errs, rules.Fields(p), rules.Values(p, time.Now()))
+					errs = append(errs, rules.Fields(p), rules.Values(p, Now()))
 				}
 				return errs
 			},

@@ -74,6 +74,11 @@ func Lookup(name string) (Dialect, error) {
 	return d, nil
 }
 
+// Now is the time the registered checks take payload timestamps to be
+// near (Bulutfon's timestamp is microseconds since the epoch "near now"). A
+// replay of a recorded stream sets it to the recording's time.
+var Now = time.Now
+
 // Failures drops the nil entries of errs.
 func Failures(errs []error) error {
 	var out []error

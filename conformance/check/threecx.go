@@ -391,6 +391,7 @@ func init() {
 	}
 	Register(Dialect{Name: "3cx", Variants: []Variant{{
 		Check: func(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) []error {
+			reqs = InRingingOrder(sc, reqs, ThreeCXRinging)
 			errs := []error{tcx.Expected(sc, reqs, tolerance), tcx.Chain(reqs)}
 			for _, r := range reqs {
 				errs = append(errs, tcx.Transport(r), tcx.Fields(r), tcx.Values(r), tcx.ID(r))

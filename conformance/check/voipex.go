@@ -500,6 +500,7 @@ func init() {
 	}
 	Register(Dialect{Name: "voipex", Variants: []Variant{{
 		Check: func(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) []error {
+			reqs = InRingingOrder(sc, reqs, VOIPEXRinging)
 			errs := []error{vpx.Expected(sc, reqs, tolerance), vpx.Chain(reqs)}
 			for _, r := range reqs {
 				errs = append(errs, vpx.Transport(r), vpx.Fields(r))

@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/config"
+	"github.com/callhook/callhook/core/connector/ami/amitest"
 	"github.com/callhook/callhook/core/delivery"
 	"github.com/callhook/callhook/core/service"
+	"github.com/callhook/callhook/core/webhooktest"
 	"github.com/callhook/callhook/pbxsim/scenario"
 	"github.com/callhook/callhook/pbxsim/sim"
 )
@@ -170,4 +173,55 @@ func profileOption(profile string) map[string]string {
 		return nil
 	}
 	return map[string]string{"profile": profile}
+}
+
+// Replay feeds stream, a recorded AMI session's events, to an engine over
+// real TCP (amitest) with one webhook per receiver, waits until every
+// webhook it caused is delivered, and returns what each receiver got, by
+// name, in arrival order. A recorded stream is fed the same way to any
+// number of engines: the tool of comparisons and of checks on real PBX
+// captures.
+func Replay(ctx context.Context, stream []byte, recvs []Receiver, extensions map[string]config.Extension) (map[string][]webhooktest.Captured, error) {
+	const token = "callhook-replay-done"
+	src, err := amitest.NewServer(append(slices.Clip(stream), "Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: CallhookSync\r\nToken: "+token+"\r\n\r\n"...))
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	cfg := &config.Config{
+		File:       "replay",
+		PBX:        config.NewPBX("ami", map[string]string{"address": src.Addr(), "username": "admin", "secret": "secret"}),
+		Delivery:   config.Delivery{Memory: true},
+		Extensions: extensions,
+	}
+	cfg.PBX.Timezone = time.UTC
+	servers := map[string]*webhooktest.Server{}
+	for _, r := range recvs {
+		srv := webhooktest.NewServer()
+		defer srv.Close()
+		servers[r.Name] = srv
+		u, err := url.Parse(srv.URL() + "/hook/" + r.Name)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Webhooks = append(cfg.Webhooks, config.Webhook{Name: r.Name, URL: u, Dialect: r.Dialect, Options: r.Options,
+			Timeout: 10 * time.Second, AllowPrivate: true})
+	}
+	svc, err := service.New(cfg, service.Options{Retry: delivery.RetryPolicy{Attempts: 3, Min: 100 * time.Millisecond, Max: time.Second}})
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	defer svc.Close()
+	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ectx) }()
+	defer func() { cancel(); <-done }()
+	if err := svc.WaitSync(ctx, token); err != nil {
+		return nil, fmt.Errorf("replay: the engine did not deliver everything before the stream's end: %w", err)
+	}
+	out := map[string][]webhooktest.Captured{}
+	for name, srv := range servers {
+		out[name] = srv.Requests()
+	}
+	return out, nil
 }

@@ -109,9 +109,9 @@ func playedWith(ctx context.Context, sc *scenario.Scenario, play func(context.Co
 		out.btypes = append(out.btypes, t)
 	}
 	out.voipex, _ = requests(tv)
-	// Members rung at once ring in the phones' order (see ringing_test.go).
-	out.threecx = inOrderOfRinging(sc, out.threecx, threecxRinging)
-	out.voipex = inOrderOfRinging(sc, out.voipex, voipexRinging)
+	// Members rung at once ring in the phones' order (check.InRingingOrder).
+	out.threecx = check.InRingingOrder(sc, out.threecx, check.ThreeCXRinging)
+	out.voipex = check.InRingingOrder(sc, out.voipex, check.VOIPEXRinging)
 	for _, r := range out.voipex {
 		GinkgoWriter.Printf("voipex %s\n", r.Body)
 	}

@@ -3,7 +3,6 @@ package receivers_test
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -12,11 +11,9 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/callhook/callhook/conformance/check"
-	"github.com/callhook/callhook/core/config"
+	"github.com/callhook/callhook/conformance/harness"
 	"github.com/callhook/callhook/core/connector/ami/amitest"
 	"github.com/callhook/callhook/core/delivery"
-	"github.com/callhook/callhook/core/service"
-	"github.com/callhook/callhook/core/webhooktest"
 	"github.com/callhook/callhook/pbxsim/sim"
 	"github.com/callhook/callhook/scenarios"
 )
@@ -80,37 +77,16 @@ type delivered struct {
 // deliver runs an engine, configured with the given receivers, on stream
 // and returns what each receiver got, by name.
 func deliver(ctx context.Context, stream []byte, rs ...receiver) map[string]delivered {
-	src, err := amitest.NewServer(append(stream, "Event: UserEvent\r\nPrivilege: user,all\r\nUserEvent: CallhookSync\r\nToken: replayed\r\n\r\n"...))
-	Expect(err).NotTo(HaveOccurred())
-	defer src.Close()
-	cfg := &config.Config{
-		File:     "receivers-suite",
-		PBX:      config.NewPBX("ami", map[string]string{"address": src.Addr(), "username": "admin", "secret": "secret"}),
-		Delivery: config.Delivery{Memory: true},
-	}
-	recvs := map[string]*webhooktest.Server{}
+	var recvs []harness.Receiver
 	for _, r := range rs {
-		srv := webhooktest.NewServer()
-		defer srv.Close()
-		recvs[r.name] = srv
-		u, err := url.Parse(srv.URL() + "/hook/" + r.name)
-		Expect(err).NotTo(HaveOccurred())
-		cfg.Webhooks = append(cfg.Webhooks, config.Webhook{
-			Name: r.name, URL: u, Dialect: r.dialect, Options: r.options, Timeout: 10 * time.Second, AllowPrivate: true,
-		})
+		recvs = append(recvs, harness.Receiver{Name: r.name, Dialect: r.dialect, Options: r.options})
 	}
-	svc, err := service.New(cfg, service.Options{Retry: delivery.RetryPolicy{Attempts: 3, Min: 100 * time.Millisecond, Max: time.Second}})
+	got, err := harness.Replay(ctx, stream, recvs, nil)
 	Expect(err).NotTo(HaveOccurred())
-	defer svc.Close()
-	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ectx) }()
-	defer func() { cancel(); <-done }()
-	Expect(svc.WaitSync(ctx, "replayed")).To(Succeed(), "the engine handles the replayed stream up to its sync event and delivers every webhook")
 	out := map[string]delivered{}
-	for name, srv := range recvs {
+	for name, cs := range got {
 		var d delivered
-		for _, c := range srv.Requests() {
+		for _, c := range cs {
 			d.reqs = append(d.reqs, check.Request{Method: c.Method, Path: c.Path, RawQuery: c.RawQuery, Header: c.Header, Body: c.Body})
 			d.lines = append(d.lines, fmt.Sprintf("%s %s %s?%s %s", c.Header.Get(delivery.HeaderWebhookID), c.Method, c.Path, c.RawQuery, c.Body))
 		}

@@ -1,29 +1,29 @@
-package realpbx_test
+package check
 
 import (
 	"encoding/json"
 	"net/url"
 	"slices"
 
-	"github.com/callhook/callhook/conformance/check"
 	"github.com/callhook/callhook/pbxsim/scenario"
 )
 
 // A real PBX rings the members of a ring group or a ring-all queue at
 // once: app_dial and app_queue send every INVITE before any answer comes,
 // and the phones' 180 Ringing (DialState RINGING) come back in whatever
-// order the network and the phones give. The simulator's order is fixed;
+// order the network and the phones give. A simulator's order is fixed;
 // the scenario lists the members in theirs. So the ringing events of
-// members rung at once are compared as a set: inOrderOfRinging puts each
+// members rung at once are compared as a set: InRingingOrder puts each
 // run of consecutive ringing requests into the order the scenario lists
 // them, when the run rings exactly those members. Anything else (a
 // missing, extra or foreign ringing) is left as it came for the check to
 // report.
 
-// ringingUser says whether r is a ringing event and for which extension.
-type ringingUser func(r check.Request) (string, bool)
+// RingingUser says whether r is a ringing event and for which extension.
+type RingingUser func(r Request) (string, bool)
 
-func threecxRinging(r check.Request) (string, bool) {
+// ThreeCXRinging reads a 3cx ringing request.
+func ThreeCXRinging(r Request) (string, bool) {
 	q, err := url.ParseQuery(r.RawQuery)
 	if err != nil || q.Get("event") != "ringing" {
 		return "", false
@@ -31,7 +31,8 @@ func threecxRinging(r check.Request) (string, bool) {
 	return q.Get("user"), true
 }
 
-func voipexRinging(r check.Request) (string, bool) {
+// VOIPEXRinging reads a VOIPEX Ringing request.
+func VOIPEXRinging(r Request) (string, bool) {
 	var m map[string]any
 	if json.Unmarshal(r.Body, &m) != nil || m["EventName"] != "Ringing" {
 		return "", false
@@ -40,9 +41,9 @@ func voipexRinging(r check.Request) (string, bool) {
 	return line, true
 }
 
-// inOrderOfRinging returns reqs with each run of consecutive ringing
+// InRingingOrder returns reqs with each run of consecutive ringing
 // events reordered to the scenario's order of its ringing expectations.
-func inOrderOfRinging(sc *scenario.Scenario, reqs []check.Request, ringing ringingUser) []check.Request {
+func InRingingOrder(sc *scenario.Scenario, reqs []Request, ringing RingingUser) []Request {
 	var want []string
 	for _, e := range sc.Expect {
 		if e.Event == "ringing" {
