@@ -70,19 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "deliveries":
 		return cmdDeliveries(ctx, args[1:], stdout, stderr)
 	case "sim":
-		if len(args) < 2 {
-			fmt.Fprint(stderr, usage)
-			return fmt.Errorf("%w: sim needs list or run", errUsage)
-		}
-		switch args[1] {
-		case "list":
-			return cmdSimList(args[2:], stdout, stderr)
-		case "run":
-			return cmdSimRun(ctx, args[2:], stdout, stderr)
-		case "serve":
-			return cmdSimServe(ctx, args[2:], stdout, stderr)
-		}
-		return fmt.Errorf("%w: unknown sim command %q (want list or run)", errUsage, args[1])
+		return cmdSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
 		fmt.Fprint(stdout, usage)
 		return nil
