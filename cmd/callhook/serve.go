@@ -17,11 +17,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("callhook serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config", "", "the engine's `FILE.ini` (required)")
-	verbose := fs.Bool("v", false, "log every signal-level detail (debug)")
+	verbose := fs.Bool("v", false, "log every signal-level detail (debug, whatever [log] level says)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: callhook serve --config FILE.ini [-v]\n\n"+
 			"Connects to the PBX named in [pbx] and delivers every call event to each\n"+
-			"[webhook.NAME] in its dialect. Stops on Ctrl-C or SIGTERM.\n\n")
+			"[webhook.NAME] in its dialect. Stops on Ctrl-C or SIGTERM. [log] format = json\n"+
+			"writes one JSON object per line to stderr.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -38,7 +39,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := newLogger(stderr, *verbose)
+	// [log] says text or JSON and the level; -v lowers it to debug.
+	log := slog.New(cfg.Log.Handler(stderr, *verbose))
 	svc, err := service.New(cfg, service.Options{
 		Logger: log,
 		OnResult: func(r delivery.Result) {
@@ -54,7 +56,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log.Info("callhook serving", "config", cfg.File, "pbx", cfg.PBX.Address, "webhooks", len(cfg.Webhooks))
+	log.Info("callhook serving", "config", cfg.File, "pbx", cfg.PBX.Address(), "webhooks", len(cfg.Webhooks))
 	if svc.API != nil {
 		// The service started it: [api] is configured.
 		log.Info("autodial API listening", "addr", "http://"+svc.API.Addr()+"/v1/autodial")

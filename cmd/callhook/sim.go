@@ -253,7 +253,7 @@ func cmdSimRun(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	rep := &report{w: stdout, full: true}
 	tr := &testReport{Name: "callhook sim run", Start: time.Now()}
 	hcfg := harness.Config{Engine: cfg, Topology: &topo, Speed: o.speed, Transport: o.transport, OnResult: rep.result,
-		Logger: simLogger(o.verbose, stderr)}
+		Logger: simLogger(o.verbose, stderr, cfg.Log)}
 	err = runScenarios(ctx, hcfg, scs, rep, tr)
 	if len(cfg.Webhooks) > 1 {
 		target = fmt.Sprintf("%d receivers", len(cfg.Webhooks))
@@ -423,11 +423,12 @@ func simRecordings(cfg *config.Config) (cleanup func(), err error) {
 	return func() { os.RemoveAll(dir) }, nil
 }
 
-func simLogger(verbose bool, stderr io.Writer) *slog.Logger {
+// simLogger logs to stderr with -v, as the configuration's [log] says.
+func simLogger(verbose bool, stderr io.Writer, l config.Log) *slog.Logger {
 	if !verbose {
 		return slog.New(slog.DiscardHandler)
 	}
-	return newLogger(stderr, true)
+	return slog.New(l.Handler(stderr, true))
 }
 
 // playScenarios plays scs through simulator + engine to one receiver of
@@ -436,7 +437,7 @@ func playScenarios(ctx context.Context, scs []*scenario.Scenario, o simOptions, 
 	return runScenarios(ctx, harness.Config{
 		Dialect: o.dialect, Profile: o.profile, Target: target,
 		Speed: o.speed, Transport: o.transport,
-		OnResult: rep.result, Logger: simLogger(o.verbose, stderr),
+		OnResult: rep.result, Logger: simLogger(o.verbose, stderr, config.Log{}),
 	}, scs, rep, nil)
 }
 
