@@ -142,6 +142,10 @@ func TestParseErrors(t *testing.T) {
 			`[log] level: unknown log level "verbose" (want debug, info, warn, error)`, 10},
 		{"duplicate log", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\n[log]\n[log]\n",
 			`callhook.ini:10: [log]: duplicate section (first defined on line 9)`, 10},
+		{"signing secret not base64", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nsigning_secret = whsec_not base64!\n",
+			`callhook.ini:9: [webhook.crm] signing_secret: invalid signing secret: not base64 after "whsec_"`, 9},
+		{"signing secret too short", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nsigning_secret = whsec_c2hvcnQ=\n",
+			`[webhook.crm] signing_secret: invalid signing secret: key is 5 bytes, want 16 to 64`, 9},
 		{"empty webhook name", pbxOK + "[webhook.]\nurl = http://x\ndialect = 3cx\n",
 			"missing webhook name", 6},
 		{"key outside section", "type = ami\n" + pbxOK + "[webhook.a]\nurl = http://x\ndialect = 3cx\n",
@@ -274,8 +278,8 @@ HEADER.x-trace-id = on
 [webhook.voipex-1]
 url = http://127.0.0.1:9002/
 dialect = voipex
-signing_secret = whsec_abc
-signing_secret_previous = whsec_old
+signing_secret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+signing_secret_previous = whsec_dGhlIG9sZCBzZWNyZXQsIDI0IGJ5dGVz
 `
 	cfg, err := config.Parse("multi.ini", strings.NewReader(ini))
 	if err != nil {
@@ -303,7 +307,7 @@ signing_secret_previous = whsec_old
 	if bulut.Headers["X-Tenant"] != "acme" || bulut.Headers["X-Trace-Id"] != "on" || len(bulut.Headers) != 2 {
 		t.Errorf("headers = %v", bulut.Headers)
 	}
-	if vx.Name != "voipex-1" || vx.SigningSecret.Reveal() != "whsec_abc" || vx.SigningSecretPrevious.Reveal() != "whsec_old" || vx.Line != 27 {
+	if vx.Name != "voipex-1" || vx.SigningSecret.Reveal() != "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" || vx.SigningSecretPrevious.Reveal() != "whsec_dGhlIG9sZCBzZWNyZXQsIDI0IGJ5dGVz" || vx.Line != 27 {
 		t.Errorf("voipex = %+v", vx)
 	}
 }
