@@ -80,8 +80,8 @@ var webhookFields = map[string]field[Webhook]{
 		w.Dialect = spec.Name
 		return err
 	}},
-	"username":       {set: func(w *Webhook, _, v string) error { w.Username = v; return nil }},
-	"password":       {set: func(w *Webhook, _, v string) error { w.Password = Secret(v); return nil }},
+	"username": {set: func(w *Webhook, _, v string) error { w.Username = v; return nil }},
+	"password": {set: func(w *Webhook, _, v string) error { w.Password = Secret(v); return nil }},
 	"signing_secret": {set: func(w *Webhook, _, v string) error {
 		w.SigningSecret = Secret(v)
 		return checkSigningSecret(v)
