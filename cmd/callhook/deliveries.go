@@ -43,6 +43,11 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("%w: deliveries needs list, show, replay or enable", errUsage)
 	}
 	sub := args[0]
+	switch sub {
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, deliveriesUsage)
+		return nil
+	}
 	fs := flag.NewFlagSet("callhook deliveries "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config", "", "the engine's `FILE.ini` (for admin_listen and admin_token)")

@@ -36,7 +36,7 @@ Usage:
   callhook health --config FILE.ini    is the running engine ready (PBX connected, outbox writable)
   callhook version                     version and VCS revision of this build
 
-Run 'callhook COMMAND --help' for a command's options.
+Run 'callhook COMMAND --help' (or 'callhook help COMMAND') for a command's options.
 `
 
 // errUsage marks a command line that could not be understood; main prints
@@ -80,6 +80,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "sim":
 		return cmdSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
+		if len(args) > 1 && args[0] == "help" {
+			// callhook help sim run: that command's --help.
+			return run(ctx, append(args[1:len(args):len(args)], "--help"), stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -86,7 +87,7 @@ func methodOf(req delivery.Request) string {
 func exchange(res delivery.Result) string {
 	var b strings.Builder
 	req := res.Request
-	fmt.Fprintf(&b, "-> %s %s\n", methodOf(req), req.URL)
+	fmt.Fprintf(&b, "-> %s %s\n", methodOf(req), redactURL(req.URL))
 	fmt.Fprintf(&b, "   (webhook %s, receiver %s)\n", req.ID, req.Receiver)
 	h := res.Sent
 	if h == nil {
@@ -125,6 +126,15 @@ func writeHeader(b *strings.Builder, h http.Header) {
 			fmt.Fprintf(b, "   %s: %s\n", k, v)
 		}
 	}
+}
+
+// redactURL hides a password written into the URL, as redactAuth does
+// for basic auth.
+func redactURL(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return raw
 }
 
 func redactAuth(v string) string {

@@ -33,7 +33,8 @@ func TestVersion(t *testing.T) {
 func TestHelp(t *testing.T) {
 	for _, args := range [][]string{{"--help"}, {"help"}, {"sim", "--help"}, {"sim", "help"}, {"sim", "run", "--help"},
 		{"sim", "list", "--help"}, {"sim", "serve", "--help"}, {"serve", "--help"}, {"demo", "--help"}, {"conformance", "--help"},
-		{"deliveries", "list", "--help"}, {"health", "--help"}, {"version", "--help"}} {
+		{"deliveries", "list", "--help"}, {"deliveries", "--help"}, {"health", "--help"}, {"version", "--help"},
+		{"help", "sim", "run"}, {"help", "deliveries"}} {
 		out, errOut, code := callhook(t, t.Context(), args...)
 		if code != 0 || !strings.Contains(out+errOut, "Usage") {
 			t.Errorf("%v: exit %d\n%s%s", args, code, out, errOut)
