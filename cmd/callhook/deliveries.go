@@ -121,7 +121,7 @@ func cmdDeliveries(ctx context.Context, args []string, stdout, stderr io.Writer)
 	case "replay":
 		if len(pos) == 0 {
 			q := filter(limitSet)
-			if len(q) == 0 {
+			if len(filter(false)) == 0 {
 				return fmt.Errorf("%w: deliveries replay needs an ID, or filter flags saying which webhooks (--status dead --since 1h)", errUsage)
 			}
 			body, err := c.do(ctx, http.MethodPost, "/admin/deliveries/replay?"+q.Encode())

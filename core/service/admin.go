@@ -177,7 +177,7 @@ func (s *Service) adminReplayAll(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, err)
 		return
 	}
-	if f == (outbox.Filter{}) {
+	if (outbox.Filter{Limit: f.Limit}) == f { // a limit alone says which webhooks no more than nothing does
 		httpError(w, http.StatusBadRequest, errors.New("say which webhooks: receiver, call, since, until or status (status=dead for the dead letters)"))
 		return
 	}
