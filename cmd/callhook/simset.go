@@ -21,7 +21,7 @@ var setKeys = []string{"caller", "name", "did", "callee"}
 const setUsage = `caller=NUMBER  the outside number calling in (every call from outside)
   name=NAME      the caller's display name on those calls
   did=NUMBER     the number they dial (the PBX's DID: the simulator answers on it instead)
-  callee=NUMBER  the outside number an extension dials (9 + NUMBER) or autodial calls`
+  callee=NUMBER  the outside number an extension dials (9 + NUMBER), originate steps included`
 
 // dialPrefix is what an extension dials before an outside number.
 const dialPrefix = "9"
