@@ -21,11 +21,14 @@ func cmdConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	speed := fs.Float64("speed", 10, "play scenarios `X` times faster")
 	only := fs.String("dialect", "", "check only this `dialect` (default: every dialect)")
+	var reports reportFlag
+	fs.Var(&reports, "report", "write a test report, `FORMAT:FILE` with FORMAT junit or json (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: callhook conformance [--dialect D] [--speed X] [SCENARIO...]\n\n"+
+		fmt.Fprintf(stderr, "Usage: callhook conformance [--dialect D] [--speed X] [--report junit:FILE] [SCENARIO...]\n\n"+
 			"Plays every built-in scenario (or those named) through simulator + engine for\n"+
 			"each dialect (Bulutfon in each of its encodings and profiles) and checks\n"+
-			"every webhook against the vendor's documented rules.\n\n")
+			"every webhook against the vendor's documented rules. --report writes one\n"+
+			"test case per scenario and dialect variant (JUnit XML or JSON) for CI.\n\n")
 		fs.PrintDefaults()
 	}
 	names, err := parseInterspersed(fs, args)
@@ -43,38 +46,57 @@ func cmdConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		dialects = []check.Dialect{d}
 	}
-	failed, passed := 0, 0
+	tr := &testReport{Name: "callhook conformance", Start: time.Now()}
+	var scs []*scenario.Scenario
 	for _, name := range names {
 		sc, err := scenarios.Load(name)
 		if err != nil {
 			return err
 		}
+		scs = append(scs, sc)
+	}
+	for _, sc := range scs {
+		name := sc.Name
 		if sc.Pending != "" {
 			fmt.Fprintf(stdout, "pend  %-24s %-28s %s\n", "", name, sc.Pending)
+			for _, d := range dialects {
+				for _, v := range d.Variants {
+					tr.add(&testCase{Name: name, Class: variantLabel(d, v), Skipped: "pending: " + sc.Pending})
+				}
+			}
 			continue
 		}
 		// One play feeds every dialect's webhooks at once: a receiver's
 		// requests do not depend on the others configured beside it.
+		start := time.Now()
 		got, err := captureScenario(ctx, sc, dialects, *speed)
-		if err != nil {
-			return err
-		}
+		elapsed := time.Since(start)
 		for _, d := range dialects {
 			for _, v := range d.Variants {
 				label := variantLabel(d, v)
+				c := tr.add(&testCase{Name: name, Class: label, Time: elapsed})
+				if err != nil {
+					c.Failures = append(c.Failures, "not played: "+err.Error())
+					fmt.Fprintf(stdout, "FAIL  %-24s %s\n      %v\n", label, name, err)
+					continue
+				}
 				reqs := got[label]
 				checks := v.Check(sc, reqs, time.Second)
+				c.Webhooks, c.Checks = len(reqs), len(checks)
 				if err := check.Failures(checks); err != nil {
-					failed++
+					c.Failures = append(c.Failures, err.Error())
 					fmt.Fprintf(stdout, "FAIL  %-24s %s\n      %s\n", label, name, strings.ReplaceAll(err.Error(), "\n", "\n      "))
 					continue
 				}
-				passed++
 				fmt.Fprintf(stdout, "ok    %-24s %-28s %d webhooks, %d checks\n", label, name, len(reqs), len(checks))
 			}
 		}
 	}
+	passed, failed, _ := tr.counts()
 	fmt.Fprintf(stdout, "%d passed, %d failed\n", passed, failed)
+	if err := reports.write(tr); err != nil {
+		return err
+	}
 	if failed > 0 {
 		return fmt.Errorf("%d scenario/dialect pair(s) failed conformance", failed)
 	}

@@ -19,9 +19,11 @@ import (
 )
 
 // callhook deliveries list/show/replay/enable against a running service's
-// admin API: a webhook dead-lettered by a failing receiver is listed,
-// shown with its attempts, and delivered by a replay once the receiver
-// recovers; /metrics counts it; the API refuses a wrong token.
+// admin API: webhooks dead-lettered by a failing receiver are listed,
+// found by the call id their receiver saw, shown as a timeline, and
+// delivered by a replay, one by id and the rest in bulk by status, once
+// the receiver recovers; /metrics counts them; the API refuses a wrong
+// token.
 func TestDeliveriesCommand(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
@@ -50,8 +52,17 @@ func TestDeliveriesCommand(t *testing.T) {
 	defer svc.Close()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	if err := svc.Outbox.Enqueue(ctx, delivery.Request{ID: "crm-call1-0", Receiver: "crm", CallKey: "call1", Method: "GET", URL: rcv.URL + "/hook?x=1"}); err != nil {
-		t.Fatal(err)
+	// Two calls' webhooks, each carrying the id its receiver sees: a 3CX
+	// call id in the query, a Bulutfon uuid in the body.
+	const threecxID, uuid = "261124010057_0-1", "8922e73e-b00f-5ef2-a03e-763f699b1b83"
+	for _, r := range []delivery.Request{
+		{ID: "crm-call1-0", Receiver: "crm", CallKey: "1795482057_0", Method: "GET", URL: rcv.URL + "/hook?event=ringing&id=" + threecxID},
+		{ID: "crm-call2-0", Receiver: "crm", CallKey: "1795482099_1", URL: rcv.URL + "/hook", Body: []byte(`{"uuid":"` + uuid + `"}`),
+			Header: http.Header{"Content-Type": {"application/json"}}},
+	} {
+		if err := svc.Outbox.Enqueue(ctx, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := svc.Outbox.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -66,18 +77,33 @@ func TestDeliveriesCommand(t *testing.T) {
 		return out.String()
 	}
 	var list string
-	waitfor.Condition(t, 20*time.Second, "the webhook listed dead after its retries", func() string {
-		if list = cli("list", "--status", "dead", "--receiver", "crm"); strings.Contains(list, "crm-call1-0") {
+	waitfor.Condition(t, 20*time.Second, "both webhooks listed dead after their retries", func() string {
+		if list = cli("list", "--status", "dead", "--receiver", "crm"); strings.Contains(list, "crm-call1-0") && strings.Contains(list, "crm-call2-0") {
 			return ""
 		}
 		return "list says:\n" + list
 	})
-	if !strings.Contains(list, "crm-call1-0") || !strings.Contains(list, "dead") {
-		t.Fatalf("list:\n%s", list)
+	// A call is found by the id its receiver saw and by its key; an id no
+	// webhook carried finds nothing.
+	for ref, want := range map[string]string{threecxID: "crm-call1-0", "261124010057_0-2": "", uuid: "crm-call2-0", "1795482099_1": "crm-call2-0"} {
+		got := cli("list", "--call", ref)
+		if want != "" && (!strings.Contains(got, want) || strings.Count(got, "\n") != 2) {
+			t.Errorf("list --call %s:\n%s\nwant only %s", ref, got, want)
+		}
+		if want == "" && strings.Count(got, "\n") != 1 {
+			t.Errorf("list --call %s found something:\n%s", ref, got)
+		}
 	}
 	var recs []map[string]any
-	if err := json.Unmarshal([]byte(cli("show", "crm-call1-0")), &recs); err != nil || len(recs) != 3 {
-		t.Fatalf("show: %d records, %v", len(recs), err)
+	if err := json.Unmarshal([]byte(cli("show", "crm-call1-0", "--json")), &recs); err != nil || len(recs) != 3 {
+		t.Fatalf("show --json: %d records, %v", len(recs), err)
+	}
+	show := cli("show", "crm-call2-0")
+	for _, want := range []string{"webhook   crm-call2-0", "call      1795482099_1", "status    dead after 2 attempt(s)",
+		"TIME", "attempt  1        500", "dead     2        500", "POST " + rcv.URL + "/hook", "Content-Type: application/json", `{"uuid":"`} {
+		if !strings.Contains(show, want) {
+			t.Errorf("show lacks %q:\n%s", want, show)
+		}
 	}
 	failing.Store(false)
 	cli("replay", "crm-call1-0")
@@ -87,11 +113,25 @@ func TestDeliveriesCommand(t *testing.T) {
 	if got.Load() != 1 {
 		t.Fatalf("after replay the receiver got %d", got.Load())
 	}
+	// Bulk: the dead letters of the last hour; call1 was delivered by
+	// its replay, so only call2 is sent again.
+	if out := cli("replay", "--status", "dead", "--since", "1h"); !strings.Contains(out, "crm-call2-0\n1 webhook(s) queued again") {
+		t.Errorf("replay --status dead: %s", out)
+	}
+	if err := svc.Outbox.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got.Load() != 2 {
+		t.Fatalf("after the bulk replay the receiver got %d, want 2", got.Load())
+	}
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"deliveries", "replay", "--admin", admin, "--token", tok}, &out, &errb); err == nil || !strings.Contains(err.Error(), "filter flags") {
+		t.Errorf("replay without ID or filter: %v", err)
+	}
 	if out := cli("enable", "crm"); !strings.Contains(out, "enabled") {
 		t.Fatalf("enable: %s", out)
 	}
 	// A wrong token is refused.
-	var out, errb bytes.Buffer
 	if err := run(ctx, []string{"deliveries", "list", "--admin", admin, "--token", "wrong"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("wrong token: %v", err)
 	}
@@ -102,8 +142,8 @@ func TestDeliveriesCommand(t *testing.T) {
 	defer resp.Body.Close()
 	var m bytes.Buffer
 	_, _ = m.ReadFrom(resp.Body)
-	for _, want := range []string{`callhook_webhooks_dead_total{receiver="crm"} 1`, `callhook_webhooks_delivered_total{receiver="crm"} 1`,
-		`callhook_delivery_attempts_total{outcome="5xx",receiver="crm"} 2`, "callhook_outbox_pending 0", "callhook_delivery_attempt_seconds_bucket"} {
+	for _, want := range []string{`callhook_webhooks_dead_total{receiver="crm"} 2`, `callhook_webhooks_delivered_total{receiver="crm"} 2`,
+		`callhook_delivery_attempts_total{outcome="5xx",receiver="crm"} 4`, "callhook_outbox_pending 0", "callhook_delivery_attempt_seconds_bucket"} {
 		if !strings.Contains(m.String(), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -8,6 +8,8 @@
 //	callhook sim list
 //	callhook sim run SCENARIO... --dialect 3cx --target URL [--speed X] [--profile NAME]
 //	callhook conformance [--dialect D] [SCENARIO...]
+//	callhook health [--config FILE.ini | --admin ADDR]
+//	callhook version
 package main
 
 import (
@@ -27,12 +29,14 @@ Usage:
   callhook serve --config FILE.ini     run the engine against the PBX in [pbx]
   callhook demo                        simulator + engine + local receiver, built-in scenarios
   callhook sim list                    list the built-in scenarios
-  callhook sim run SCENARIO... --dialect 3cx --target URL [--speed X] [--profile NAME]
+  callhook sim run SCENARIO|FILE.yaml... --dialect 3cx --target URL | --config FILE.ini
                                        play scenarios through simulator + engine to your receiver
   callhook conformance [SCENARIO...]   scenarios x every dialect, checked against the vendor documents
   callhook deliveries list|show|replay|enable   a running engine's attempt log, replay (admin API)
+  callhook health --config FILE.ini    is the running engine ready (PBX connected, outbox writable)
+  callhook version                     version and VCS revision of this build
 
-Run 'callhook COMMAND --help' for a command's options.
+Run 'callhook COMMAND --help' (or 'callhook help COMMAND') for a command's options.
 `
 
 // errUsage marks a command line that could not be understood; main prints
@@ -69,21 +73,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdConformance(ctx, args[1:], stdout, stderr)
 	case "deliveries":
 		return cmdDeliveries(ctx, args[1:], stdout, stderr)
+	case "health":
+		return cmdHealth(ctx, args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		return cmdVersion(args[1:], stdout, stderr)
 	case "sim":
-		if len(args) < 2 {
-			fmt.Fprint(stderr, usage)
-			return fmt.Errorf("%w: sim needs list or run", errUsage)
-		}
-		switch args[1] {
-		case "list":
-			return cmdSimList(args[2:], stdout, stderr)
-		case "run":
-			return cmdSimRun(ctx, args[2:], stdout, stderr)
-		case "serve":
-			return cmdSimServe(ctx, args[2:], stdout, stderr)
-		}
-		return fmt.Errorf("%w: unknown sim command %q (want list or run)", errUsage, args[1])
+		return cmdSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help", "-help":
+		if len(args) > 1 && args[0] == "help" {
+			// callhook help sim run: that command's --help.
+			return run(ctx, append(args[1:len(args):len(args)], "--help"), stdout, stderr)
+		}
 		fmt.Fprint(stdout, usage)
 		return nil
 	}

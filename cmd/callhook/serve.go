@@ -19,12 +19,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := flag.NewFlagSet("callhook serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("config", "", "the engine's `FILE.ini` (required)")
-	verbose := fs.Bool("v", false, "log every signal-level detail (debug)")
+	verbose := fs.Bool("v", false, "log every signal-level detail (debug, whatever [log] level says)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE` (go tool pprof), for performance reports")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: callhook serve --config FILE.ini [-v]\n\n"+
 			"Connects to the PBX named in [pbx] and delivers every call event to each\n"+
-			"[webhook.NAME] in its dialect. Stops on Ctrl-C or SIGTERM.\n\n")
+			"[webhook.NAME] in its dialect. Stops on Ctrl-C or SIGTERM. [log] format = json\n"+
+			"writes one JSON object per line to stderr.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -52,7 +53,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer func() { pprof.StopCPUProfile(); f.Close() }()
 	}
-	log := newLogger(stderr, *verbose)
+	// [log] says text or JSON and the level; -v lowers it to debug.
+	log := slog.New(cfg.Log.Handler(stderr, *verbose))
 	svc, err := service.New(cfg, service.Options{
 		Logger: log,
 		OnResult: func(r delivery.Result) {

@@ -19,6 +19,7 @@ import (
 	"github.com/callhook/callhook/core/delivery"
 	"github.com/callhook/callhook/core/service"
 	"github.com/callhook/callhook/core/webhooktest"
+	"github.com/callhook/callhook/pbxsim/pbx"
 	"github.com/callhook/callhook/pbxsim/scenario"
 	"github.com/callhook/callhook/pbxsim/sim"
 )
@@ -59,6 +60,18 @@ type Config struct {
 	// Username and Password, when Username is set, are the webhook's
 	// HTTP basic auth credentials (the .ini's username / password).
 	Username, Password string
+	// Engine, when set, is the engine's configuration as a .ini gave it
+	// (config.Parse): its [webhook.NAME] sections are the receivers, with
+	// their credentials, signing, headers and dialect keys, and its
+	// extensions, [recordings] and [pbx] timezone are kept. The rest is
+	// the simulation's: [pbx] is the simulator, the outbox is in memory,
+	// there is no admin or autodial API, and every webhook retries on
+	// Retry, so a run ends in seconds whatever the file says. Receivers,
+	// Dialect, Target and Recordings are then ignored.
+	Engine *config.Config
+	// Topology is the simulated PBX's numbering plan; default
+	// pbx.DefaultTopology (the one the built-in scenarios are written for).
+	Topology *pbx.Config
 }
 
 // Harness is a running simulator with an engine attached.
@@ -81,7 +94,11 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
-	simCfg := sim.Config{Speed: cfg.Speed, Transport: cfg.Transport, Logger: cfg.Logger.With("part", "sim")}
+	if cfg.Engine != nil && cfg.Engine.Recordings.Enabled() {
+		rc := cfg.Engine.Recordings
+		cfg.Recordings = &rc
+	}
+	simCfg := sim.Config{Speed: cfg.Speed, Transport: cfg.Transport, Logger: cfg.Logger.With("part", "sim"), Topology: cfg.Topology}
 	if cfg.Recordings != nil {
 		simCfg.Recordings = cfg.Recordings.MonitorDir
 	}
@@ -89,26 +106,28 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	conf := &config.Config{
-		File:       "harness",
-		PBX:        config.NewPBX("pbxsim", map[string]string{"address": s.AMIAddr(), "username": s.AMIUser(), "secret": s.AMISecret()}),
-		Extensions: cfg.Extensions,
-	}
-	recvs := cfg.Receivers
-	if len(recvs) == 0 {
-		recvs = []Receiver{{Name: "target", Dialect: cfg.Dialect, Options: profileOption(cfg.Profile), URL: cfg.Target}}
-	}
-	for _, r := range recvs {
-		conf.Webhooks = append(conf.Webhooks, config.Webhook{
-			Name: r.Name, URL: r.URL, Dialect: r.Dialect, Options: r.Options, Timeout: 10 * time.Second,
-			// The simulator's receivers are on loopback, which the
-			// engine refuses unless allowed (allow_private in a .ini).
-			AllowPrivate: true,
-			Username:     cfg.Username, Password: config.Secret(cfg.Password),
-		})
-	}
-	if cfg.Recordings != nil {
-		conf.Recordings = *cfg.Recordings
+	simPBX := config.NewPBX("pbxsim", map[string]string{"address": s.AMIAddr(), "username": s.AMIUser(), "secret": s.AMISecret()})
+	var conf *config.Config
+	if cfg.Engine != nil {
+		conf = engineConfig(cfg.Engine, simPBX)
+	} else {
+		conf = &config.Config{File: "harness", PBX: simPBX, Extensions: cfg.Extensions}
+		recvs := cfg.Receivers
+		if len(recvs) == 0 {
+			recvs = []Receiver{{Name: "target", Dialect: cfg.Dialect, Options: profileOption(cfg.Profile), URL: cfg.Target}}
+		}
+		for _, r := range recvs {
+			conf.Webhooks = append(conf.Webhooks, config.Webhook{
+				Name: r.Name, URL: r.URL, Dialect: r.Dialect, Options: r.Options, Timeout: 10 * time.Second,
+				// The simulator's receivers are on loopback, which the
+				// engine refuses unless allowed (allow_private in a .ini).
+				AllowPrivate: true,
+				Username:     cfg.Username, Password: config.Secret(cfg.Password),
+			})
+		}
+		if cfg.Recordings != nil {
+			conf.Recordings = *cfg.Recordings
+		}
 	}
 	svc, err := service.New(conf, service.Options{
 		Logger:   cfg.Logger.With("part", "engine"),
@@ -156,7 +175,37 @@ func (h *Harness) Play(ctx context.Context, sc *scenario.Scenario) error {
 	if err := h.Service.WaitSync(ctx, token); err != nil {
 		return fmt.Errorf("%s: webhooks not delivered: %w", sc.Name, err)
 	}
+	if h.Service.Recorder == nil {
+		return nil
+	}
+	// The calls' recordings are converted once their webhooks are stored,
+	// and their POSTs follow: wait for those too.
+	done := make(chan struct{})
+	go func() { h.Service.Recorder.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return fmt.Errorf("%s: recordings not converted: %w", sc.Name, ctx.Err())
+	}
+	if err := h.Service.Outbox.Flush(ctx); err != nil {
+		return fmt.Errorf("%s: recording webhooks not delivered: %w", sc.Name, err)
+	}
 	return nil
+}
+
+// engineConfig is a .ini's configuration with the simulation's parts in
+// place of [pbx], [delivery] and [api] (see Config.Engine).
+func engineConfig(file *config.Config, simPBX config.PBX) *config.Config {
+	conf := *file
+	simPBX.Timezone = file.PBX.Timezone
+	conf.PBX = simPBX
+	conf.Delivery = config.Delivery{Memory: true}
+	conf.API = config.API{}
+	conf.Webhooks = slices.Clone(file.Webhooks)
+	for i := range conf.Webhooks {
+		conf.Webhooks[i].Retry = config.Retry{}
+	}
+	return &conf
 }
 
 // Close stops the engine, delivery and the simulator.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -78,14 +79,33 @@ var _ = Describe("The engine image", func() {
 		By("starting the engine from the image, configured by an .ini to the simulator's AMI")
 		// The receiver is this test, on loopback: allow_private lets the
 		// engine deliver to it.
+		// admin_listen gives the image's HEALTHCHECK (callhook health) its
+		// /readyz; a port is taken and freed for it.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		adminAddr := ln.Addr().String()
+		Expect(ln.Close()).To(Succeed())
 		ini := fmt.Sprintf("[pbx]\ntype = ami\naddress = %s\nusername = admin\nsecret = secret\n\n"+
-			"[webhook.crm]\nurl = %s/hook\ndialect = 3cx\nallow_private = true\n", amiAddr, recv.URL())
+			"[webhook.crm]\nurl = %s/hook\ndialect = 3cx\nallow_private = true\n\n"+
+			"[delivery]\nadmin_listen = %s\nadmin_token = 0123456789abcdef-admin\n", amiAddr, recv.URL(), adminAddr)
 		engine := run(ctx, "engine",
 			testcontainers.WithFiles(testcontainers.ContainerFile{
 				Reader: strings.NewReader(ini), ContainerFilePath: "/etc/callhook/callhook.ini", FileMode: 0o644,
 			}),
 			testcontainers.WithWaitStrategy(wait.ForLog("ami logged in").WithStartupTimeout(30*time.Second)))
 		Expect(engine.IsRunning()).To(BeTrue())
+
+		By("reporting healthy through the image's HEALTHCHECK, callhook health, once the engine is ready")
+		Eventually(ctx, func(g Gomega) {
+			st, err := engine.State(ctx)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(st.Health).NotTo(BeNil(), "the image has no HEALTHCHECK")
+			g.Expect(string(st.Health.Status)).To(Equal("healthy"), "health log: %+v", st.Health.Log)
+		}).WithTimeout(time.Minute).Should(Succeed()) // the first check runs one --interval (15 s) after start
+		code, output, err := engine.Exec(ctx, []string{"/usr/local/bin/callhook", "health", "--config", "/etc/callhook/callhook.ini"})
+		Expect(err).NotTo(HaveOccurred())
+		msg, _ := io.ReadAll(output)
+		Expect(code).To(Equal(0), "callhook health: %s", msg)
 
 		By("playing inbound-answered through the simulator's control API")
 		sc, err := scenarios.Load("inbound-answered")
@@ -119,9 +139,9 @@ var _ = Describe("The engine image", func() {
 
 		By("encoding a recording to MP3 with the image's own lame")
 		Expect(engine.CopyToContainer(ctx, wav(time.Second), "/tmp/rec.wav", 0o644)).To(Succeed())
-		code, output, err := engine.Exec(ctx, []string{"/usr/bin/lame", "--quiet", "-b", "32", "/tmp/rec.wav", "/tmp/rec.mp3"})
+		code, output, err = engine.Exec(ctx, []string{"/usr/bin/lame", "--quiet", "-b", "32", "/tmp/rec.wav", "/tmp/rec.mp3"})
 		Expect(err).NotTo(HaveOccurred())
-		msg, _ := io.ReadAll(output)
+		msg, _ = io.ReadAll(output)
 		Expect(code).To(Equal(0), "lame: %s", msg)
 		rc, err := engine.CopyFileFromContainer(ctx, "/tmp/rec.mp3")
 		Expect(err).NotTo(HaveOccurred())

@@ -45,6 +45,7 @@ type Config struct {
 	Extensions map[string]Extension
 
 	Recordings Recordings // [recordings], optional
+	Log        Log        // [log], optional: format and level
 }
 
 // PBX says which live PBX interface the engine connects to.
@@ -246,8 +247,10 @@ func Parse(name string, r io.Reader) (*Config, error) {
 			checkRecordings(cfg, sec, ps)
 		case strings.HasPrefix(lower, extensionPrefix):
 			checkExtension(cfg, sec, ps)
+		case lower == "log":
+			checkLog(cfg, sec, ps)
 		default:
-			ps.add(sec.line, sec.name, "", "unknown section (want [pbx], [delivery], [api] or [webhook.NAME])")
+			ps.add(sec.line, sec.name, "", "unknown section (want [pbx], [webhook.NAME], [delivery], [recordings], [api], [log] or [extension.NUM])")
 		}
 	}
 	if !pbxSeen {

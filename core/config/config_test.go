@@ -70,7 +70,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown key in webhook", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nretries = 3\n",
 			"[webhook.crm] retries: unknown key", 9},
 		{"unknown section", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\n[recording]\nkeep_days = 7\n",
-			"callhook.ini:9: [recording]: unknown section (want [pbx], [delivery], [api] or [webhook.NAME])", 9},
+			"callhook.ini:9: [recording]: unknown section (want [pbx], [webhook.NAME], [delivery], [recordings], [api], [log] or [extension.NUM])", 9},
 		{"duplicate key", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nURL = http://y\n",
 			"[webhook.crm] url: duplicate key (first set on line 7)", 9},
 		{"duplicate section", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\n[webhook.crm]\nurl = http://y\ndialect = 3cx\n",
@@ -134,6 +134,18 @@ func TestParseErrors(t *testing.T) {
 			"callhook.ini:10: [webhook.crm] signing_secret_previous: same as signing_secret", 10},
 		{"previous signing secret twice", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nsigning_secret = whsec_a\nsigning_secret_previous = whsec_b\nsigning_secret_previous = whsec_c\n",
 			"callhook.ini:11: [webhook.crm] signing_secret_previous: duplicate key (first set on line 10)", 11},
+		{"log format", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\n[log]\nformat = yaml\n",
+			`callhook.ini:10: [log] format: unknown log format "yaml" (want text, json)`, 10},
+		{"log level misspelt", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\n[log]\nlevl = debug\n",
+			`callhook.ini:10: [log] levl: unknown key (did you mean "level"? known: format, level)`, 10},
+		{"log level", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\n[log]\nlevel = verbose\n",
+			`[log] level: unknown log level "verbose" (want debug, info, warn, error)`, 10},
+		{"duplicate log", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\n[log]\n[log]\n",
+			`callhook.ini:10: [log]: duplicate section (first defined on line 9)`, 10},
+		{"signing secret not base64", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nsigning_secret = whsec_not base64!\n",
+			`callhook.ini:9: [webhook.crm] signing_secret: invalid signing secret: not base64 after "whsec_"`, 9},
+		{"signing secret too short", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nsigning_secret = whsec_c2hvcnQ=\n",
+			`[webhook.crm] signing_secret: invalid signing secret: key is 5 bytes, want 16 to 64`, 9},
 		{"empty webhook name", pbxOK + "[webhook.]\nurl = http://x\ndialect = 3cx\n",
 			"missing webhook name", 6},
 		{"key outside section", "type = ami\n" + pbxOK + "[webhook.a]\nurl = http://x\ndialect = 3cx\n",
@@ -266,8 +278,8 @@ HEADER.x-trace-id = on
 [webhook.voipex-1]
 url = http://127.0.0.1:9002/
 dialect = voipex
-signing_secret = whsec_abc
-signing_secret_previous = whsec_old
+signing_secret = whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+signing_secret_previous = whsec_dGhlIG9sZCBzZWNyZXQsIDI0IGJ5dGVz
 `
 	cfg, err := config.Parse("multi.ini", strings.NewReader(ini))
 	if err != nil {
@@ -295,7 +307,7 @@ signing_secret_previous = whsec_old
 	if bulut.Headers["X-Tenant"] != "acme" || bulut.Headers["X-Trace-Id"] != "on" || len(bulut.Headers) != 2 {
 		t.Errorf("headers = %v", bulut.Headers)
 	}
-	if vx.Name != "voipex-1" || vx.SigningSecret.Reveal() != "whsec_abc" || vx.SigningSecretPrevious.Reveal() != "whsec_old" || vx.Line != 27 {
+	if vx.Name != "voipex-1" || vx.SigningSecret.Reveal() != "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" || vx.SigningSecretPrevious.Reveal() != "whsec_dGhlIG9sZCBzZWNyZXQsIDI0IGJ5dGVz" || vx.Line != 27 {
 		t.Errorf("voipex = %+v", vx)
 	}
 }
@@ -343,5 +355,36 @@ func TestLoad(t *testing.T) {
 	_, err = config.Load(filepath.Join(dir, "missing.ini"))
 	if !errors.Is(err, os.ErrNotExist) || errors.Is(err, config.ErrInvalid) {
 		t.Errorf("Load(missing) = %v, want a not-exist error", err)
+	}
+}
+
+func TestLogSection(t *testing.T) {
+	cfg, err := config.Parse("callhook.ini", strings.NewReader(specMinimal+"\n[log]\nformat = JSON\nlevel = warn\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Log.Format != "json" || cfg.Log.Level != slog.LevelWarn {
+		t.Errorf("log %+v", cfg.Log)
+	}
+	var b strings.Builder
+	log := slog.New(cfg.Log.Handler(&b, false))
+	log.Info("hidden")
+	log.Warn("shown", "k", 1)
+	if got := b.String(); !strings.HasPrefix(got, `{"time":`) || !strings.Contains(got, `"msg":"shown","k":1}`) || strings.Contains(got, "hidden") {
+		t.Errorf("json log at warn wrote %q", got)
+	}
+	b.Reset()
+	slog.New(cfg.Log.Handler(&b, true)).Debug("debug")
+	if !strings.Contains(b.String(), `"level":"DEBUG"`) {
+		t.Errorf("-v did not lower the level: %q", b.String())
+	}
+	cfg, err = config.Parse("callhook.ini", strings.NewReader(specMinimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	slog.New(cfg.Log.Handler(&b, false)).Info("plain")
+	if !strings.HasPrefix(b.String(), "time=") {
+		t.Errorf("default log is not text: %q", b.String())
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/core/connector"
+	"github.com/callhook/callhook/core/delivery"
 	"github.com/callhook/callhook/core/dialect"
 )
 
@@ -79,9 +80,12 @@ var webhookFields = map[string]field[Webhook]{
 		w.Dialect = spec.Name
 		return err
 	}},
-	"username":       {set: func(w *Webhook, _, v string) error { w.Username = v; return nil }},
-	"password":       {set: func(w *Webhook, _, v string) error { w.Password = Secret(v); return nil }},
-	"signing_secret": {set: func(w *Webhook, _, v string) error { w.SigningSecret = Secret(v); return nil }},
+	"username": {set: func(w *Webhook, _, v string) error { w.Username = v; return nil }},
+	"password": {set: func(w *Webhook, _, v string) error { w.Password = Secret(v); return nil }},
+	"signing_secret": {set: func(w *Webhook, _, v string) error {
+		w.SigningSecret = Secret(v)
+		return checkSigningSecret(v)
+	}},
 	"timeout": {set: func(w *Webhook, _, v string) error {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -105,7 +109,19 @@ var webhookFields = map[string]field[Webhook]{
 		return nil
 	}},
 	// The old secret during a rotation: requests carry a signature for each.
-	"signing_secret_previous": {set: func(w *Webhook, _, v string) error { w.SigningSecretPrevious = Secret(v); return nil }},
+	"signing_secret_previous": {set: func(w *Webhook, _, v string) error {
+		w.SigningSecretPrevious = Secret(v)
+		return checkSigningSecret(v)
+	}},
+}
+
+// checkSigningSecret refuses what cannot sign, on the key's line with
+// the rest, rather than when the service starts.
+func checkSigningSecret(v string) error {
+	if _, err := delivery.NewSigner(v); err != nil {
+		return fmt.Errorf("%w (want whsec_ followed by the base64 of 16 to 64 random bytes, as Standard Webhooks secrets are)", errors.Unwrap(err))
+	}
+	return nil
 }
 
 // checkPBX reads [pbx]: its type names the connector, whose own keys are

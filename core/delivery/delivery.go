@@ -60,6 +60,11 @@ type Result struct {
 	// user can see how the receiver answered.
 	Header http.Header
 	Body   []byte
+	// Sent is the header of the last attempt as it went out: the
+	// request's own, the webhook id, the signature, basic auth and the
+	// user agent. It holds credentials: show it to the operator who
+	// configured them (sim run), never log it.
+	Sent http.Header
 }
 
 // OK reports whether the request was delivered with a 2xx.

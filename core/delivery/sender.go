@@ -168,6 +168,7 @@ func (s *Sender) Send(ctx context.Context, r Request) Result {
 	if req.Header.Get("User-Agent") == "" && s.userAgent != "" {
 		req.Header.Set("User-Agent", s.userAgent)
 	}
+	res.Sent = req.Header
 
 	client := s.client
 	if s.guard && !r.AllowPrivate {

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -132,15 +134,37 @@ func matches(r Record, f Filter) bool {
 		(f.Until.IsZero() || !r.Time.After(f.Until)) && (f.Receiver == "" || r.Receiver == f.Receiver)
 }
 
-// List summarises the webhooks matching f, newest first.
+// List summarises the webhooks matching f, newest first. f.CallKey is a
+// call's key, or any id a receiver saw for the call (see CallKeys).
 func (o *Outbox) List(ctx context.Context, f Filter) ([]Summary, error) {
-	status := f.Status
-	f.Status = ""
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []Summary
+	err := o.summaries(ctx, f, func(s *Summary, _ *delivery.Request) bool {
+		out = append(out, *s)
+		return len(out) < limit
+	}, true)
+	return out, err
+}
+
+// summaries calls each with the webhooks matching f (newest first when
+// newest, else oldest first) and the last request logged for each (nil
+// while none has an outcome), until each returns false.
+func (o *Outbox) summaries(ctx context.Context, f Filter, each func(*Summary, *delivery.Request) bool, newest bool) error {
+	status, call := f.Status, f.CallKey
+	f.Status, f.CallKey = "", ""
 	recs, err := o.Records(ctx, f)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if call != "" {
+		keys := CallKeys(recs, call)
+		recs = slices.DeleteFunc(recs, func(r Record) bool { return !keys[r.CallKey] })
 	}
 	byID := map[string]*Summary{}
+	reqs := map[string]*delivery.Request{}
 	var order []string
 	for _, r := range recs {
 		s, ok := byID[r.ID]
@@ -160,21 +184,69 @@ func (o *Outbox) List(ctx context.Context, f Filter) ([]Summary, error) {
 		case KindReplay:
 			s.Status = "pending"
 		}
+		if r.Request != nil {
+			reqs[r.ID] = r.Request
+		}
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = 100
+	if newest {
+		slices.Reverse(order)
 	}
-	var out []Summary
-	for _, id := range slices.Backward(order) {
+	for _, id := range order {
 		if s := byID[id]; status == "" || s.Status == status {
-			out = append(out, *s)
-			if len(out) == limit {
+			if !each(s, reqs[id]) {
 				break
 			}
 		}
 	}
-	return out, nil
+	return nil
+}
+
+// CallKeys are the call keys ref names among recs: ref itself when it is
+// one, and the calls whose stored requests show ref as a value, so a call
+// is found by the id its receiver saw (a 3CX call id 261124010057_0-1, a
+// Bulutfon uuid, a VOIPEX UniqueId) without knowing the dialect. Requests
+// are stored with their outcome, so a call is found this way once one of
+// its webhooks was delivered or given up.
+func CallKeys(recs []Record, ref string) map[string]bool {
+	keys := map[string]bool{}
+	for _, r := range recs {
+		if r.CallKey == ref {
+			keys[ref] = true
+		}
+		if r.CallKey != "" && r.Request != nil && !keys[r.CallKey] && mentions(r.Request, ref) {
+			keys[r.CallKey] = true
+		}
+	}
+	return keys
+}
+
+// mentions reports whether ref stands alone in the request's URL or body:
+// not as part of a longer id or number.
+func mentions(req *delivery.Request, ref string) bool {
+	if containsToken(req.URL, ref) || containsToken(req.URL, url.QueryEscape(ref)) {
+		return true
+	}
+	return containsToken(string(req.Body), ref) || containsToken(string(req.Body), url.QueryEscape(ref))
+}
+
+func containsToken(s, tok string) bool {
+	if tok == "" {
+		return false
+	}
+	part := func(c byte) bool {
+		return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'
+	}
+	for i := 0; ; {
+		j := strings.Index(s[i:], tok)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(tok)
+		if (start == 0 || !part(s[start-1])) && (end == len(s) || !part(s[end])) {
+			return true
+		}
+		i = start + 1
+	}
 }
 
 // Show returns every record of one webhook, oldest first.
@@ -211,6 +283,31 @@ func (o *Outbox) Replay(ctx context.Context, id string) (delivery.Request, error
 	}
 	o.writeLog(&Record{Kind: KindReplay, ID: req.ID, Receiver: req.Receiver, CallKey: req.CallKey, Time: time.Now()})
 	return *req, nil
+}
+
+// ReplayAll sends again every webhook matching f that has an outcome
+// (delivered or dead; pending ones are still on their way), oldest first
+// so each call's webhooks keep their order, at most f.Limit (0: all). It
+// returns the requests replayed; on an error, those replayed before it.
+func (o *Outbox) ReplayAll(ctx context.Context, f Filter) ([]delivery.Request, error) {
+	var picked []delivery.Request
+	err := o.summaries(ctx, f, func(s *Summary, req *delivery.Request) bool {
+		if req != nil && s.Status != "pending" {
+			picked = append(picked, *req)
+		}
+		return f.Limit <= 0 || len(picked) < f.Limit
+	}, false)
+	if err != nil {
+		return nil, err
+	}
+	stamp := strconv.FormatInt(time.Now().UnixNano(), 10)
+	for i, req := range picked {
+		if err := o.publish(ctx, req, req.ID+"/replay/"+stamp); err != nil {
+			return picked[:i], fmt.Errorf("replay webhook %s: %w", req.ID, err)
+		}
+		o.writeLog(&Record{Kind: KindReplay, ID: req.ID, Receiver: req.Receiver, CallKey: req.CallKey, Time: time.Now()})
+	}
+	return picked, nil
 }
 
 // loadDisabled restores receivers disabled by a 410 before this start.

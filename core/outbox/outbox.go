@@ -16,6 +16,7 @@
 //	CALLHOOK_OUTBOX  callhook.outbox.<partition>.<n>  work queue: pending requests, n per message
 //	CALLHOOK_LOG     callhook.log.<receiver>       attempts and outcomes, kept LogMaxAge
 //	KV CALLHOOK_RECV                               receivers disabled by a 410
+//	KV CALLHOOK_HEALTH                             each node's last write check (Check)
 package outbox
 
 import (
@@ -121,6 +122,9 @@ type Outbox struct {
 
 	onResult func(delivery.Result)
 	logb     logBatcher
+
+	hmu    sync.Mutex
+	health jetstream.KeyValue // created by the first Check; guarded by hmu
 
 	leases jetstream.KeyValue
 	lmu    sync.Mutex

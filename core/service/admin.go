@@ -18,23 +18,34 @@ import (
 
 // The admin API, on [delivery] admin_listen:
 //
+//	GET  /healthz                              200 while the process serves (no token)
+//	GET  /readyz                               200 when the PBX is connected and the outbox
+//	                                           takes writes, else 503 with the reasons (no token)
 //	GET  /metrics                              Prometheus metrics (no token)
 //	GET  /admin/status                         pending count, last sync token, disabled receivers
 //	GET  /admin/deliveries?receiver=&call=&since=&until=&status=&limit=
 //	GET  /admin/deliveries/{id}                every attempt of one webhook
 //	POST /admin/deliveries/{id}/replay         send it again, same webhook id
+//	POST /admin/deliveries/replay?receiver=&call=&since=&until=&status=&limit=
+//	                                           send every matching webhook again
 //	POST /admin/receivers/{name}/enable        undo a 410
 //
+// call= is a call's key or any id a receiver saw for it (outbox.CallKeys).
 // Everything under /admin needs "Authorization: Bearer <admin_token>":
-// replay sends webhooks, and the log holds their bodies.
+// replay sends webhooks, and the log holds their bodies. The probes and
+// /metrics tell nothing of a webhook, and probes (a load balancer, a
+// container's HEALTHCHECK, systemd) carry no token.
 
-// AdminHandler serves the admin API and /metrics.
+// AdminHandler serves the admin API, the health probes and /metrics.
 func (s *Service) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /admin/status", s.authed(s.adminStatus))
 	mux.HandleFunc("GET /admin/deliveries", s.authed(s.adminList))
 	mux.HandleFunc("GET /admin/deliveries/{id}", s.authed(s.adminShow))
+	mux.HandleFunc("POST /admin/deliveries/replay", s.authed(s.adminReplayAll))
 	mux.HandleFunc("POST /admin/deliveries/{id}/replay", s.authed(s.adminReplay))
 	mux.HandleFunc("POST /admin/receivers/{name}/enable", s.authed(s.adminEnable))
 	return mux
@@ -89,28 +100,34 @@ func (s *Service) adminStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"pending": n, "last_sync": s.LastSync(), "disabled": disabled})
 }
 
-func (s *Service) adminList(w http.ResponseWriter, r *http.Request) {
+// filter reads the query's filter of the attempt log.
+func filter(r *http.Request) (outbox.Filter, error) {
 	q := r.URL.Query()
 	f := outbox.Filter{Receiver: q.Get("receiver"), CallKey: q.Get("call"), Status: q.Get("status")}
 	var err error
 	if f.Since, err = parseTime(q.Get("since")); err != nil {
-		httpError(w, http.StatusBadRequest, fmt.Errorf("since: %w", err))
-		return
+		return f, fmt.Errorf("since: %w", err)
 	}
 	if f.Until, err = parseTime(q.Get("until")); err != nil {
-		httpError(w, http.StatusBadRequest, fmt.Errorf("until: %w", err))
-		return
+		return f, fmt.Errorf("until: %w", err)
 	}
 	if v := q.Get("limit"); v != "" {
-		if f.Limit, err = strconv.Atoi(v); err != nil {
-			httpError(w, http.StatusBadRequest, fmt.Errorf("limit %q: want a number", v))
-			return
+		if f.Limit, err = strconv.Atoi(v); err != nil || f.Limit < 0 {
+			return f, fmt.Errorf("limit %q: want a number", v)
 		}
 	}
 	switch f.Status {
 	case "", "delivered", "dead", "pending":
 	default:
-		httpError(w, http.StatusBadRequest, fmt.Errorf("status %q: want delivered, dead or pending", f.Status))
+		return f, fmt.Errorf("status %q: want delivered, dead or pending", f.Status)
+	}
+	return f, nil
+}
+
+func (s *Service) adminList(w http.ResponseWriter, r *http.Request) {
+	f, err := filter(r)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
 		return
 	}
 	list, err := s.Outbox.List(r.Context(), f)
@@ -150,6 +167,33 @@ func (s *Service) adminReplay(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	_ = json.NewEncoder(w).Encode(map[string]string{"id": req.ID, "receiver": req.Receiver, "status": "queued"})
+}
+
+// adminReplayAll replays every webhook the filter matches; a filter is
+// required, so an empty request cannot resend the whole log.
+func (s *Service) adminReplayAll(w http.ResponseWriter, r *http.Request) {
+	f, err := filter(r)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	if (outbox.Filter{Limit: f.Limit}) == f { // a limit alone says which webhooks no more than nothing does
+		httpError(w, http.StatusBadRequest, errors.New("say which webhooks: receiver, call, since, until or status (status=dead for the dead letters)"))
+		return
+	}
+	reqs, err := s.Outbox.ReplayAll(r.Context(), f)
+	ids := []string{}
+	for _, req := range reqs {
+		ids = append(ids, req.ID)
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, fmt.Errorf("%w (%d replayed before)", err, len(ids)))
+		return
+	}
+	s.log.Info("webhooks replayed", "count", len(ids), "receiver", f.Receiver, "call", f.CallKey, "status", f.Status)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusAccepted)
+	_ = json.NewEncoder(w).Encode(map[string]any{"replayed": len(ids), "ids": ids, "status": "queued"})
 }
 
 func (s *Service) adminEnable(w http.ResponseWriter, r *http.Request) {

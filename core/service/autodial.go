@@ -18,9 +18,9 @@ import (
 // callback_url also goes there.
 const CallbackReceiver = "autodial-callback"
 
-// modelOptions are the call model's options the configuration sets.
-func modelOptions(log *slog.Logger) engine.Option {
-	return engine.WithModel(callmodel.New(callmodel.WithLogger(log)))
+// newModel is the call model with the options the configuration sets.
+func newModel(log *slog.Logger) *callmodel.Model {
+	return callmodel.New(callmodel.WithLogger(log))
 }
 
 // withAutodial sets up the autodial API's registry when [api] is

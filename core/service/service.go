@@ -57,6 +57,9 @@ type Service struct {
 	// Recorder handles the calls' recordings ([recordings]), nil when
 	// not configured.
 	Recorder *Recorder
+	// pbx follows the PBX connection and counts its signals (/readyz,
+	// /metrics).
+	pbx *pbxStage
 }
 
 // Close stops delivery at once; requests not yet delivered stay in the
@@ -135,10 +138,13 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 		ob.Close()
 		return nil, err
 	}
+	model := newModel(log.With("component", "callmodel"))
+	svc.pbx = newPBXStage(model, svc.Registry)
 	engineOpts := append([]engine.Option{
 		engine.WithLogger(log.With("component", "engine")),
 		engine.WithEventHook(opts.OnEvent),
-		modelOptions(log.With("component", "callmodel")),
+		engine.WithModel(model),
+		engine.WithStage(svc.pbx),
 	}, stages...)
 	if svc.Recorder != nil {
 		engineOpts = append(engineOpts, engine.WithStage(svc.Recorder))
