@@ -15,7 +15,9 @@ import (
 	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/config"
 	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/engine"
 	"github.com/callhook/callhook/core/service"
+	"github.com/callhook/callhook/pbxsim/pbx"
 	"github.com/callhook/callhook/pbxsim/scenario"
 	"github.com/callhook/callhook/pbxsim/sim"
 )
@@ -42,7 +44,13 @@ type Config struct {
 	Retry    delivery.RetryPolicy
 	OnResult func(delivery.Result)
 	OnEvent  func(callmodel.Event)
-	Logger   *slog.Logger
+	// OnAttempt sees every delivery attempt; Stages follow the engine's
+	// own (an inspector).
+	OnAttempt func(delivery.Attempt)
+	Stages    []engine.Stage
+	// Ladder makes the simulator keep every call's SIP ladder (SIP).
+	Ladder bool
+	Logger *slog.Logger
 	// ConnectTimeout bounds the engine's first connection. Default 10s.
 	ConnectTimeout time.Duration
 	// Recordings, when set, is the engine's [recordings] section; the
@@ -82,6 +90,11 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 	if cfg.Recordings != nil {
 		simCfg.Recordings = cfg.Recordings.MonitorDir
 	}
+	if cfg.Ladder {
+		topo := pbx.DefaultTopology()
+		topo.Ladder = true
+		simCfg.Topology = &topo
+	}
 	s, err := sim.Start(ctx, simCfg)
 	if err != nil {
 		return nil, err
@@ -109,9 +122,11 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 	}
 	svc, err := service.New(conf, service.Options{
 		Logger:   cfg.Logger.With("part", "engine"),
-		Retry:    cfg.Retry,
-		OnResult: cfg.OnResult,
-		OnEvent:  cfg.OnEvent,
+		Retry:     cfg.Retry,
+		OnResult:  cfg.OnResult,
+		OnEvent:   cfg.OnEvent,
+		OnAttempt: cfg.OnAttempt,
+		Stages:    cfg.Stages,
 	})
 	if err != nil {
 		s.Close()

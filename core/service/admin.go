@@ -37,6 +37,7 @@ func (s *Service) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /admin/deliveries/{id}", s.authed(s.adminShow))
 	mux.HandleFunc("POST /admin/deliveries/{id}/replay", s.authed(s.adminReplay))
 	mux.HandleFunc("POST /admin/receivers/{name}/enable", s.authed(s.adminEnable))
+	s.mountInspector(mux) // GET /inspect/ (inspect.go)
 	return mux
 }
 
