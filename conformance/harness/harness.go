@@ -121,7 +121,7 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 		conf.Recordings = *cfg.Recordings
 	}
 	svc, err := service.New(conf, service.Options{
-		Logger:   cfg.Logger.With("part", "engine"),
+		Logger:    cfg.Logger.With("part", "engine"),
 		Retry:     cfg.Retry,
 		OnResult:  cfg.OnResult,
 		OnEvent:   cfg.OnEvent,
