@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -136,14 +135,9 @@ func runInspect(ctx context.Context, o inspectOptions, scs []*scenario.Scenario,
 	}
 	srv := &http.Server{Handler: in, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
-		defer cancel()
-		// Event streams stay open: Shutdown waits for them, so close.
-		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			_ = srv.Close()
-		}
-	}()
+	// Close, not Shutdown: an open page's event stream never ends by
+	// itself, and nothing else the inspector serves needs finishing.
+	defer srv.Close()
 	fmt.Fprintf(stdout, "Inspector: http://%s/\n", ln.Addr())
 	fmt.Fprintf(stdout, "callhook inspect: PBX simulator + engine (AMI) + %s to %s, %gx speed\n\n", strings.Join(o.dialects, ", "), base, o.sim.speed)
 

@@ -347,9 +347,11 @@ func (c *call) sendInvite(b *binding) error {
 	req := p.newRequest(c.out, sip.INVITE)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(rtp.BuildSDP(c.mOut.addr(), rand.Uint64N(1<<31), "pbxsim"))
-	c.mu.Lock()
-	p.ladderLink(c.out.callID, c.caller.Linkedid)
-	c.mu.Unlock()
+	if p.ladder != nil {
+		c.mu.Lock()
+		p.ladderLink(c.out.callID, c.caller.Linkedid)
+		c.mu.Unlock()
+	}
 	p.mu.Lock()
 	p.legs[c.out.callID] = &legRef{c: c, caller: false}
 	p.mu.Unlock()

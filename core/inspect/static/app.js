@@ -171,7 +171,7 @@ function renderWebhook(w) {
   if (fails.length) {
     for (const f of fails) {
       const fig = el("div", { class: "failure", "data-field": f.field || "" },
-        el("div", { class: "msg", text: (f.field ? f.field + ": " : "") + f.message }));
+        el("div", { class: "msg", text: (f.field && !f.message.startsWith(f.field) ? f.field + ": " : "") + f.message }));
       if (f.rule_file) fig.append(el("div", { class: "rule" }, "rule ", el("code", { text: f.rule_file + ":" + f.rule_line }), "  ", el("code", { class: "rule-text", text: f.rule_text })));
       if (f.doc_text) fig.append(el("blockquote", { class: "doc" }, el("span", { class: "quote", text: f.doc_text }),
         el("cite", { text: f.doc_document + ", line " + f.doc_line })));
