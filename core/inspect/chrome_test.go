@@ -82,7 +82,13 @@ func startChrome(t *testing.T, path string) *chrome {
 	cmd := exec.Command(path,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
+		"--disable-dev-shm-usage", "--disable-extensions", "--disable-default-apps", "--disable-breakpad",
+		"--disable-domain-reliability", "--disable-client-side-phishing-detection", "--no-default-browser-check",
+		"--metrics-recording-only", "--safebrowsing-disable-auto-update",
+		// The page is on 127.0.0.1; no other name resolves, so the
+		// browser reaches nothing but this machine.
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+		"--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
 		"--remote-allow-origins=*", "--window-size=1400,2000",
 		"--user-data-dir="+t.TempDir(), "about:blank")
 	// Its own process group, so the test stops the browser's helper

@@ -78,6 +78,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// maxPerCall bounds the signals kept of one call.
+const maxPerCall = 5000
+
 // Inspector follows calls and serves them. Its methods are safe for
 // concurrent use.
 type Inspector struct {
@@ -183,6 +186,9 @@ func (in *Inspector) Process(s signal.Signal, evs []callmodel.Event, calls engin
 			in.pbxCalls[id] = key
 			c.pbxCalls = append(c.pbxCalls, id)
 		}
+	}
+	if len(c.Signals) >= maxPerCall {
+		return // a call that goes on for hours keeps its start
 	}
 	in.seq++
 	c.Signals = append(c.Signals, signalView{Seq: in.seq, Seen: now, Time: s.Time, Kind: s.Kind.String(), Leg: legName(s.Leg), Detail: describeSignal(s)})
