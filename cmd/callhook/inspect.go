@@ -139,7 +139,7 @@ func runInspect(ctx context.Context, o inspectOptions, scs []*scenario.Scenario,
 	// itself, and nothing else the inspector serves needs finishing.
 	defer srv.Close()
 	fmt.Fprintf(stdout, "Inspector: http://%s/\n", ln.Addr())
-	fmt.Fprintf(stdout, "callhook inspect: PBX simulator + engine (AMI) + %s to %s, %gx speed\n\n", strings.Join(o.dialects, ", "), base, o.sim.speed)
+	fmt.Fprintf(stdout, "PBX simulator + engine (AMI) + %s webhooks to %s, %gx speed\n\n", strings.Join(o.dialects, ", "), base, o.sim.speed)
 
 	log := slog.New(slog.DiscardHandler)
 	if o.sim.verbose {
