@@ -5,7 +5,7 @@ BIN       := bin/callhook
 # Race detector on by default in tests; `make test RACE=` turns it off.
 RACE      ?= -race
 
-.PHONY: all build demo test unit conformance deps vet bench fuzz clean help soak bench-delivery \
+.PHONY: all build demo inspect test unit conformance deps vet bench fuzz clean help soak bench-delivery \
 	gotest image image-deps docker-deps docker-up docker-down realpbx parity bench-sim bench-pipeline \
 	asterisk-install realpbx-record
 
@@ -13,6 +13,7 @@ all: build
 
 help:
 	@echo "make demo         run the simulator + engine + receiver on the built-in scenarios"
+	@echo "make inspect      the same, shown live in the web inspector (http://127.0.0.1:8089/)"
 	@echo "make test         install test tools, vet, and run every unit and conformance test"
 	@echo "make conformance  the conformance suites only"
 	@echo "make bench        benchmarks"
@@ -35,8 +36,11 @@ build:
 demo:
 	$(GO) run ./cmd/callhook demo
 
-# System tools the tests drive: SIPp (Debian sip-tester), baresip (baresip-core)
-# and lame (WAV to MP3).
+inspect:
+	$(GO) run ./cmd/callhook inspect
+
+# System tools the tests drive: SIPp (Debian sip-tester), baresip (baresip-core),
+# lame (WAV to MP3) and Chromium (the inspector's browser test, headless).
 deps:
 	@command -v sipp >/dev/null 2>&1 || { \
 		echo "installing sip-tester (SIPp) for the interoperability tests"; \
@@ -53,6 +57,11 @@ deps:
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq baresip-core >/dev/null; }
 	@command -v baresip >/dev/null 2>&1 || { echo "baresip still missing after install" >&2; exit 1; }
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium for the inspector's browser test"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { echo "chromium still missing after install" >&2; exit 1; }
 
 image-deps:
 	@command -v lame >/dev/null 2>&1 || { \
@@ -158,13 +167,14 @@ vet:
 # The tests run with a private dockerd (for the image suite, label "docker")
 # that is started before and stopped after, even when a test fails.
 # CALLHOOK_REQUIRE_DOCKER makes the image suite fail instead of skip when
-# Docker is unreachable.
+# Docker is unreachable, CALLHOOK_REQUIRE_BROWSER the inspector's browser
+# test when Chromium is missing.
 test: deps vet docker-up
 	@status=0; $(MAKE) --no-print-directory gotest || status=$$?; \
 		$(MAKE) --no-print-directory docker-down; exit $$status
 
 gotest:
-	$(DOCKER_ENV) CALLHOOK_REQUIRE_DOCKER=1 $(GO) test $(RACE) -count=1 -timeout 15m $(PKGS)
+	$(DOCKER_ENV) CALLHOOK_REQUIRE_DOCKER=1 CALLHOOK_REQUIRE_BROWSER=1 $(GO) test $(RACE) -count=1 -timeout 15m $(PKGS)
 
 unit:
 	$(GO) test $(RACE) -count=1 $$($(GO) list ./... | grep -v /conformance/)

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/callhook/callhook/core/webhooktest"
 	"github.com/callhook/callhook/pbxsim/scenario"
@@ -24,7 +20,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.Float64Var(&o.speed, "speed", 10, "play scenarios `X` times faster")
 	fs.StringVar(&o.transport, "transport", "udp", "SIP transport of the simulated phones: udp or tcp")
 	fs.BoolVar(&o.verbose, "v", false, "log simulator and engine details to stderr")
-	keep := fs.Bool("keep", false, "keep the receiver's inspector running after the scenarios, until Ctrl-C")
+	keep := fs.Bool("keep", false, "show the scenarios live in the web inspector, and keep it running until Ctrl-C")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: callhook demo [--dialect 3cx] [--speed X] [--keep]\n\n"+
 			"Starts the PBX simulator, the engine connected to it over AMI, and a local\n"+
@@ -33,6 +29,18 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *keep {
+		// The inspector (callhook inspect) shows the same run live.
+		var scs []*scenario.Scenario
+		for _, n := range scenarios.Names() {
+			sc, err := scenarios.Load(n)
+			if err != nil {
+				return err
+			}
+			scs = append(scs, sc)
+		}
+		return runInspect(ctx, inspectOptions{sim: o, addr: "127.0.0.1:0", dialects: []string{o.dialect}, keep: true}, scs, stdout, stderr)
 	}
 	recv := webhooktest.NewServer()
 	defer recv.Close()
@@ -60,35 +68,6 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if rep.failed > 0 {
 		return fmt.Errorf("%d webhook(s) not delivered", rep.failed)
 	}
-	if !*keep {
-		fmt.Fprintf(stdout, "\nRun 'callhook demo --keep' to browse them, or 'callhook sim run %s --dialect 3cx --target URL' to send them to your own receiver.\n", scs[0].Name)
-		return nil
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("start inspector: %w", err)
-	}
-	srv := &http.Server{Handler: inspector(recv), ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
-	fmt.Fprintf(stdout, "\nInspector: http://%s/  (Ctrl-C to stop)\n", ln.Addr())
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
+	fmt.Fprintf(stdout, "\nRun 'callhook demo --keep' (or 'callhook inspect') to watch them live in the web inspector, or 'callhook sim run %s --dialect 3cx --target URL' to send them to your own receiver.\n", scs[0].Name)
 	return nil
-}
-
-// inspector lists what the demo receiver captured, one request a line.
-func inspector(recv *webhooktest.Server) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		for i, c := range recv.Requests() {
-			fmt.Fprintf(w, "%3d  %s  %s %s?%s\n", i+1, c.Time.Format(time.TimeOnly), c.Method, c.Path, c.RawQuery)
-			if len(c.Body) > 0 {
-				fmt.Fprintf(w, "     %s\n", c.Body)
-			}
-		}
-	})
 }

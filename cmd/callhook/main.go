@@ -5,6 +5,7 @@
 //
 //	callhook serve --config FILE.ini
 //	callhook demo
+//	callhook inspect [SCENARIO...]
 //	callhook sim list
 //	callhook sim run SCENARIO... --dialect 3cx --target URL [--speed X] [--profile NAME]
 //	callhook conformance [--dialect D] [SCENARIO...]
@@ -28,6 +29,7 @@ const usage = `callhook - telephony webhooks from a live PBX
 Usage:
   callhook serve --config FILE.ini     run the engine against the PBX in [pbx]
   callhook demo                        simulator + engine + local receiver, built-in scenarios
+  callhook inspect [SCENARIO...]       the same, shown live in a web inspector (SIP, events, webhooks, rules)
   callhook sim list                    list the built-in scenarios
   callhook sim run SCENARIO|FILE.yaml... --dialect 3cx --target URL | --config FILE.ini
                                        play scenarios through simulator + engine to your receiver
@@ -69,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdServe(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(ctx, args[1:], stdout, stderr)
+	case "inspect":
+		return cmdInspect(ctx, args[1:], stdout, stderr)
 	case "conformance":
 		return cmdConformance(ctx, args[1:], stdout, stderr)
 	case "deliveries":

@@ -2,9 +2,11 @@ package check
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"mime"
 	"net/url"
 	"regexp"
@@ -24,6 +26,8 @@ type Bulutfon struct {
 	Rules   *fixtures.BulutfonRules
 	Profile string
 	Form    bool
+	// ix finds a rule's line in the rules file, for Failures.
+	ix *fixtures.Index
 }
 
 // NewBulutfon loads the rules.
@@ -35,7 +39,11 @@ func NewBulutfon(profile string, form bool) (*Bulutfon, error) {
 	if _, ok := r.Profiles[profile]; !ok {
 		return nil, fmt.Errorf("bulutfon rules have no profile %q", profile)
 	}
-	return &Bulutfon{Rules: r, Profile: profile, Form: form}, nil
+	ix, err := fixtures.BulutfonIndex()
+	if err != nil {
+		return nil, err
+	}
+	return &Bulutfon{Rules: r, Profile: profile, Form: form, ix: ix}, nil
 }
 
 // Payload is one decoded request body: top-level keys to values. JSON
@@ -91,20 +99,34 @@ func (c *Bulutfon) Decode(r Request) (Payload, error) {
 	return p, nil
 }
 
+// Request runs the rules one request must keep by itself, now being
+// about when it was sent: Transport, then Fields and Values of its
+// decoded body.
+func (c *Bulutfon) Request(r Request, now time.Time) []error {
+	errs := []error{c.Transport(r, r.Header.Get("Content-Type"))}
+	p, err := c.Decode(r)
+	if err != nil {
+		return append(errs, err)
+	}
+	return append(errs, c.Fields(p), c.Values(p, now))
+}
+
 // Transport: a POST with the encoding's content type and a body.
 func (c *Bulutfon) Transport(r Request, contentType string) error {
+	doc := c.Rules.Doc
 	if r.Method != c.Rules.Transport.Method {
-		return fmt.Errorf("method %s, the document POSTs", r.Method)
+		return fail(c.ix, "", doc["transport"], fmt.Errorf("method %s, the document POSTs", r.Method), "transport", "method")
 	}
-	want := c.Rules.Transport.ContentTypes["json"]
+	enc := "json"
 	if c.Form {
-		want = c.Rules.Transport.ContentTypes["form"]
+		enc = "form"
 	}
+	want := c.Rules.Transport.ContentTypes[enc]
 	if mt, _, _ := mime.ParseMediaType(contentType); mt != want {
-		return fmt.Errorf("content type %q, want %s", contentType, want)
+		return fail(c.ix, "Content-Type", doc["content_type"], fmt.Errorf("content type %q, want %s", contentType, want), "transport", "content_types", enc)
 	}
 	if len(r.Body) == 0 {
-		return errors.New("empty body")
+		return fail(c.ix, "", doc["transport"], errors.New("empty body"), "transport")
 	}
 	return nil
 }
@@ -112,28 +134,30 @@ func (c *Bulutfon) Transport(r Request, contentType string) error {
 // Fields: the event is one the profile names and carries exactly its
 // documented fields (the autodial ones only with autodial).
 func (c *Bulutfon) Fields(p Payload) error {
+	doc := c.Rules.Doc
 	name := p.Str("event_type")
 	rule, ok := c.Rules.Profiles[c.Profile].Events[name]
 	if !ok {
-		return fmt.Errorf("event_type %q is not one the %s document names", name, c.Profile)
+		return fail(c.ix, "event_type", doc["event_type"], fmt.Errorf("event_type %q is not one the %s document names", name, c.Profile), "profiles", c.Profile, "events")
 	}
+	at := []string{"profiles", c.Profile, "events", name}
 	var errs []error
 	for _, f := range rule.Fields {
 		if _, ok := p[f]; !ok {
-			errs = append(errs, fmt.Errorf("%s lacks documented field %q", name, f))
+			errs = append(errs, fail(c.ix, f, doc[f], fmt.Errorf("%s lacks documented field %q", name, f), at...))
 		}
 	}
 	_, auto := p["autodial"]
-	for k := range p {
+	for _, k := range slices.Sorted(maps.Keys(p)) {
 		if slices.Contains(rule.Fields, k) || slices.Contains(rule.Optional, k) || (auto && slices.Contains(c.Rules.Autodial, k)) {
 			continue
 		}
-		errs = append(errs, fmt.Errorf("%s carries undocumented field %q", name, k))
+		errs = append(errs, fail(c.ix, k, doc["common"], fmt.Errorf("%s carries undocumented field %q", name, k), at...))
 	}
 	if auto {
 		for _, f := range c.Rules.Autodial {
 			if _, ok := p[f]; !ok {
-				errs = append(errs, fmt.Errorf("autodial %s lacks %q", name, f))
+				errs = append(errs, fail(c.ix, f, doc[f], fmt.Errorf("autodial %s lacks %q", name, f), "autodial"))
 			}
 		}
 	}
@@ -147,31 +171,36 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 // number only when writing it as one keeps every digit.
 func (c *Bulutfon) Values(p Payload, now time.Time) error {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	for f, allowed := range c.Rules.Values {
-		if _, ok := p[f]; ok && !slices.Contains(allowed, p.Str(f)) {
-			bad("%s=%q, the document allows %q", f, p.Str(f), allowed)
+	doc := c.Rules.Doc
+	bad := func(field string, path []string, format string, args ...any) {
+		errs = append(errs, fail(c.ix, field, doc[field], fmt.Errorf(format, args...), path...))
+	}
+	for _, f := range slices.Sorted(maps.Keys(c.Rules.Values)) {
+		if allowed := c.Rules.Values[f]; !slices.Contains(allowed, p.Str(f)) {
+			if _, ok := p[f]; ok {
+				bad(f, []string{"values", f}, "%s=%q, the document allows %q", f, p.Str(f), allowed)
+			}
 		}
 	}
 	if !uuidPattern.MatchString(p.Str("uuid")) {
-		bad("uuid %q is not a UUID", p.Str("uuid"))
+		bad("uuid", []string{"common"}, "uuid %q is not a UUID", p.Str("uuid"))
 	}
 	us, err := strconv.ParseInt(p.Str("timestamp"), 10, 64)
 	if err != nil {
-		bad("timestamp %q is not an integer", p.Str("timestamp"))
+		bad("timestamp", []string{"timestamp_unit"}, "timestamp %q is not an integer", p.Str("timestamp"))
 	} else if d := time.UnixMicro(us).Sub(now); d > 24*time.Hour || d < -24*time.Hour {
-		bad("timestamp %d is not microseconds since the epoch near now (%s off)", us, d)
+		bad("timestamp", []string{"timestamp_unit"}, "timestamp %d is not microseconds since the epoch near now (%s off)", us, d)
 	}
 	if !c.Form {
 		for _, k := range []string{"caller", "callee", "destination", "domain_id", "account_id"} {
 			switch v := p[k].(type) {
 			case json.Number:
 				if s := v.String(); s[0] == '0' || len(s) > 15 || strings.ContainsAny(s, ".eE+-") {
-					bad("%s=%s as a JSON number loses digits", k, s)
+					bad(k, []string{"common"}, "%s=%s as a JSON number loses digits", k, s)
 				}
 			case string:
 				if regexp.MustCompile(`^[1-9][0-9]{0,14}$`).MatchString(v) {
-					bad("%s=%q: a plain number, the document writes it as a JSON number", k, v)
+					bad(k, []string{"common"}, "%s=%q: a plain number, the document writes it as a JSON number", k, v)
 				}
 			}
 		}
@@ -207,15 +236,15 @@ func (c *Bulutfon) legacyCDR(p Payload) error {
 		}
 		v, ok := get(f)
 		if !ok {
-			errs = append(errs, fmt.Errorf("cdr lacks %q", f))
+			errs = append(errs, fail(c.ix, "cdr", fixtures.Quote{}, fmt.Errorf("cdr lacks %q", f), "profiles", "legacy", "cdr", "fields"))
 			continue
 		}
 		if allowed, ok := rule.Values[f]; ok && !slices.Contains(allowed, v) {
-			errs = append(errs, fmt.Errorf("cdr %s=%q, the document allows %q", f, v, allowed))
+			errs = append(errs, fail(c.ix, "cdr", fixtures.Quote{}, fmt.Errorf("cdr %s=%q, the document allows %q", f, v, allowed), "profiles", "legacy", "cdr", "values", f))
 		}
 		if strings.HasSuffix(f, "_time") && v != "" {
 			if _, err := time.Parse(rule.Layout, v); err != nil {
-				errs = append(errs, fmt.Errorf("cdr %s=%q is not RFC 3339 with an offset", f, v))
+				errs = append(errs, fail(c.ix, "cdr", fixtures.Quote{}, fmt.Errorf("cdr %s=%q is not RFC 3339 with an offset", f, v), "profiles", "legacy", "cdr", "time_layout"))
 			}
 		}
 	}
@@ -422,6 +451,7 @@ func (c *Bulutfon) Expected(sc *scenario.Scenario, reqs []Request, tolerance tim
 func init() {
 	// Bulutfon: each encoding with each profile, as the documents offer.
 	var variants []Variant
+	byOptions := map[[2]string]*Bulutfon{}
 	for _, v := range []struct{ format, profile string }{
 		{"json", "current"}, {"form", "current"}, {"json", "legacy"}, {"form", "legacy"},
 	} {
@@ -429,23 +459,26 @@ func init() {
 		if err != nil {
 			panic(err)
 		}
+		byOptions[[2]string{v.format, v.profile}] = rules
 		variants = append(variants, Variant{
 			Name:    v.format + "-" + v.profile,
 			Options: map[string]string{"format": v.format, "profile": v.profile},
 			Check: func(sc *scenario.Scenario, reqs []Request, tolerance time.Duration) []error {
 				errs := []error{rules.Expected(sc, reqs, tolerance)}
 				for _, r := range reqs {
-					errs = append(errs, rules.Transport(r, r.Header.Get("Content-Type")))
-					p, err := rules.Decode(r)
-					if err != nil {
-						errs = append(errs, err)
-						continue
-					}
-					errs = append(errs, rules.Fields(p), rules.Values(p, Now()))
+					errs = append(errs, rules.Request(r, Now())...)
 				}
 				return errs
 			},
 		})
 	}
-	Register(Dialect{Name: "bulutfon", Variants: variants})
+	Register(Dialect{Name: "bulutfon", Variants: variants, Request: func(opts map[string]string, r Request) []error {
+		// The dialect's defaults: JSON, the current document.
+		format, profile := cmp.Or(opts["format"], "json"), cmp.Or(opts["profile"], "current")
+		rules, ok := byOptions[[2]string{format, profile}]
+		if !ok {
+			return []error{fmt.Errorf("no bulutfon rules for format %q, profile %q", format, profile)}
+		}
+		return rules.Request(r, Now())
+	}})
 }

@@ -25,6 +25,12 @@ type Variant struct {
 type Dialect struct {
 	Name     string // as in core/dialect
 	Variants []Variant
+	// Request, when set, checks one request by itself against the
+	// vendor rules of the webhook opts configures (its dialect keys):
+	// the rules that need no scenario, which an inspector runs on every
+	// webhook as it goes out. Broken rules are *Failure where the rule
+	// is known (RuleFailures); nil entries are fine.
+	Request func(opts map[string]string, r Request) []error
 }
 
 var (

@@ -7,6 +7,7 @@ package check
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -46,6 +47,8 @@ type ThreeCX struct {
 	Status map[string]fixtures.ThreeCXEvent
 	// OptIn holds events sent only when a receiver asks for them.
 	OptIn map[string]fixtures.ThreeCXEvent
+	// ix finds a rule's line in the rules file, for Failures.
+	ix *fixtures.Index
 }
 
 // NewThreeCX loads the rules.
@@ -65,7 +68,11 @@ func NewThreeCX() (*ThreeCX, error) {
 	if err := yaml.Unmarshal(b, &extra); err != nil {
 		return nil, fmt.Errorf("parse 3cx status rules: %w", err)
 	}
-	return &ThreeCX{Rules: r, Status: extra.Status, OptIn: extra.OptIn}, nil
+	ix, err := fixtures.ThreeCXIndex()
+	if err != nil {
+		return nil, err
+	}
+	return &ThreeCX{Rules: r, Status: extra.Status, OptIn: extra.OptIn, ix: ix}, nil
 }
 
 // IsStatus says whether r is an extension or queue status event.
@@ -75,26 +82,41 @@ func (c *ThreeCX) IsStatus(r Request) bool {
 }
 
 // rule finds the rule for an event name: a call event, a status event or
-// an opt-in one.
-func (c *ThreeCX) rule(name string) (fixtures.ThreeCXEvent, bool) {
+// an opt-in one, and the section of the rules file it is in.
+func (c *ThreeCX) rule(name string) (fixtures.ThreeCXEvent, string, bool) {
 	if rule, ok := c.Rules.Events[name]; ok {
-		return rule, true
+		return rule, "events", true
 	}
 	if rule, ok := c.Status[name]; ok {
-		return rule, true
+		return rule, "status_events", true
 	}
 	rule, ok := c.OptIn[name]
-	return rule, ok
+	return rule, "opt_in_events", ok
+}
+
+// quote is the document's words for field of an event, else for the
+// event itself.
+func quote(rule fixtures.ThreeCXEvent, field string) fixtures.Quote {
+	if q, ok := rule.Doc[field]; ok {
+		return q
+	}
+	return rule.Doc["event"]
+}
+
+// Request runs the rules one request must keep by itself: Transport,
+// Fields, Values and ID.
+func (c *ThreeCX) Request(r Request) []error {
+	return []error{c.Transport(r), c.Fields(r), c.Values(r), c.ID(r)}
 }
 
 // Transport: the module sends each event as one request of the documented
 // method with its fields as query parameters and no body.
 func (c *ThreeCX) Transport(r Request) error {
 	if r.Method != c.Rules.Transport.Method {
-		return fmt.Errorf("%s: method %s, the document's requests are %s", r, r.Method, c.Rules.Transport.Method)
+		return fail(c.ix, "", c.Rules.Transport.Doc, fmt.Errorf("%s: method %s, the document's requests are %s", r, r.Method, c.Rules.Transport.Method), "transport", "method")
 	}
 	if len(r.Body) != 0 {
-		return fmt.Errorf("%s: has a body (%d bytes); the document puts every field in the query", r, len(r.Body))
+		return fail(c.ix, "", c.Rules.Transport.Doc, fmt.Errorf("%s: has a body (%d bytes); the document puts every field in the query", r, len(r.Body)), "transport", "fields_in")
 	}
 	return nil
 }
@@ -104,22 +126,22 @@ func (c *ThreeCX) Transport(r Request) error {
 func (c *ThreeCX) Fields(r Request) error {
 	q := r.Query()
 	name := q.Get("event")
-	rule, ok := c.rule(name)
+	rule, section, ok := c.rule(name)
 	if !ok {
-		return fmt.Errorf("%s: event %q is not one the document names", r, name)
+		return fail(c.ix, "event", c.Rules.EventsDoc, fmt.Errorf("%s: event %q is not one the document names", r, name), "events")
 	}
 	var errs []error
 	for _, f := range rule.Fields {
 		if !q.Has(f) {
-			errs = append(errs, fmt.Errorf("%s: %s lacks documented field %q", r, name, f))
+			errs = append(errs, fail(c.ix, f, quote(rule, f), fmt.Errorf("%s: %s lacks documented field %q", r, name, f), section, name, "fields"))
 		}
 	}
-	for k, v := range q {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if !slices.Contains(rule.Fields, k) && !slices.Contains(rule.Optional, k) {
-			errs = append(errs, fmt.Errorf("%s: %s carries undocumented field %q", r, name, k))
+			errs = append(errs, fail(c.ix, k, quote(rule, "event"), fmt.Errorf("%s: %s carries undocumented field %q", r, name, k), section, name, "fields"))
 		}
-		if len(v) != 1 {
-			errs = append(errs, fmt.Errorf("%s: field %q given %d times", r, k, len(v)))
+		if n := len(q[k]); n != 1 {
+			errs = append(errs, fail(c.ix, k, quote(rule, k), fmt.Errorf("%s: field %q given %d times", r, k, n), section, name, "fields"))
 		}
 	}
 	return errors.Join(errs...)
@@ -128,11 +150,12 @@ func (c *ThreeCX) Fields(r Request) error {
 // Values: enumerated fields hold only the values the document lists.
 func (c *ThreeCX) Values(r Request) error {
 	q := r.Query()
-	rule, _ := c.rule(q.Get("event"))
+	name := q.Get("event")
+	rule, section, _ := c.rule(name)
 	var errs []error
-	for f, allowed := range rule.Values {
-		if q.Has(f) && !slices.Contains(allowed, q.Get(f)) {
-			errs = append(errs, fmt.Errorf("%s: %s=%q, the document allows %v", r, f, q.Get(f), allowed))
+	for _, f := range slices.Sorted(maps.Keys(rule.Values)) {
+		if allowed := rule.Values[f]; q.Has(f) && !slices.Contains(allowed, q.Get(f)) {
+			errs = append(errs, fail(c.ix, f, quote(rule, f), fmt.Errorf("%s: %s=%q, the document allows %v", r, f, q.Get(f), allowed), section, name, "values", f))
 		}
 	}
 	return errors.Join(errs...)
@@ -144,16 +167,17 @@ func (c *ThreeCX) Values(r Request) error {
 func (c *ThreeCX) ID(r Request) error {
 	if c.IsStatus(r) {
 		if r.Query().Has("id") {
-			return fmt.Errorf("%s: a status event carries a call id", r)
+			name := r.Query().Get("event")
+			return fail(c.ix, "id", quote(c.Status[name], "event"), fmt.Errorf("%s: a status event carries a call id", r), "status_events", name, "fields")
 		}
 		return nil
 	}
 	id := r.Query().Get("id")
 	if !regexp.MustCompile(c.Rules.ID.Pattern).MatchString(id) {
-		return fmt.Errorf("%s: id %q is not of the form yyMMddHHmmss_N-L", r, id)
+		return fail(c.ix, "id", c.Rules.ID.Doc, fmt.Errorf("%s: id %q is not of the form yyMMddHHmmss_N-L", r, id), "id", "pattern")
 	}
 	if _, err := time.Parse("060102150405", id[:12]); err != nil {
-		return fmt.Errorf("%s: id %q: date-time part: %w", r, id, err)
+		return fail(c.ix, "id", c.Rules.ID.Doc, fmt.Errorf("%s: id %q: date-time part: %w", r, id, err), "id", "pattern")
 	}
 	return nil
 }
@@ -394,9 +418,9 @@ func init() {
 			reqs = InRingingOrder(sc, reqs, ThreeCXRinging)
 			errs := []error{tcx.Expected(sc, reqs, tolerance), tcx.Chain(reqs)}
 			for _, r := range reqs {
-				errs = append(errs, tcx.Transport(r), tcx.Fields(r), tcx.Values(r), tcx.ID(r))
+				errs = append(errs, tcx.Request(r)...)
 			}
 			return errs
 		},
-	}}})
+	}}, Request: func(_ map[string]string, r Request) []error { return tcx.Request(r) }})
 }

@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/callhook/callhook/core/config"
+	"github.com/callhook/callhook/fixtures"
 	fvoipex "github.com/callhook/callhook/fixtures/voipex"
 	"github.com/callhook/callhook/pbxsim/scenario"
 )
@@ -19,6 +21,8 @@ import (
 type VOIPEX struct {
 	Rules *fvoipex.Rules
 	id    *regexp.Regexp
+	// ix finds a rule's line in the rules file, for Failures.
+	ix *fixtures.Index
 }
 
 // NewVOIPEX loads the rules.
@@ -31,7 +35,11 @@ func NewVOIPEX() (*VOIPEX, error) {
 	if err != nil {
 		return nil, fmt.Errorf("voipex rules: unique_id pattern: %w", err)
 	}
-	return &VOIPEX{Rules: r, id: re}, nil
+	ix, err := fvoipex.Index()
+	if err != nil {
+		return nil, err
+	}
+	return &VOIPEX{Rules: r, id: re, ix: ix}, nil
 }
 
 // Body decodes a VOIPEX request's JSON body. Every value but the CDR's
@@ -39,7 +47,7 @@ func NewVOIPEX() (*VOIPEX, error) {
 func (c *VOIPEX) Body(r Request) (map[string]any, error) {
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
-		return nil, fmt.Errorf("%s: body is not a JSON object: %w (%q)", r, err, r.Body)
+		return nil, fail(c.ix, "", c.Rules.Doc["body"], fmt.Errorf("%s: body is not a JSON object: %w (%q)", r, err, r.Body), "transport", "body")
 	}
 	return m, nil
 }
@@ -49,14 +57,20 @@ func str(m map[string]any, k string) string {
 	return s
 }
 
+// Request runs the rules one request must keep by itself: Transport and
+// Fields.
+func (c *VOIPEX) Request(r Request) []error {
+	return []error{c.Transport(r), c.Fields(r)}
+}
+
 // Transport: "HTTP POST", "formát JSON": one POST per event, the fields in
 // a JSON object body, nothing in the query.
 func (c *VOIPEX) Transport(r Request) error {
 	if r.Method != c.Rules.Transport.Method {
-		return fmt.Errorf("%s: method %s, the document says %s", r, r.Method, c.Rules.Transport.Method)
+		return fail(c.ix, "", c.Rules.Doc["transport"], fmt.Errorf("%s: method %s, the document says %s", r, r.Method, c.Rules.Transport.Method), "transport", "method")
 	}
 	if r.RawQuery != "" {
-		return fmt.Errorf("%s: fields in the query; the document sends them as JSON", r)
+		return fail(c.ix, "", c.Rules.Doc["body"], fmt.Errorf("%s: fields in the query; the document sends them as JSON", r), "transport", "body")
 	}
 	_, err := c.Body(r)
 	return err
@@ -71,37 +85,38 @@ func (c *VOIPEX) Fields(r Request) error {
 	if err != nil {
 		return err
 	}
+	doc := c.Rules.Doc
 	name := str(m, "EventName")
 	if _, ok := c.Rules.Events[name]; !ok {
-		return fmt.Errorf("%s: EventName %q is not one the document lists", r, name)
+		return fail(c.ix, "EventName", doc["events"], fmt.Errorf("%s: EventName %q is not one the document lists", r, name), "events")
 	}
 	var errs []error
-	for k, v := range m {
-		_, doc := c.Rules.Fields[k]
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		_, documented := c.Rules.Fields[k]
 		cdr := name == "CDR" && slices.Contains(c.Rules.CDRFields, k)
-		if !doc && !cdr {
-			errs = append(errs, fmt.Errorf("%s: %s carries undocumented field %q", r, name, k))
+		if !documented && !cdr {
+			errs = append(errs, fail(c.ix, k, doc["fields"], fmt.Errorf("%s: %s carries undocumented field %q", r, name, k), "fields"))
 		}
-		if _, ok := v.(string); doc && !ok {
-			errs = append(errs, fmt.Errorf("%s: %s=%v is not a string", r, k, v))
+		if _, ok := m[k].(string); documented && !ok {
+			errs = append(errs, fail(c.ix, k, doc[k], fmt.Errorf("%s: %s=%v is not a string", r, k, m[k]), "fields", k))
 		}
 	}
 	if slices.Contains(c.Rules.CallEvents, name) {
 		if id := str(m, "UniqueId"); !c.id.MatchString(id) {
-			errs = append(errs, fmt.Errorf("%s: UniqueId %q is not of the document's form (%s)", r, id, c.Rules.UniqueID.Example))
+			errs = append(errs, fail(c.ix, "UniqueId", doc["UniqueId"], fmt.Errorf("%s: UniqueId %q is not of the document's form (%s)", r, id, c.Rules.UniqueID.Example), "unique_id", "pattern"))
 		}
 		if d := str(m, "Direction"); !slices.Contains(c.Rules.Directions, d) {
-			errs = append(errs, fmt.Errorf("%s: Direction %q, the document lists %v", r, d, c.Rules.Directions))
+			errs = append(errs, fail(c.ix, "Direction", doc["Direction"], fmt.Errorf("%s: Direction %q, the document lists %v", r, d, c.Rules.Directions), "directions"))
 		}
 	}
 	if _, has := m["Reason"]; has && !slices.Contains(c.Rules.ReasonEvents, name) && !slices.Contains(c.Rules.AgentEvents, name) {
-		errs = append(errs, fmt.Errorf("%s: %s carries Reason, which says why a call ended", r, name))
+		errs = append(errs, fail(c.ix, "Reason", doc["Reason"], fmt.Errorf("%s: %s carries Reason, which says why a call ended", r, name), "reason_events"))
 	}
 	if name == "Hangup" && str(m, "Reason") == "" {
-		errs = append(errs, fmt.Errorf("%s: Hangup without Reason", r))
+		errs = append(errs, fail(c.ix, "Reason", doc["Reason"], fmt.Errorf("%s: Hangup without Reason", r), "reason_events"))
 	}
 	if slices.Contains(c.Rules.AgentEvents, name) && str(m, "Line") == "" {
-		errs = append(errs, fmt.Errorf("%s: %s names no agent (Line)", r, name))
+		errs = append(errs, fail(c.ix, "Line", doc["Line"], fmt.Errorf("%s: %s names no agent (Line)", r, name), "agent_events"))
 	}
 	return errors.Join(errs...)
 }
@@ -503,9 +518,9 @@ func init() {
 			reqs = InRingingOrder(sc, reqs, VOIPEXRinging)
 			errs := []error{vpx.Expected(sc, reqs, tolerance), vpx.Chain(reqs)}
 			for _, r := range reqs {
-				errs = append(errs, vpx.Transport(r), vpx.Fields(r))
+				errs = append(errs, vpx.Request(r)...)
 			}
 			return errs
 		},
-	}}})
+	}}, Request: func(_ map[string]string, r Request) []error { return vpx.Request(r) }})
 }

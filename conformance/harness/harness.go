@@ -17,6 +17,7 @@ import (
 	"github.com/callhook/callhook/core/config"
 	"github.com/callhook/callhook/core/connector/ami/amitest"
 	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/engine"
 	"github.com/callhook/callhook/core/service"
 	"github.com/callhook/callhook/core/webhooktest"
 	"github.com/callhook/callhook/pbxsim/pbx"
@@ -46,7 +47,13 @@ type Config struct {
 	Retry    delivery.RetryPolicy
 	OnResult func(delivery.Result)
 	OnEvent  func(callmodel.Event)
-	Logger   *slog.Logger
+	// OnAttempt sees every delivery attempt; Stages follow the engine's
+	// own (an inspector).
+	OnAttempt func(delivery.Attempt)
+	Stages    []engine.Stage
+	// Ladder makes the simulator keep every call's SIP ladder (SIP).
+	Ladder bool
+	Logger *slog.Logger
 	// ConnectTimeout bounds the engine's first connection. Default 10s.
 	ConnectTimeout time.Duration
 	// Recordings, when set, is the engine's [recordings] section; the
@@ -102,6 +109,11 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 	if cfg.Recordings != nil {
 		simCfg.Recordings = cfg.Recordings.MonitorDir
 	}
+	if cfg.Ladder {
+		topo := pbx.DefaultTopology()
+		topo.Ladder = true
+		simCfg.Topology = &topo
+	}
 	s, err := sim.Start(ctx, simCfg)
 	if err != nil {
 		return nil, err
@@ -130,10 +142,12 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 		}
 	}
 	svc, err := service.New(conf, service.Options{
-		Logger:   cfg.Logger.With("part", "engine"),
-		Retry:    cfg.Retry,
-		OnResult: cfg.OnResult,
-		OnEvent:  cfg.OnEvent,
+		Logger:    cfg.Logger.With("part", "engine"),
+		Retry:     cfg.Retry,
+		OnResult:  cfg.OnResult,
+		OnEvent:   cfg.OnEvent,
+		OnAttempt: cfg.OnAttempt,
+		Stages:    cfg.Stages,
 	})
 	if err != nil {
 		s.Close()

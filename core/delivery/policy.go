@@ -41,6 +41,13 @@ type Attempt struct {
 	Status   int           `json:"status,omitempty"`
 	Latency  time.Duration `json:"latency_ns"`
 	Err      string        `json:"error,omitempty"`
+	// For observers such as an inspector, not for the log: the request
+	// as it went out (headers as sent, Authorization included, so redact
+	// before showing them) and how the receiver answered (Body cut as a
+	// Result's is).
+	Request Request     `json:"-"`
+	Header  http.Header `json:"-"`
+	Body    []byte      `json:"-"`
 }
 
 // Receivers sends requests by their receiver's Policy: it retries on the
@@ -216,7 +223,7 @@ func (rs *Receivers) Send(ctx context.Context, r Request) Result {
 		p, refuse, openFor := rs.admit(r.Receiver)
 		if refuse != nil {
 			res := Result{Request: r, Err: &SendError{Method: methodOf(r), URL: redactURL(r.URL), Err: refuse}}
-			rs.onAttempt(Attempt{ID: r.ID, Receiver: r.Receiver, CallKey: r.CallKey, N: n, Time: rs.now(), Err: refuse.Error()})
+			rs.onAttempt(Attempt{ID: r.ID, Receiver: r.Receiver, CallKey: r.CallKey, N: n, Time: rs.now(), Err: refuse.Error(), Request: r})
 			// A disabled receiver stays so; an open circuit closes.
 			return res, !errors.Is(refuse, ErrDisabled), openFor
 		}
@@ -263,7 +270,8 @@ func (rs *Receivers) attempt(ctx context.Context, r Request, p Policy, n int) Re
 	out.AllowPrivate = p.AllowPrivate
 	res := rs.sender.Send(ctx, out)
 	res.Request = r
-	a := Attempt{ID: r.ID, Receiver: r.Receiver, CallKey: r.CallKey, N: n, Time: now, Status: res.Status, Latency: res.Latency}
+	a := Attempt{ID: r.ID, Receiver: r.Receiver, CallKey: r.CallKey, N: n, Time: now, Status: res.Status, Latency: res.Latency,
+		Request: out, Header: res.Header, Body: res.Body}
 	if res.Err != nil {
 		a.Err = res.Err.Error()
 	}

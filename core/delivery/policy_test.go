@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -105,9 +106,13 @@ func TestReceiversSignAndAuth(t *testing.T) {
 			t.Errorf("basic auth = %q %q %v", u, p, ok)
 		}
 		ids <- r.Header.Get("webhook-id")
+		w.Header().Set("X-Attempt", strconv.Itoa(int(n.Load())+1))
 		if n.Add(1) < 3 {
 			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("busy"))
+			return
 		}
+		_, _ = w.Write([]byte("taken"))
 	}))
 	defer srv.Close()
 	var attempts []delivery.Attempt
@@ -126,6 +131,16 @@ func TestReceiversSignAndAuth(t *testing.T) {
 	}
 	if len(attempts) != 3 || attempts[0].Status != 503 || attempts[2].Status != 200 {
 		t.Fatalf("attempt log = %+v", attempts)
+	}
+	// Observers see each attempt as it went out and how it was answered.
+	for i, a := range attempts {
+		want := map[bool]string{true: "taken", false: "busy"}[i == 2]
+		if string(a.Body) != want || a.Header.Get("X-Attempt") != strconv.Itoa(i+1) {
+			t.Errorf("attempt %d: answer %q, X-Attempt %q; want %q, %d", i+1, a.Body, a.Header.Get("X-Attempt"), want, i+1)
+		}
+		if a.Request.ID != "hook-1" || a.Request.Header.Get("webhook-id") != "hook-1" || a.Request.Header.Get("webhook-signature") == "" {
+			t.Errorf("attempt %d: request as sent %+v, want its webhook-id and signature", i+1, a.Request.Header)
+		}
 	}
 }
 

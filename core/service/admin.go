@@ -48,6 +48,7 @@ func (s *Service) AdminHandler() http.Handler {
 	mux.HandleFunc("POST /admin/deliveries/replay", s.authed(s.adminReplayAll))
 	mux.HandleFunc("POST /admin/deliveries/{id}/replay", s.authed(s.adminReplay))
 	mux.HandleFunc("POST /admin/receivers/{name}/enable", s.authed(s.adminEnable))
+	s.mountInspector(mux) // GET /inspect/ (inspect.go)
 	return mux
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/callhook/callhook/core/delivery"
 	"github.com/callhook/callhook/core/dialect"
 	"github.com/callhook/callhook/core/engine"
+	"github.com/callhook/callhook/core/inspect"
 	"github.com/callhook/callhook/core/outbox"
 )
 
@@ -35,6 +36,11 @@ type Options struct {
 	OnResult func(delivery.Result)
 	// OnEvent sees every call event.
 	OnEvent func(callmodel.Event)
+	// OnAttempt sees every delivery attempt, with the request as sent
+	// and the receiver's answer.
+	OnAttempt func(delivery.Attempt)
+	// Stages run after the engine's own, in order (an inspector).
+	Stages []engine.Stage
 	// Registry takes the delivery metrics (default: a new registry, served
 	// on the admin listener's /metrics).
 	Registry *prometheus.Registry
@@ -60,6 +66,9 @@ type Service struct {
 	// pbx follows the PBX connection and counts its signals (/readyz,
 	// /metrics).
 	pbx *pbxStage
+	// Inspector follows the calls for the admin listener's /inspect/
+	// page, nil without an admin listener (inspect.go).
+	Inspector *inspect.Inspector
 }
 
 // Close stops delivery at once; requests not yet delivered stay in the
@@ -125,7 +134,8 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	ob, err := newOutbox(cfg, policies, svc, log, opts.OnResult)
+	opts = svc.withInspector(cfg, opts, log)
+	ob, err := newOutbox(cfg, policies, svc, log, opts.OnResult, opts.OnAttempt)
 	if err != nil {
 		return nil, err
 	}
@@ -149,6 +159,9 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	if svc.Recorder != nil {
 		engineOpts = append(engineOpts, engine.WithStage(svc.Recorder))
 	}
+	for _, st := range opts.Stages {
+		engineOpts = append(engineOpts, engine.WithStage(st))
+	}
 	svc.Engine = engine.New(conn, receivers, ob, engineOpts...)
 	if svc.Recorder != nil {
 		svc.Recorder.publish = svc.Engine.Publish
@@ -166,14 +179,20 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	return svc, nil
 }
 
-func newOutbox(cfg *config.Config, policies map[string]delivery.Policy, svc *Service, log *slog.Logger, onResult func(delivery.Result)) (*outbox.Outbox, error) {
+func newOutbox(cfg *config.Config, policies map[string]delivery.Policy, svc *Service, log *slog.Logger,
+	onResult func(delivery.Result), onAttempt func(delivery.Attempt)) (*outbox.Outbox, error) {
 	d := cfg.Delivery
 	var ob *outbox.Outbox
 	recv := delivery.NewReceivers(
 		delivery.NewSender(delivery.WithSenderGuard(), delivery.WithSenderLogger(log.With("component", "delivery"))),
 		policies,
 		delivery.WithReceiversBreaker(delivery.Breaker{Failures: d.BreakerFailures, Cooldown: d.BreakerCooldown}),
-		delivery.WithReceiversAttempt(func(a delivery.Attempt) { ob.RecordAttempt(a) }),
+		delivery.WithReceiversAttempt(func(a delivery.Attempt) {
+			ob.RecordAttempt(a)
+			if onAttempt != nil {
+				onAttempt(a)
+			}
+		}),
 		delivery.WithReceiversDisable(func(name, why string) { ob.SaveDisabled(name, why) }),
 		delivery.WithReceiversLogger(log.With("component", "delivery")),
 	)

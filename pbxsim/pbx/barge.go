@@ -88,6 +88,7 @@ func (p *PBX) barge(req *sip.Request, tx sip.ServerTransaction, sup Extension, t
 	s.ch.CallerIDNum, s.ch.CallerIDName = sup.Number, sup.Name
 	s.ch.Context, s.ch.Exten = "from-internal", req.Recipient.User
 	s.ch.Linkedid = s.ch.Uniqueid
+	p.ladderLink(s.d.callID, s.ch.Linkedid)
 	s.spyee = c.callee
 	if c.caller.CallerIDNum == target {
 		s.spyee = c.caller

@@ -258,6 +258,7 @@ func (c *call) enterDialplan() {
 	c.caller.CallerIDNum, c.caller.CallerIDName = c.cidNum, c.cidName
 	c.caller.Context, c.caller.Exten = r.callerCtx, r.exten
 	c.caller.Linkedid = c.caller.Uniqueid
+	p.ladderLink(c.in.callID, c.caller.Linkedid)
 	p.devSet(c.callerDev, &c.caller, StateRing)
 	p.chanEvent("Newchannel", &c.caller)
 	p.newexten(&c.caller, "NoOp", r.noop)
@@ -352,6 +353,11 @@ func (c *call) sendInvite(b *binding) error {
 	req := p.newRequest(c.out, sip.INVITE)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(rtp.BuildSDP(c.mOut.addr(), rand.Uint64N(1<<31), "pbxsim"))
+	if p.ladder != nil {
+		c.mu.Lock()
+		p.ladderLink(c.out.callID, c.caller.Linkedid)
+		c.mu.Unlock()
+	}
 	p.mu.Lock()
 	p.legs[c.out.callID] = &legRef{c: c, caller: false}
 	p.mu.Unlock()

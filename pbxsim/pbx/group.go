@@ -206,6 +206,7 @@ func (c *call) ringFork(f *fork, ev chan<- forkEv) error {
 	req := p.newRequest(f.d, sip.INVITE)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(rtp.BuildSDP(f.m.addr(), rand.Uint64N(1<<31), "pbxsim"))
+	p.ladderLink(f.d.callID, f.ch.Linkedid)
 	p.mu.Lock()
 	p.legs[f.d.callID] = &legRef{c: c, fork: f}
 	p.mu.Unlock()

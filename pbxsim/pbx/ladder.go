@@ -36,7 +36,8 @@ type LadderLine struct {
 type ladder struct {
 	mu    sync.Mutex
 	calls map[string][]LadderLine
-	order []string // Call-IDs by first message
+	order []string          // Call-IDs by first message
+	links map[string]string // Call-ID to the Linkedid of its call (ladder_call.go)
 	now   func() time.Time
 }
 

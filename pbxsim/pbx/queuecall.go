@@ -172,6 +172,7 @@ func (qc *queueCall) run() {
 		qc.caller.Name = channelName(p.cfg.TrunkEndpoint, seq)
 		qc.caller.Uniqueid = fmt.Sprintf("%d.%d", qc.start.Unix(), seq)
 		qc.caller.Linkedid = qc.caller.Uniqueid
+		p.ladderLink(qc.in.callID, qc.caller.Linkedid)
 		qc.caller.State = StateRing
 		qc.caller.CallerIDNum, qc.caller.CallerIDName = qc.cidNum, qc.cidName
 		qc.caller.Context, qc.caller.Exten = "from-trunk", qc.q.DID
@@ -333,6 +334,7 @@ func (qc *queueCall) ring(m QueueMember) {
 	req := p.newRequest(qm.out, sip.INVITE)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.SetBody(rtp.BuildSDP(qm.media.addr(), rand.Uint64N(1<<31), "pbxsim"))
+	p.ladderLink(qm.out.callID, qc.caller.Linkedid)
 	p.mu.Lock()
 	p.legs[qm.out.callID] = &legRef{q: qc, m: qm}
 	p.mu.Unlock()

@@ -109,6 +109,7 @@ func (p *PBX) replaceLeg(req *sip.Request, tx sip.ServerTransaction, ext Extensi
 	ch.ConnectedLineNum, ch.ConnectedLineName = c.caller.CallerIDNum, c.caller.CallerIDName
 	ch.Context, ch.Exten = "from-internal", req.Recipient.User
 	ch.Linkedid = c.caller.Linkedid
+	p.ladderLink(nd.callID, ch.Linkedid)
 	p.chanEvent("Newchannel", &ch)
 	ch.State = StateUp
 	p.chanEvent("Newstate", &ch)

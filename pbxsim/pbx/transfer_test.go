@@ -172,6 +172,22 @@ func testBlindTransfer(t *testing.T, transport string, perCall bool) {
 		"MixMonitorStart 102", "DialEnd trunk>102 ANSWER", "BridgeEnter 102", "BridgeEnter trunk",
 		"BridgeLeave trunk", "BridgeLeave 102", "Hangup trunk", "Hangup 102",
 	})
+	// Every leg of the call, the caller's, 101's and 102's, is noted as
+	// a leg of the call's Linkedid (the one its first channel has).
+	linked := ""
+	for _, ev := range e.rec.all() {
+		if ev.Name == "Newchannel" && linked == "" {
+			linked = ev.Channel.Linkedid
+		}
+	}
+	for name, id := range map[string]string{"caller": out.ID(), "101": in.ID(), "102": b.ID()} {
+		if got := e.pbx.LadderLinkedid(id); got != linked {
+			t.Errorf("%s's leg %s: LadderLinkedid %q, want the call's %q", name, id, got, linked)
+		}
+	}
+	if got := e.pbx.LadderLinkedid("no-such-call-id"); got != "" {
+		t.Errorf("unknown Call-ID: LadderLinkedid %q, want \"\"", got)
+	}
 	// One recording per link, each a complete WAV file.
 	files, _ := filepath.Glob(filepath.Join(dir, "*.wav"))
 	if len(files) != 2 {

@@ -176,7 +176,9 @@ func splitField(line []byte) (ks, ke, vs int, ok bool) {
 	return ks, ke, vs, true
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == '\n' }
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == '\n'
+}
 
 // add appends a field to the packet being read.
 func (r *packetReader) add(key, value []byte) {
