@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -263,7 +264,7 @@ func differences(a, b []string) []string {
 			out = append(out, fmt.Sprintf("%s only on asterisk (%q)", k, y))
 		case !inB:
 			out = append(out, fmt.Sprintf("%s only on the simulator (%q)", k, x))
-		case x != y && !(k == "duration" && near(x, y)):
+		case x != y && !(k == "duration" && near(x, y)) && !(k == "title" && nearTitles(x, y)):
 			out = append(out, fmt.Sprintf("%s: simulator %q, asterisk %q", k, x, y))
 		}
 	}
@@ -277,6 +278,31 @@ func fields(kv []string) map[string]string {
 		m[k] = v
 	}
 	return m
+}
+
+// clock is a duration as titles write it (mm:ss).
+var clock = regexp.MustCompile(`\b(\d{2}):(\d{2})\b`)
+
+// nearTitles reports whether two titles say the same but for durations
+// within a second of each other ("duration 00:05" and "duration 00:06").
+func nearTitles(x, y string) bool {
+	if clock.ReplaceAllString(x, "") != clock.ReplaceAllString(y, "") {
+		return false
+	}
+	a, b := clock.FindAllStringSubmatch(x, -1), clock.FindAllStringSubmatch(y, -1)
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		sa, _ := strconv.Atoi(a[i][1])
+		sb, _ := strconv.Atoi(b[i][1])
+		ta, _ := strconv.Atoi(a[i][2])
+		tb, _ := strconv.Atoi(b[i][2])
+		if !near(strconv.Itoa(sa*60+ta), strconv.Itoa(sb*60+tb)) {
+			return false
+		}
+	}
+	return true
 }
 
 func near(x, y string) bool {

@@ -52,3 +52,15 @@ func TestAlignRinging(t *testing.T) {
 		t.Error("a different member ringing was taken for the same")
 	}
 }
+
+func TestTitlesWithNearDurations(t *testing.T) {
+	a := []string{"event=incoming", "title=Incoming call from 2125559876 answered by 101, duration 00:05"}
+	b := []string{"event=incoming", "title=Incoming call from 2125559876 answered by 101, duration 00:06"}
+	if d := differences(a, b); len(d) != 0 {
+		t.Errorf("titles a second apart differ: %v", d)
+	}
+	c := []string{"event=incoming", "title=Incoming call from 2125559876 answered by 101, duration 00:08"}
+	if d := differences(a, c); len(d) != 1 {
+		t.Errorf("titles three seconds apart: %v", d)
+	}
+}

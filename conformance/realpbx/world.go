@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,8 +25,79 @@ type World struct {
 	phones  map[string]*phone.Phone
 	carrier *phone.Phone
 	ami     *amiConn
+	watch   *cdrWatch
 	runner  scenario.Runner
 	syncs   atomic.Int64
+}
+
+// cdrWatch follows an AMI session with events on: the channels created,
+// those that hung up and those the Cdr events name (Channel,
+// DestinationChannel). Asterisk publishes a channel's Hangup and its
+// records asynchronously, after the channel is gone from
+// CoreShowChannels (scenario-outbound-busy.log has the last Cdr 1 ms
+// before the sync event), so Sync also waits until every channel created
+// hung up and is named by a record: in every capture of
+// fixtures/ami/asterisk22 each one is.
+type cdrWatch struct {
+	c       *amiConn
+	mu      sync.Mutex
+	created map[string]bool
+	hungUp  map[string]bool
+	inCdr   map[string]bool
+	changed chan struct{}
+	done    chan struct{}
+}
+
+func watchCdrs(c *amiConn) *cdrWatch {
+	w := &cdrWatch{c: c, created: map[string]bool{}, hungUp: map[string]bool{}, inCdr: map[string]bool{},
+		changed: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		for {
+			m, err := c.read()
+			if err != nil {
+				return
+			}
+			w.mu.Lock()
+			switch m["Event"] {
+			case "Newchannel":
+				w.created[m["Channel"]] = true
+			case "Hangup":
+				w.hungUp[m["Channel"]] = true
+			case "Cdr":
+				w.inCdr[m["Channel"]] = true
+				w.inCdr[m["DestinationChannel"]] = true
+			default:
+				w.mu.Unlock()
+				continue
+			}
+			close(w.changed)
+			w.changed = make(chan struct{})
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+// unrecorded lists the channels created that have not both hung up and
+// been named by a Cdr yet, and a channel that is closed when that may
+// have changed.
+func (w *cdrWatch) unrecorded() ([]string, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for ch := range w.created {
+		if !w.hungUp[ch] || !w.inCdr[ch] {
+			out = append(out, ch)
+		}
+	}
+	for ch := range w.hungUp {
+		if !w.created[ch] && !w.inCdr[ch] {
+			out = append(out, ch)
+		}
+	}
+	sort.Strings(out)
+	return out, w.changed
 }
 
 // NewWorld starts and registers the phones and the carrier, and opens the
@@ -39,6 +112,12 @@ func NewWorld(ctx context.Context, t *Target, log *slog.Logger) (*World, error) 
 		return nil, err
 	}
 	w.ami = ami
+	events, err := dialAMI(ctx, t.AMI, t.AMIUser, t.AMISecret, true)
+	if err != nil {
+		ami.Close()
+		return nil, err
+	}
+	w.watch = watchCdrs(events)
 	for _, ext := range Extensions {
 		p, err := phone.New(ctx, phone.Config{
 			User: ext.Number, DisplayName: ext.Name, Password: ext.Password,
@@ -109,6 +188,23 @@ func (w *World) Sync(ctx context.Context) (string, error) {
 		case <-t.C:
 		}
 	}
+	dl := time.NewTimer(15 * time.Second)
+	defer dl.Stop()
+	for {
+		missing, changed := w.watch.unrecorded()
+		if len(missing) == 0 {
+			break
+		}
+		select {
+		case <-changed:
+		case <-w.watch.done:
+			return "", fmt.Errorf("wait for the Cdrs of %v: AMI session ended", missing)
+		case <-dl.C:
+			return "", fmt.Errorf("channels %v: no Hangup or no Cdr naming them within 15 s of the PBX's last channel", missing)
+		case <-ctx.Done():
+			return "", fmt.Errorf("wait for the Cdrs of %v: %w", missing, ctx.Err())
+		}
+	}
 	token := strconv.FormatInt(w.syncs.Add(1), 10)
 	res, err := w.ami.action("UserEvent", "UserEvent", "CallhookSync", "Token", token)
 	if err != nil {
@@ -132,6 +228,10 @@ func (w *World) Close() error {
 	}
 	if w.ami != nil {
 		errs = append(errs, w.ami.Close())
+	}
+	if w.watch != nil {
+		errs = append(errs, w.watch.c.Close())
+		<-w.watch.done
 	}
 	return errors.Join(errs...)
 }
