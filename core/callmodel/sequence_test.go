@@ -263,6 +263,11 @@ func TestSequences(t *testing.T) {
 				ringing("101", "ext", 0), started("101", "NotDef", 1), ended("101", "Ok", "true", "", 1),
 				ringing("102", "ext", 2), started("102", "Blind", 2), ended("102", "Ok", "false", "", 2),
 			}},
+		{"real capture, AMI BlindTransfer: the same webhooks as the ## feature",
+			capture("xfer-blind-ami.log"), nil, []req{
+				ringing("101", "ext", 0), started("101", "NotDef", 1), ended("101", "Ok", "true", "", 1),
+				ringing("102", "ext", 2), started("102", "Blind", 2), ended("102", "Ok", "false", "", 2),
+			}},
 		{"attended transfer, DestType Link through a local channel pair",
 			seq("attended_transfer_link.log"), nil, []req{
 				ringing("101", "ext", 0), started("101", "NotDef", 1),
