@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -21,6 +22,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	file := fs.String("config", "", "the engine's `FILE.ini` (required)")
 	verbose := fs.Bool("v", false, "log every signal-level detail (debug, whatever [log] level says)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to `FILE` (go tool pprof), for performance reports")
+	memprofile := fs.String("memprofile", "", "write a heap profile to `FILE` when stopped, before the engine shuts down (what the open calls hold)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: callhook serve --config FILE.ini [-v]\n\n"+
 			"Connects to the PBX named in [pbx] and delivers every call event to each\n"+
@@ -83,6 +85,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Info("recording downloads listening", "addr", svc.Recorder.Addr().String(), "links", svc.Recorder.URL())
 	}
 	err = svc.Run(ctx)
+	if *memprofile != "" {
+		if perr := writeHeapProfile(*memprofile); perr != nil {
+			log.Warn("memprofile not written", "file", *memprofile, "error", perr)
+		}
+	}
 	// Give queued webhooks a moment to go out before exiting.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -90,6 +97,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("stopped with webhooks still queued", "error", serr)
 	}
 	return err
+}
+
+// writeHeapProfile writes the live heap, after a collection, to file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func newLogger(w io.Writer, verbose bool) *slog.Logger {

@@ -43,6 +43,7 @@ var (
 	keep     = flag.Bool("keep", false, "keep the engine's folder (logs, outbox)")
 	memory   = flag.Bool("memory", false, "the engine keeps its outbox in memory (no durability), to see what durability costs")
 	profile  = flag.String("cpuprofile", "", "write the engine's CPU profile of the throughput run to `FILE`")
+	heap     = flag.String("memprofile", "", "write the engine's heap profile with the calls in flight to `FILE`")
 )
 
 // Targets on 2 cores (issue "The whole pipeline at the speed of its parts").
@@ -95,7 +96,7 @@ func run() error {
 		return err
 	}
 	n := *calls * webhooksPerCl
-	eng, src, err := start(ctx, exe, dir, "throughput", rcv.url, *profile)
+	eng, src, err := start(ctx, exe, dir, "throughput", rcv.url, *profile, "")
 	if err != nil {
 		return err
 	}
@@ -109,6 +110,7 @@ func run() error {
 	if err := src.Send(1, stream.Bytes()); err != nil {
 		return fmt.Errorf("feed the engine: %w", err)
 	}
+	fed := time.Since(began)
 	if err := rcv.wait(ctx, "the throughput run's webhooks"); err != nil {
 		return err
 	}
@@ -127,7 +129,7 @@ func run() error {
 	}
 
 	// 3. Latency at a steady rate.
-	eng, src, err = start(ctx, exe, dir, "latency", rcv.url, "")
+	eng, src, err = start(ctx, exe, dir, "latency", rcv.url, "", "")
 	if err != nil {
 		return err
 	}
@@ -139,7 +141,7 @@ func run() error {
 	}
 
 	// 4. Memory with calls in flight: half ringing, half answered.
-	eng, src, err = start(ctx, exe, dir, "memory", rcv.url, "")
+	eng, src, err = start(ctx, exe, dir, "memory", rcv.url, "", *heap)
 	if err != nil {
 		return err
 	}
@@ -154,6 +156,7 @@ func run() error {
 	ratio := enginePerSec / basePerSec
 	fmt.Printf("\nwhole pipeline (AMI over TCP → callhook serve → 3cx webhooks, durable outbox), %d calls, %d webhooks\n", *calls, n)
 	fmt.Printf("  engine    %8.0f webhooks/s   engine CPU %s per webhook\n", enginePerSec, us(cpuPer))
+	fmt.Printf("            the engine had read the AMI stream (%.0f MB) after %.1f s of %.1f s\n", mb(int64(stream.Len())), fed.Seconds(), took.Seconds())
 	fmt.Printf("  baseline  %8.0f webhooks/s   (net/http fan-out of the same %d requests to the same receiver)\n", basePerSec, len(reqs))
 	fmt.Printf("  ratio     %8.2f\n", ratio)
 	fmt.Printf("latency event→receiver at %d AMI events/s: p50 %s, p99 %s\n", *rate, ms(p50), ms(p99))
@@ -184,7 +187,7 @@ var adminAddr = regexp.MustCompile(`admin API listening"? addr=(\S+)`)
 
 // start runs callhook serve on a fresh outbox in dir/name, connected to a
 // new AMI source, and returns once it has logged in.
-func start(ctx context.Context, exe, dir, name, url, profile string) (*engine, *crashtest.Source, error) {
+func start(ctx context.Context, exe, dir, name, url, profile, heap string) (*engine, *crashtest.Source, error) {
 	src, err := crashtest.NewSource()
 	if err != nil {
 		return nil, nil, err
@@ -220,6 +223,9 @@ allow_private = true
 	args := []string{"serve", "--config", cfg}
 	if profile != "" {
 		args = append(args, "--cpuprofile", profile)
+	}
+	if heap != "" {
+		args = append(args, "--memprofile", heap)
 	}
 	cmd := exec.Command(exe, args...)
 	logf, err := os.Create(filepath.Join(work, "engine.log"))
