@@ -1,6 +1,8 @@
 package callmodel_test
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -128,5 +130,51 @@ func TestKeys(t *testing.T) {
 		if got[i].Key() != again[i].Key() {
 			t.Errorf("event %d: key %s on one replay, %s on the next", i, got[i].Key(), again[i].Key())
 		}
+	}
+}
+
+// A ring group's members are dialled one after another, and the first
+// may ring before the next is dialled (a real Asterisk 22 under load did
+// so): the call still lands on the group alone, as the Dial's own targets
+// (PJSIP/101&PJSIP/102&PJSIP/103) say, not on 101 first.
+func TestRingGroupMemberRingsBeforeTheNextIsDialled(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "ami", "asterisk22", "scenario-ring-group.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts := strings.SplitAfter(string(raw), "\r\n\r\n")
+	firstBegin, firstRinging := -1, -1
+	for i, p := range pkts {
+		if firstBegin < 0 && strings.Contains(p, "Event: DialBegin\r\n") {
+			firstBegin = i
+		}
+		if firstRinging < 0 && strings.Contains(p, "Event: Newstate\r\n") && strings.Contains(p, "ChannelStateDesc: Ringing\r\n") {
+			firstRinging = i
+		}
+	}
+	if firstBegin < 0 || firstRinging < firstBegin {
+		t.Fatalf("capture has no DialBegin before a member's Newstate Ringing (%d, %d)", firstBegin, firstRinging)
+	}
+	// The first member rings right after it is dialled.
+	ringing := pkts[firstRinging]
+	reordered := append([]string{}, pkts[:firstBegin+1]...)
+	reordered = append(reordered, ringing)
+	for i := firstBegin + 1; i < len(pkts); i++ {
+		if i != firstRinging {
+			reordered = append(reordered, pkts[i])
+		}
+	}
+	sigs, err := ami.Decode(strings.NewReader(strings.Join(reordered, "")), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var landed []string
+	for _, ev := range run(t, sigs) {
+		if ev.Kind == callmodel.Landed {
+			landed = append(landed, fmt.Sprintf("%s:%d", ev.User, ev.UserType))
+		}
+	}
+	if want := fmt.Sprintf("600:%d", callmodel.UserQueue); strings.Join(landed, " ") != want {
+		t.Errorf("landings %v, want only %s (the group)", landed, want)
 	}
 }

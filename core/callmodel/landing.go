@@ -63,6 +63,7 @@ type flowCall struct {
 	batchLeg   string
 	batchExten string
 	batch      map[string]bool // peer leg → still dialled
+	fanout     int             // devices the dial rings at once, as the PBX said
 }
 
 // handleFlow runs one signal through the model and adds the call-flow
@@ -96,7 +97,7 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 		case Ringing:
 			if ev.Direction == Inbound && ev.UserType != UserQueue {
 				dest, typ := ev.User, UserExtension
-				if n := fc.dialling(); n >= 2 && fc.batchExten != "" {
+				if n := max(fc.dialling(), fc.fanout); n >= 2 && fc.batchExten != "" {
 					dest, typ = fc.batchExten, UserQueue
 				}
 				out = append(out, m.land(c, fc, ev.Time, dest, typ)...)
@@ -148,9 +149,10 @@ func (m *Model) flowSignal(c *call, fc *flowCall, s signal.Signal) []Event {
 	switch s.Kind {
 	case signal.Dialling:
 		if fc.batchLeg != s.Leg.ID || fc.dialling() == 0 {
-			fc.batchLeg, fc.batchExten, fc.batch = s.Leg.ID, s.Leg.Number, map[string]bool{}
+			fc.batchLeg, fc.batchExten, fc.batch, fc.fanout = s.Leg.ID, s.Leg.Number, map[string]bool{}, 0
 		}
 		fc.batch[s.Peer.ID] = true
+		fc.fanout = max(fc.fanout, s.Fanout)
 	case signal.DialEnded:
 		if fc.batch[s.Peer.ID] {
 			fc.batch[s.Peer.ID] = false

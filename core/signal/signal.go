@@ -229,10 +229,13 @@ type Signal struct {
 	Kind Kind
 	// Time is when the PBX says the fact happened, or when the connector
 	// received it if the PBX gives no time.
-	Time    time.Time
-	Leg     Leg
-	Peer    Leg     // Dialling, DialEnded, Agent*, Listen*: the other leg
-	Number  string  // Dialling: the number dialled
+	Time   time.Time
+	Leg    Leg
+	Peer   Leg    // Dialling, DialEnded, Agent*, Listen*: the other leg
+	Number string // Dialling: the number dialled
+	// Fanout (Dialling): how many devices the dial rings at once, when the
+	// PBX says before they ring (a ring group); 0 when it does not.
+	Fanout  int
 	Outcome Outcome // DialEnded
 	Bridge  string  // Joined, Left
 	Cause   int     // LegGone: Q.850 cause code

@@ -124,11 +124,12 @@ func (s *Session) Send(ctx context.Context, src Source) {
 		defer t.Stop()
 		var ev []pionrtp.Packet  // the event being played, one packet per tick
 		var played chan struct{} // closed once ev's last packet is out
+		var begun chan struct{}  // closed once ev's first packet is out
 		for {
 			if len(ev) == 0 {
 				select {
 				case e := <-s.events:
-					ev, played = eventPackets(hdr, e.ev), e.played
+					ev, played, begun = eventPackets(hdr, e.ev), e.played, e.begun
 					hdr.SequenceNumber += uint16(len(ev))
 					hdr.Timestamp += uint32(EventFrames * FrameSamples)
 				default:
@@ -139,6 +140,10 @@ func (s *Session) Send(ctx context.Context, src Source) {
 					if _, err := s.conn.WriteToUDP(b, dst); err == nil {
 						s.sent.Add(1)
 					}
+				}
+				if begun != nil {
+					close(begun)
+					begun = nil
 				}
 				if ev = ev[1:]; s.burst.Load() {
 					for _, p := range ev {
@@ -212,6 +217,7 @@ func (s *Session) SetBurstEvents(on bool) { s.burst.Store(on) }
 type digitEvent struct {
 	ev     byte
 	played chan struct{}
+	begun  chan struct{}
 }
 
 // SendDigits sends DTMF digits (0-9, *, #, A-D) as RFC 4733
@@ -223,15 +229,15 @@ func (s *Session) SendDigits(ctx context.Context, digits string) error {
 	if !s.sending.Load() {
 		return ErrNotSending
 	}
-	var last chan struct{}
+	var last, begun chan struct{}
 	for i := range len(digits) {
 		ev, ok := DigitEvent(digits[i])
 		if !ok {
 			return fmt.Errorf("send digits %q: %q is not a DTMF digit", digits, digits[i])
 		}
-		last = make(chan struct{})
+		last, begun = make(chan struct{}), make(chan struct{})
 		select {
-		case s.events <- digitEvent{ev, last}:
+		case s.events <- digitEvent{ev, last, begun}:
 		default:
 			return fmt.Errorf("send digits %q: too many queued", digits)
 		}
@@ -243,6 +249,13 @@ func (s *Session) SendDigits(ctx context.Context, digits string) error {
 	case <-last:
 		return nil
 	case <-s.stop:
+		select {
+		case <-begun:
+			// The last key was pressed and the call ended on it: a PBX
+			// acting on a code's last digit (a transfer) hangs up.
+			return nil
+		default:
+		}
 		return fmt.Errorf("send digits %q: %w", digits, ErrNotSending)
 	case <-ctx.Done():
 		return fmt.Errorf("send digits %q: %w", digits, ctx.Err())

@@ -205,6 +205,7 @@ type Connector struct {
 	cur      atomic.Pointer[session] // the logged-in session, nil between sessions
 	files    *mixFiles               // recording files by channel, across sessions
 	locals   *localPairs             // Local channel pairs, across sessions
+	dials    *dialFanout             // what each channel's Dial rings, across sessions
 }
 
 // New checks cfg, fills its defaults and returns a Connector. All problems
@@ -220,6 +221,7 @@ func New(cfg Config) (*Connector, error) {
 		idPrefix: fmt.Sprintf("callhook-%08x-", rand.Uint32()),
 		files:    newMixFiles(cfg.MonitorDir),
 		locals:   newLocalPairs(),
+		dials:    newDialFanout(),
 	}, nil
 }
 

@@ -31,6 +31,7 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 	var out []signal.Signal
 	files := newMixFiles("")
 	locals := newLocalPairs()
+	dials := newDialFanout()
 	for n := 1; ; n++ {
 		m, err := pr.ReadPacket()
 		if errors.Is(err, io.EOF) {
@@ -43,6 +44,7 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 			continue
 		}
 		files.observe(m)
+		dials.observe(m)
 		s, err := translate(m, time.Time{}, loc)
 		if errors.Is(err, errSkip) {
 			continue
@@ -51,6 +53,7 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 			return out, fmt.Errorf("decode AMI packet %d: %w", n, err)
 		}
 		files.attach(&s)
+		dials.attach(&s)
 		if locals.absorb(m, &s) {
 			out = append(out, s)
 		}

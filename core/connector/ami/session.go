@@ -35,6 +35,7 @@ type session struct {
 	newID     func() string
 	files     *mixFiles
 	locals    *localPairs
+	dials     *dialFanout
 
 	wmu sync.Mutex // one packet written at a time
 
@@ -87,6 +88,7 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 		newID:     c.newActionID,
 		files:     c.files,
 		locals:    c.locals,
+		dials:     c.dials,
 		calls:     make(map[string]*call),
 		notify:    make(chan struct{}, 1),
 		readDone:  make(chan struct{}),
@@ -214,6 +216,7 @@ func (s *session) dispatch(m Message, recv time.Time) {
 		return
 	}
 	s.files.observe(m)
+	s.dials.observe(m)
 	sig, err := translate(m, recv, s.loc)
 	switch {
 	case errors.Is(err, errSkip):
@@ -221,6 +224,7 @@ func (s *session) dispatch(m Message, recv time.Time) {
 		s.log.Warn("ami dropped event", "err", err)
 	default:
 		s.files.attach(&sig)
+		s.dials.attach(&sig)
 		if s.locals.absorb(m, &sig) {
 			s.push(sig)
 		}

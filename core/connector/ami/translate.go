@@ -373,7 +373,7 @@ func wanted(p rawPacket) bool {
 		return bytes.EqualFold(p.get("Variable"), []byte("MIXMONITOR_FILENAME"))
 	case "newexten":
 		app := strings.ToLower(string(p.get("Application")))
-		return app == "mixmonitor" || contains(menuApps, app) || contains(faxApps, app)
+		return app == "mixmonitor" || app == "dial" || contains(menuApps, app) || contains(faxApps, app)
 	}
 	_, ok := translators[name]
 	return ok
