@@ -96,7 +96,7 @@ type leg struct {
 type lost struct {
 	at       time.Time
 	cause    int
-	hangup   signal.Hangup // the PBX's account of the lost leg's hangup
+	hangup   signal.Teardown // the PBX's account of the lost leg's hangup
 	byOrigin bool
 }
 
@@ -144,7 +144,7 @@ type call struct {
 	// endHangup is the PBX's account of the hangup being handled, and
 	// whether it is the leg that started the call (Event.HangupCause,
 	// HangupDisposition).
-	endHangup   signal.Hangup
+	endHangup   signal.Teardown
 	endByOrigin bool
 }
 
@@ -456,7 +456,7 @@ func (m *Model) legGone(s signal.Signal) []Event {
 	}
 	l.gone = true
 	l.bridge = ""
-	c.endHangup, c.endByOrigin = s.Hangup, l == c.origin
+	c.endHangup, c.endByOrigin = s.Teardown, l == c.origin
 	var out []Event
 	if c.consult == l {
 		// The consulted extension went without the transfer taking
@@ -477,7 +477,7 @@ func (m *Model) legGone(s signal.Signal) []Event {
 			if ext := c.extLeg; ext != nil && !ext.gone && ext.bridge != "" {
 				// The external party is still in the bridge: wait and see
 				// whether the device comes back.
-				c.lost = &lost{at: s.Time, cause: s.Cause, hangup: s.Hangup, byOrigin: l == c.origin}
+				c.lost = &lost{at: s.Time, cause: s.Cause, hangup: s.Teardown, byOrigin: l == c.origin}
 				break
 			}
 			out = m.end(c, s.Time, s.Cause, FinishOK)

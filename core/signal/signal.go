@@ -236,11 +236,11 @@ type Signal struct {
 	Outcome Outcome // DialEnded
 	Bridge  string  // Joined, Left
 	Cause   int     // LegGone: Q.850 cause code
-	// Hangup: LegGone: the PBX's own account of the hangup, when it gives
-	// one; empty otherwise.
-	Hangup Hangup
-	Queue  string // Queue*, Agent*, Member*: the queue
-	Member Member // Agent*, Member*: the queue member
+	// Teardown: LegGone: the PBX's own account of the hangup, when it
+	// gives one; empty otherwise.
+	Teardown Teardown
+	Queue    string // Queue*, Agent*, Member*: the queue
+	Member   Member // Agent*, Member*: the queue member
 	// Transfer: Transferred.
 	Transfer Transfer
 	// File: RecordingStarted / RecordingStopped.
@@ -257,9 +257,9 @@ type Signal struct {
 	Err error
 }
 
-// Hangup is a PBX's own account of a leg's hangup, beside its Q.850
+// Teardown is a PBX's own account of a leg's hangup, beside its Q.850
 // cause, for PBXs that give one.
-type Hangup struct {
+type Teardown struct {
 	// Cause is the PBX's name of the cause (e.g. "NORMAL_CLEARING",
 	// "ORIGINATOR_CANCEL"), which may say more than the Q.850 number.
 	Cause string

@@ -453,7 +453,7 @@ func (t *tracker) hangup(e Event, emit func(signal.Signal)) {
 	}
 	gone := t.sig(l)
 	emit(signal.Signal{Kind: signal.LegGone, Leg: gone, Cause: q850,
-		Hangup: signal.Hangup{Cause: name, Disposition: e.Var("sip_hangup_disposition")}})
+		Teardown: signal.Teardown{Cause: name, Disposition: e.Var("sip_hangup_disposition")}})
 	emit(signal.Signal{Kind: signal.CallRecorded, Leg: gone, Record: signal.Record{Disposition: dispositionOf(l, name)}})
 }
 
