@@ -56,6 +56,10 @@ type Config struct {
 	// Username and Password, when Username is set, are the webhook's
 	// HTTP basic auth credentials (the .ini's username / password).
 	Username, Password string
+	// Interface is the simulator's live interface the engine connects
+	// to: "ami" (default) or "esl" (FreeSWITCH's event socket; the
+	// scenarios' originate steps then go through it too).
+	Interface string
 }
 
 // Harness is a running simulator with an engine attached.
@@ -79,6 +83,9 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 		cfg.ConnectTimeout = 10 * time.Second
 	}
 	simCfg := sim.Config{Speed: cfg.Speed, Transport: cfg.Transport, Logger: cfg.Logger.With("part", "sim")}
+	if cfg.Interface == "esl" {
+		simCfg.ESLAddr, simCfg.ESLOriginate = "127.0.0.1:0", true
+	}
 	if cfg.Recordings != nil {
 		simCfg.Recordings = cfg.Recordings.MonitorDir
 	}
@@ -90,6 +97,9 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 		File:       "harness",
 		PBX:        config.NewPBX("pbxsim", map[string]string{"address": s.AMIAddr(), "username": s.AMIUser(), "secret": s.AMISecret()}),
 		Extensions: cfg.Extensions,
+	}
+	if cfg.Interface == "esl" {
+		conf.PBX = config.NewPBX("esl", map[string]string{"address": s.ESLAddr(), "password": s.ESLPassword()})
 	}
 	recvs := cfg.Receivers
 	if len(recvs) == 0 {

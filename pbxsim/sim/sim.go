@@ -44,6 +44,10 @@ type Config struct {
 	// "127.0.0.1:0" picks a port. ESLPassword defaults to
 	// esl.DefaultPassword.
 	ESLAddr, ESLPassword string
+	// ESLOriginate makes scenarios' originate steps ask the event socket
+	// (bgapi originate) rather than the AMI, as a CRM of a FreeSWITCH
+	// would.
+	ESLOriginate bool
 }
 
 // Sim is a running simulator.
@@ -299,6 +303,9 @@ func (s *Sim) PBX() *pbx.PBX { return s.pbx }
 
 // Play runs one scenario.
 func (s *Sim) Play(ctx context.Context, sc *scenario.Scenario) error {
+	if s.cfg.ESLOriginate && s.esl != nil {
+		return s.runner.Run(ctx, eslWorld{s}, sc)
+	}
 	return s.runner.Run(ctx, s, sc)
 }
 
@@ -403,5 +410,39 @@ func (s *Sim) ESLPassword() string {
 func (s *Sim) DropESL() {
 	if s.esl != nil {
 		s.esl.DropSessions()
+	}
+}
+
+// eslWorld is the simulator as a scenario world whose originate steps go
+// through the event socket.
+type eslWorld struct{ *Sim }
+
+// Originate asks the event socket to place the call (bgapi originate)
+// and returns ext's phone's new call.
+func (w eslWorld) Originate(ctx context.Context, ext, number string) (*phone.Call, error) {
+	ph, ok := w.phones[ext]
+	if !ok {
+		return nil, fmt.Errorf("originate from %s: no such extension", ext)
+	}
+	before := map[*phone.Call]bool{}
+	for _, c := range ph.Calls() {
+		before[c] = true
+	}
+	if _, err := esl.Originate(ctx, w.ESLAddr(), w.ESLPassword(), ext, number); err != nil {
+		return nil, err
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, c := range ph.Calls() {
+			if !before[c] && c.Outgoing() {
+				return c, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("originate: %s placed no call: %w", ext, ctx.Err())
+		case <-tick.C:
+		}
 	}
 }
