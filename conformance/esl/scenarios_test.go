@@ -3,8 +3,8 @@ package esl_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"net/url"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
