@@ -758,7 +758,7 @@ func (t *translator) unbridge(out []*Event, c *channel) []*Event {
 		return out
 	}
 	a, b := c, p
-	if p.originator == c || (c.originator != p && p.seq < c.seq) {
+	if c.originator == p || (p.originator != c && p.seq < c.seq) {
 		a, b = p, c
 	}
 	ev := t.event("CHANNEL_UNBRIDGE", a)

@@ -103,6 +103,11 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 		readDone: make(chan struct{}), stopping: make(chan struct{}),
 	}
 	greeting, err := s.fr.ReadFrame()
+	if errors.Is(err, ErrMalformed) {
+		// A first line that is no header: some other protocol.
+		conn.Close()
+		return nil, fmt.Errorf("connect to %s: %w: %w", addr, ErrNotESL, err)
+	}
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("connect to %s: read greeting: %w", addr, err)

@@ -205,7 +205,8 @@ func (t *tracker) handle(e Event, recv time.Time) []signal.Signal {
 		if l := t.own(e, emit); l != nil && l.outbound && !l.alerting && !l.answered {
 			l.alerting = true
 			if !l.loopback {
-				emit(signal.Signal{Kind: signal.LegAlerting, Leg: t.sig(l), Peer: t.sig(t.legs[l.originator])})
+				from, _ := t.dialler(l)
+				emit(signal.Signal{Kind: signal.LegAlerting, Leg: t.sig(l), Peer: from})
 			}
 		}
 	case "CHANNEL_ANSWER":
