@@ -30,23 +30,30 @@ type watched struct {
 	tokens    []string
 	model     *callmodel.Model
 	sim       *sim.Sim
+	conn      *esl.Connector
 	cancelRun context.CancelFunc
 	done      chan error
 }
 
 func watch(t *testing.T, speed float64) *watched {
 	t.Helper()
+	return watchFormat(t, speed, "plain")
+}
+
+// watchFormat is watch with the events asked for as format (plain, json).
+func watchFormat(t *testing.T, speed float64, format string) *watched {
+	t.Helper()
 	s, err := sim.Start(t.Context(), sim.Config{Speed: speed, ESLAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	c, err := esl.New(esl.Config{Addr: s.ESLAddr(), Password: esl.Secret(s.ESLPassword()), Location: time.UTC,
+	c, err := esl.New(esl.Config{Addr: s.ESLAddr(), Password: esl.Secret(s.ESLPassword()), Location: time.UTC, Format: format,
 		MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &watched{model: callmodel.New(), sim: s, done: make(chan error, 1)}
+	w := &watched{model: callmodel.New(), sim: s, conn: c, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancelRun = cancel
 	go func() {
@@ -216,4 +223,23 @@ func TestReconnectDuringTransfer(t *testing.T) {
 		func(ev callmodel.Event) bool { return ev.Kind == callmodel.Ended && ev.Transferred },
 		func(s *sim.Sim) bool { return pbxHas(s, "102", pbx.StateUp, true) },
 		"102 answering the transferred caller")
+}
+
+// Events asked for as text/event-json make the same moments as plain
+// ones.
+func TestJSONEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("plays call flows on the simulator; run without -short")
+	}
+	for _, name := range []string{"queue-ringall-answered", "attended-transfer"} {
+		plain := watch(t, 10)
+		plain.play(t, name)()
+		plain.synced(t)
+		js := watchFormat(t, 10, "json")
+		js.play(t, name)()
+		js.synced(t)
+		if p, j := plain.moments(), js.moments(); !slices.Equal(p, j) {
+			t.Errorf("%s: json events make\n%v\nplain ones\n%v", name, j, p)
+		}
+	}
 }
