@@ -316,6 +316,11 @@ func (t *tracker) callOf(e Event, l *leg) *call {
 	if l.member != "" {
 		return t.legs[l.member].call
 	}
+	// The two halves of a loopback pair (mod_loopback.c names each in
+	// other_loopback_leg_uuid) are one piece of plumbing of one call.
+	if o := t.legs[e.Var("other_loopback_leg_uuid")]; o != nil {
+		return o.call
+	}
 	cu := e.Get("Channel-Call-UUID")
 	if cu != "" && cu != l.id {
 		if o := t.legs[cu]; o != nil {

@@ -101,3 +101,39 @@ func kinds(sigs []signal.Signal) []string {
 	}
 	return out
 }
+
+// A loopback pair (mod_loopback) is plumbing: its halves show no signal,
+// the real leg its b half dials is dialled by the PBX for the call, and
+// the caller bridged to the a half is in a bridge as it would be with the
+// real leg.
+func TestLoopbackAbsorbed(t *testing.T) {
+	tr := newTracker(nil, nil)
+	var sigs []signal.Signal
+	for _, e := range []Event{
+		ev("Event-Name", "CHANNEL_CREATE", "Unique-ID", "t", "Call-Direction", "inbound", "Channel-Name", "sofia/external/2125559876@c",
+			"variable_sip_gateway", "trunk", "Caller-Destination-Number", "2125550100"),
+		ev("Event-Name", "CHANNEL_CREATE", "Unique-ID", "la", "Call-Direction", "outbound", "Channel-Name", "loopback/103-a",
+			"Other-Type", "originator", "Other-Leg-Unique-ID", "t"),
+		ev("Event-Name", "CHANNEL_CREATE", "Unique-ID", "lb", "Call-Direction", "inbound", "Channel-Name", "loopback/103-b",
+			"variable_other_loopback_leg_uuid", "la"),
+		ev("Event-Name", "CHANNEL_CREATE", "Unique-ID", "x", "Call-Direction", "outbound", "Channel-Name", "sofia/internal/103@p",
+			"variable_dialed_user", "103", "Other-Type", "originator", "Other-Leg-Unique-ID", "lb", "Caller-Destination-Number", "103"),
+		ev("Event-Name", "CHANNEL_BRIDGE", "Unique-ID", "t", "Bridge-A-Unique-ID", "t", "Bridge-B-Unique-ID", "la"),
+		ev("Event-Name", "CHANNEL_HANGUP_COMPLETE", "Unique-ID", "la", "Hangup-Cause", "NORMAL_CLEARING"),
+	} {
+		sigs = append(sigs, tr.handle(e, t0)...)
+	}
+	got := kinds(sigs)
+	want := []string{"LegAppeared", "LegAppeared", "Dialling", "Joined"}
+	if len(got) != len(want) {
+		t.Fatalf("signals %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("signals %v, want %v", got, want)
+		}
+	}
+	if sigs[1].Leg.ID != "x" || sigs[1].Leg.Call != "t" || sigs[2].Leg.ID != "" || sigs[2].Leg.Call != "t" || sigs[2].Peer.ID != "x" {
+		t.Errorf("the real leg and its dial: %+v / %+v", sigs[1], sigs[2])
+	}
+}
