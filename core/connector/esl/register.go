@@ -73,25 +73,17 @@ func (c *Connector) Originate(ctx context.Context, o connector.Origination) (con
 			return connector.Started{}, fmt.Errorf("originate %s to %s: %w: %q would break the command", o.From, o.To, ErrInvalidCommand, v)
 		}
 	}
+	// mod_event_socket takes a bgapi job's id from the command's Job-UUID
+	// header (parse_command), so its BACKGROUND_JOB is known in advance.
 	job := uuid.NewString()
 	done := s.job(job)
 	line := fmt.Sprintf("bgapi originate {%s}%s %s XML %s %s %s %d", strings.Join(vars, ","), url, o.To, ctxName, cid, cid, timeout)
-	// mod_event_socket takes the job's id from a Job-UUID header; the
-	// connector's commands are single lines, so the id it reports is the
-	// switch's, read from the reply.
-	r, err := s.command(ctx, line, nil)
+	r, err := s.command(ctx, line, nil, Header{Name: "Job-UUID", Value: job})
 	if err != nil {
 		s.mu.Lock()
 		delete(s.jobs, job)
 		s.mu.Unlock()
 		return connector.Started{}, fmt.Errorf("originate %s to %s: %w", url, o.To, err)
-	}
-	if id := strings.TrimSpace(r.Get("Job-UUID")); id != "" && id != job {
-		s.mu.Lock()
-		delete(s.jobs, job)
-		s.jobs[id] = done
-		s.mu.Unlock()
-		job = id
 	}
 	go func() {
 		select {

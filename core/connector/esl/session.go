@@ -281,10 +281,18 @@ func (s *session) deliverJob(ev Event) {
 
 // command sends one command line and waits for its reply. then, when not
 // nil, runs on the reader goroutine with the reply.
-func (s *session) command(ctx context.Context, line string, then func(Frame)) (Frame, error) {
+func (s *session) command(ctx context.Context, line string, then func(Frame), headers ...Header) (Frame, error) {
 	if line == "" || strings.ContainsAny(line, "\r\n") {
 		return Frame{}, fmt.Errorf("command %q: %w: empty or has a line break", firstWord(line), ErrInvalidCommand)
 	}
+	wire := line + "\n"
+	for _, h := range headers {
+		if h.Name == "" || strings.ContainsAny(h.Name, ":\r\n") || strings.ContainsAny(h.Value, "\r\n") {
+			return Frame{}, fmt.Errorf("command %s: header %q: %w", firstWord(line), h.Name, ErrInvalidCommand)
+		}
+		wire += h.Name + ": " + h.Value + "\n"
+	}
+	wire += "\n"
 	p := &pendingCmd{line: line, done: make(chan struct{}), then: then}
 	s.wmu.Lock()
 	s.mu.Lock()
@@ -296,7 +304,7 @@ func (s *session) command(ctx context.Context, line string, then func(Frame)) (F
 	s.pending = append(s.pending, p)
 	s.mu.Unlock()
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.keepAlive))
-	_, err := s.conn.Write([]byte(line + "\n\n"))
+	_, err := s.conn.Write([]byte(wire))
 	s.wmu.Unlock()
 	if err != nil {
 		err = fmt.Errorf("write %s to %s: %w", firstWord(line), s.addr, err)
