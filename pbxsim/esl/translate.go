@@ -820,6 +820,15 @@ func (t *translator) hangup(out []*Event, e pbx.Event) []*Event {
 		delete(t.agentOn, c.uuid)
 		out = append(out, t.memberEnd(c, q, "Terminated"))
 	}
+	// What the queue kept of a caller goes with it.
+	for k := range t.members {
+		if strings.HasPrefix(k, c.uuid+"/") {
+			delete(t.members, k)
+		}
+	}
+	delete(t.queueOf, c.uuid)
+	delete(t.agentOn, c.uuid)
+	delete(t.abandon, c.uuid)
 	return out
 }
 
