@@ -23,7 +23,7 @@ import (
 // PBX: an engine (`callhook serve` with [pbx] type = pbxsim or ami) connects
 // to its AMI address like to a real Asterisk, and scenarios are played on
 // request or on a schedule.
-const simServeUsage = `Usage: callhook sim serve [--sip ADDR] [--ami ADDR] [--control ADDR]
+const simServeUsage = `Usage: callhook sim serve [--sip ADDR] [--ami ADDR] [--esl ADDR] [--control ADDR]
                          [--play NAME,... [--every DURATION]] [--speed X]
 
 Runs the PBX simulator on its own: SIP on --sip, AMI on --ami (the address
@@ -38,8 +38,11 @@ an engine's [pbx] section points at), and registered phones for extensions
   on schedule  --play a,b [--every 1m]        plays the list once at start,
                then again every DURATION (0: once).
 
+With --esl the same calls are also served as FreeSWITCH's event socket
+(mod_event_socket, inbound mode: [pbx] type = esl, password --esl-password).
+
 After each scenario the AMI stream carries a UserEvent "CallhookSync" with
-the token returned as "sync". Port 0 in an address picks a free port; the
+the token returned as "sync" (the event socket a CUSTOM callhook::sync). Port 0 in an address picks a free port; the
 line "simulator serving" on stderr names the addresses in use.
 
 `
@@ -58,6 +61,8 @@ func cmdSimServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&cfg.AMIAddr, "ami", "127.0.0.1:5038", "AMI `ADDR` engines connect to")
 	fs.StringVar(&cfg.AMIUser, "ami-user", "admin", "AMI `USERNAME`")
 	fs.StringVar(&cfg.AMISecret, "ami-secret", "secret", "AMI `SECRET`")
+	fs.StringVar(&cfg.ESLAddr, "esl", "", "FreeSWITCH event socket `ADDR` engines connect to (\"\": none; 8021 is FreeSWITCH's port)")
+	fs.StringVar(&cfg.ESLPassword, "esl-password", "ClueCon", "event socket `PASSWORD`")
 	fs.StringVar(&cfg.Transport, "transport", "udp", "SIP transport of the simulated phones: udp or tcp")
 	fs.Float64Var(&cfg.Speed, "speed", 1, "play scenarios `X` times faster (the PBX clock runs faster too)")
 	fs.Usage = func() {
@@ -123,7 +128,7 @@ func cmdSimServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			srv.Shutdown(sctx)
 		}()
 	}
-	log.Info("simulator serving", "sip", s.PBXAddr(), "ami", s.AMIAddr(), "control", ctlAddr,
+	log.Info("simulator serving", "sip", s.PBXAddr(), "ami", s.AMIAddr(), "control", ctlAddr, "esl", orOff(s.ESLAddr()),
 		"transport", s.Transport(), "ami_user", s.AMIUser())
 
 	if len(schedule) > 0 {
@@ -222,4 +227,12 @@ func (p *simPlayer) handler() http.Handler {
 		json.NewEncoder(w).Encode(res)
 	})
 	return mux
+}
+
+// orOff shows an address that is not served as "off".
+func orOff(addr string) string {
+	if addr == "" {
+		return "off"
+	}
+	return addr
 }

@@ -1,16 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/callhook/callhook/core/waitfor"
 )
 
 // syncBuffer is a bytes.Buffer safe for a writer and a poller.
@@ -105,5 +111,81 @@ func TestSimServeRejectsBadFlags(t *testing.T) {
 		if !errors.Is(err, errUsage) {
 			t.Errorf("%v: %v, want a usage error", args, err)
 		}
+	}
+}
+
+var eslAddr = regexp.MustCompile(`msg="simulator serving" .* esl=(\S+)`)
+
+// With --esl the simulator also serves FreeSWITCH's event socket: a client
+// authenticates with the password and asks for the calls in progress.
+func TestSimServeESL(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"sim", "serve", "--sip", "127.0.0.1:0", "--ami", "127.0.0.1:0", "--control", "off",
+			"--esl", "127.0.0.1:0", "--esl-password", "pw"}, io.Discard, &stderr)
+	}()
+	var addr string
+	err := waitfor.Until(10*time.Second, "the ready line naming the event socket", func() string {
+		if m := eslAddr.FindStringSubmatch(stderr.String()); m != nil {
+			addr = m[1]
+			return ""
+		}
+		select {
+		case err := <-done:
+			return fmt.Sprintf("sim serve stopped: %v", err)
+		default:
+		}
+		return "no ready line yet: " + stderr.String()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(conn)
+	frame := func() string {
+		t.Helper()
+		var b strings.Builder
+		n := 0
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("read: %v (so far %q)", err, b.String())
+			}
+			if line == "\n" {
+				break
+			}
+			b.WriteString(line)
+			if v, ok := strings.CutPrefix(line, "Content-Length: "); ok {
+				n, _ = strconv.Atoi(strings.TrimSpace(v))
+			}
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			t.Fatal(err)
+		}
+		return b.String() + string(body)
+	}
+	if f := frame(); !strings.Contains(f, "Content-Type: auth/request") {
+		t.Fatalf("greeting %q", f)
+	}
+	fmt.Fprint(conn, "auth pw\n\n")
+	if f := frame(); !strings.Contains(f, "Reply-Text: +OK accepted") {
+		t.Fatalf("auth reply %q", f)
+	}
+	fmt.Fprint(conn, "api show calls as json\n\n")
+	if f := frame(); !strings.Contains(f, "Content-Type: api/response") || !strings.Contains(f, `{"row_count": 0}`) {
+		t.Fatalf("show calls %q", f)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("sim serve returned %v after cancel", err)
 	}
 }

@@ -79,6 +79,10 @@ type Config struct {
 	// Topology is the simulated PBX's numbering plan; default
 	// pbx.DefaultTopology (the one the built-in scenarios are written for).
 	Topology *pbx.Config
+	// Interface is the simulator's live interface the engine connects
+	// to: "ami" (default) or "esl" (FreeSWITCH's event socket; the
+	// scenarios' originate steps then go through it too).
+	Interface string
 }
 
 // Harness is a running simulator with an engine attached.
@@ -106,6 +110,9 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 		cfg.Recordings = &rc
 	}
 	simCfg := sim.Config{Speed: cfg.Speed, Transport: cfg.Transport, Logger: cfg.Logger.With("part", "sim"), Topology: cfg.Topology}
+	if cfg.Interface == "esl" {
+		simCfg.ESLAddr, simCfg.ESLOriginate = "127.0.0.1:0", true
+	}
 	if cfg.Recordings != nil {
 		simCfg.Recordings = cfg.Recordings.MonitorDir
 	}
@@ -119,6 +126,9 @@ func Start(ctx context.Context, cfg Config) (*Harness, error) {
 		return nil, err
 	}
 	simPBX := config.NewPBX("pbxsim", map[string]string{"address": s.AMIAddr(), "username": s.AMIUser(), "secret": s.AMISecret()})
+	if cfg.Interface == "esl" {
+		simPBX = config.NewPBX("esl", map[string]string{"address": s.ESLAddr(), "password": s.ESLPassword()})
+	}
 	var conf *config.Config
 	if cfg.Engine != nil {
 		conf = engineConfig(cfg.Engine, simPBX)

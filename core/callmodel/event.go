@@ -244,6 +244,16 @@ type Event struct {
 	Listened time.Duration
 	// EndedBy: Ended only: who ended the call.
 	EndedBy Party
+	// HangupCause: Ended only: the PBX's own name of the cause of the
+	// hangup that ended the link (signal.Teardown.Cause), when the PBX
+	// names causes; "" otherwise.
+	HangupCause string
+	// HangupDisposition: Ended only: how the caller's leg ended, in the
+	// PBX's words (signal.Teardown.Disposition), when the PBX says: the
+	// words of the hangup that ended the link, as the caller's leg saw it
+	// (a called leg's "recv_bye", its party hanging up, is the caller's
+	// "send_bye"); "" otherwise.
+	HangupDisposition string
 	// Recorded: a recording of the call has started by the time of the
 	// event (the PBX announced it).
 	Recorded bool

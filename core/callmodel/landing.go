@@ -136,7 +136,7 @@ func (m *Model) endInMenu(c *call, wasEnded bool, s signal.Signal, evs []Event) 
 	// Nobody took the call, but the menu (or fax) that answered it did:
 	// the caller hanging up there clears it normally.
 	ev := Event{Kind: Ended, Time: s.Time, Finish: FinishMissed, Cause: s.Cause, UserType: UserOther,
-		Reason: endReason(FinishOK, s.Cause, 0)}
+		Reason: endReason(FinishOK, s.Cause, 0), HangupCause: s.Teardown.Cause, HangupDisposition: s.Teardown.Disposition}
 	if fc := &c.flow; fc.last != "" {
 		ev.User = fc.last[2:]
 	}

@@ -94,8 +94,10 @@ type leg struct {
 // lost is a user leg that hung up while the external party stayed in the
 // bridge: the device may come back (mobile reconnect).
 type lost struct {
-	at    time.Time
-	cause int
+	at       time.Time
+	cause    int
+	hangup   signal.Teardown // the PBX's account of the lost leg's hangup
+	byOrigin bool
 }
 
 // call is one call chain: every leg sharing a chain id, and the chains
@@ -139,6 +141,11 @@ type call struct {
 	recordings  []string // base names of the call's recording files, in order
 	records     []signal.Record
 	recordSent  bool
+	// endHangup is the PBX's account of the hangup being handled, and
+	// whether it is the leg that started the call (Event.HangupCause,
+	// HangupDisposition).
+	endHangup   signal.Teardown
+	endByOrigin bool
 }
 
 func (c *call) reporting() bool { return c.direction == Inbound || c.direction == Outbound }
@@ -455,6 +462,7 @@ func (m *Model) legGone(s signal.Signal) []Event {
 	}
 	l.gone = true
 	l.bridge = ""
+	c.endHangup, c.endByOrigin = s.Teardown, l == c.origin
 	var out []Event
 	if c.consult == l {
 		// The consulted extension went without the transfer taking
@@ -475,7 +483,7 @@ func (m *Model) legGone(s signal.Signal) []Event {
 			if ext := c.extLeg; ext != nil && !ext.gone && ext.bridge != "" {
 				// The external party is still in the bridge: wait and see
 				// whether the device comes back.
-				c.lost = &lost{at: s.Time, cause: s.Cause}
+				c.lost = &lost{at: s.Time, cause: s.Cause, hangup: s.Teardown, byOrigin: l == c.origin}
 				break
 			}
 			out = m.end(c, s.Time, s.Cause, FinishOK)
@@ -503,6 +511,11 @@ func (m *Model) end(c *call, t time.Time, cause int, finish Finish) []Event {
 	c.stops = nil
 	ev := Event{Kind: Ended, Time: t, Finish: finish, Cause: cause, Queue: c.queue, Callback: c.callback, UserType: UserExtension,
 		Reason: endReason(finish, cause, c.dialOutcome)}
+	h, byOrigin := c.endHangup, c.endByOrigin
+	if c.lost != nil {
+		h, byOrigin = c.lost.hangup, c.lost.byOrigin
+	}
+	ev.HangupCause, ev.HangupDisposition = h.Cause, callerSide(h.Disposition, byOrigin)
 	switch {
 	case finish == FinishOK:
 		ev.User, ev.UserName = c.user.endpoint, c.user.name
@@ -603,4 +616,20 @@ func (m *Model) emit(c *call, ev Event) Event {
 type kindLink struct {
 	kind Kind
 	link int
+}
+
+// callerSide words a leg's hangup disposition as the caller's leg saw
+// it: the other party's leg receiving a hangup is the caller's leg being
+// sent one, and the other way round.
+func callerSide(disposition string, byOrigin bool) string {
+	if byOrigin || disposition == "" {
+		return disposition
+	}
+	if rest, ok := strings.CutPrefix(disposition, "recv_"); ok {
+		return "send_" + rest
+	}
+	if rest, ok := strings.CutPrefix(disposition, "send_"); ok {
+		return "recv_" + rest
+	}
+	return disposition
 }

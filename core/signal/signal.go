@@ -239,8 +239,11 @@ type Signal struct {
 	Outcome Outcome // DialEnded
 	Bridge  string  // Joined, Left
 	Cause   int     // LegGone: Q.850 cause code
-	Queue   string  // Queue*, Agent*, Member*: the queue
-	Member  Member  // Agent*, Member*: the queue member
+	// Teardown: LegGone: the PBX's own account of the hangup, when it
+	// gives one; empty otherwise.
+	Teardown Teardown
+	Queue    string // Queue*, Agent*, Member*: the queue
+	Member   Member // Agent*, Member*: the queue member
 	// Transfer: Transferred (nil otherwise: most signals are not, and
 	// signals are copied and queued by the thousand).
 	Transfer *Transfer
@@ -256,6 +259,20 @@ type Signal struct {
 	Token string
 	// Err says why the session was lost (Disconnected).
 	Err error
+}
+
+// Teardown is a PBX's own account of a leg's hangup, beside its Q.850
+// cause, for PBXs that give one.
+type Teardown struct {
+	// Cause is the PBX's name of the cause (e.g. "NORMAL_CLEARING",
+	// "ORIGINATOR_CANCEL"), which may say more than the Q.850 number.
+	Cause string
+	// Disposition says how the leg's signalling ended, seen from the PBX:
+	// "recv_bye" (the leg's party hung up), "send_bye" (the PBX hung it
+	// up), "recv_cancel" / "send_cancel" (an unanswered leg given up by
+	// its party / by the PBX), "recv_refuse" / "send_refuse" (the leg
+	// refused by its party / by the PBX).
+	Disposition string
 }
 
 // DeviceState is the state of a queue member's device.

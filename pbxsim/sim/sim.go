@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/pbxsim/ami"
+	"github.com/callhook/callhook/pbxsim/esl"
 	"github.com/callhook/callhook/pbxsim/pbx"
 	"github.com/callhook/callhook/pbxsim/phone"
 	"github.com/callhook/callhook/pbxsim/scenario"
@@ -38,6 +39,15 @@ type Config struct {
 	// Topology defaults to pbx.DefaultTopology.
 	Topology *pbx.Config
 	Logger   *slog.Logger
+	// ESLAddr, when set, also serves FreeSWITCH's event socket there
+	// (pbxsim/esl), translated from the same PBX events as the AMI;
+	// "127.0.0.1:0" picks a port. ESLPassword defaults to
+	// esl.DefaultPassword.
+	ESLAddr, ESLPassword string
+	// ESLOriginate makes scenarios' originate steps ask the event socket
+	// (bgapi originate) rather than the AMI, as a CRM of a FreeSWITCH
+	// would.
+	ESLOriginate bool
 }
 
 // Sim is a running simulator.
@@ -45,6 +55,7 @@ type Sim struct {
 	cfg    Config
 	pbx    *pbx.PBX
 	ami    *ami.Server
+	esl    *esl.Server // nil unless Config.ESLAddr is set
 	phones map[string]*phone.Phone
 	// carrier answers the trunk's outbound calls (any outside number).
 	carrier *phone.Phone
@@ -139,6 +150,18 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		topo.Recordings = cfg.Recordings
 	}
 	topo.Observer = srv
+	if cfg.ESLAddr != "" {
+		es, err := s.startESL(ctx, started.Load)
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		// Both front-ends see every PBX event, in one order.
+		topo.Observer = pbx.ObserverFunc(func(e pbx.Event) {
+			srv.PBXEvent(e)
+			es.PBXEvent(e)
+		})
+	}
 	topo.Logger = cfg.Logger.With("component", "pbx")
 	topo.Now = now
 	dids := make([]pbx.DID, len(topo.DIDs))
@@ -280,6 +303,9 @@ func (s *Sim) PBX() *pbx.PBX { return s.pbx }
 
 // Play runs one scenario.
 func (s *Sim) Play(ctx context.Context, sc *scenario.Scenario) error {
+	if s.cfg.ESLOriginate && s.esl != nil {
+		return s.runner.Run(ctx, eslWorld{s}, sc)
+	}
 	return s.runner.Run(ctx, s, sc)
 }
 
@@ -291,14 +317,19 @@ func (s *Sim) Sync(ctx context.Context) (string, error) {
 		return "", err
 	}
 	token := strconv.FormatInt(s.syncs.Add(1), 10)
-	s.ami.PBXEvent(pbx.Event{
+	ev := pbx.Event{
 		Name: "UserEvent",
 		Time: s.now(),
 		Fields: []pbx.Field{
 			{Key: "UserEvent", Value: "CallhookSync"},
 			{Key: "Token", Value: token},
 		},
-	})
+	}
+	s.ami.PBXEvent(ev)
+	if s.esl != nil {
+		s.esl.Flush()
+		s.esl.PBXEvent(ev)
+	}
 	return token, nil
 }
 
@@ -317,5 +348,101 @@ func (s *Sim) Close() error {
 	if s.ami != nil {
 		errs = append(errs, s.ami.Close())
 	}
+	if s.esl != nil {
+		errs = append(errs, s.esl.Close())
+	}
 	return errors.Join(errs...)
+}
+
+// startESL starts the event socket front-end: originate has an
+// extension's phone place the call, uuid_kill hangs up through the PBX.
+func (s *Sim) startESL(ctx context.Context, get func() *pbx.PBX) (*esl.Server, error) {
+	cfg := s.cfg
+	es, err := esl.NewServer(esl.Config{
+		Addr: cfg.ESLAddr, Password: cfg.ESLPassword, RecordingsDir: cfg.Recordings,
+		Logger: cfg.Logger.With("component", "esl"), Now: s.now,
+		Originate: func(octx context.Context, ext, number, _ string) error {
+			ph, ok := s.phones[ext]
+			if !ok {
+				return fmt.Errorf("originate from %s: %w", ext, pbx.ErrOriginateChannel)
+			}
+			_, err := ph.Dial(context.WithoutCancel(ctx), number)
+			return err
+		},
+		Hangup: func(channel string) error {
+			p := get()
+			if p == nil {
+				return errors.New("PBX not ready")
+			}
+			return p.Hangup(channel)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start simulator: %w", err)
+	}
+	if err := es.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start simulator event socket on %s: %w", cfg.ESLAddr, err)
+	}
+	s.esl = es
+	return es, nil
+}
+
+// ESL is the event socket front-end, nil unless Config.ESLAddr was set.
+func (s *Sim) ESL() *esl.Server { return s.esl }
+
+// ESLAddr is the event socket's address ("" without one).
+func (s *Sim) ESLAddr() string {
+	if s.esl == nil {
+		return ""
+	}
+	return s.esl.Addr()
+}
+
+// ESLPassword is the event socket's password.
+func (s *Sim) ESLPassword() string {
+	if s.esl == nil {
+		return ""
+	}
+	return s.esl.Password()
+}
+
+// DropESL cuts every event socket client, as a network failure would.
+func (s *Sim) DropESL() {
+	if s.esl != nil {
+		s.esl.DropSessions()
+	}
+}
+
+// eslWorld is the simulator as a scenario world whose originate steps go
+// through the event socket.
+type eslWorld struct{ *Sim }
+
+// Originate asks the event socket to place the call (bgapi originate)
+// and returns ext's phone's new call.
+func (w eslWorld) Originate(ctx context.Context, ext, number string) (*phone.Call, error) {
+	ph, ok := w.phones[ext]
+	if !ok {
+		return nil, fmt.Errorf("originate from %s: no such extension", ext)
+	}
+	before := map[*phone.Call]bool{}
+	for _, c := range ph.Calls() {
+		before[c] = true
+	}
+	if _, err := esl.Originate(ctx, w.ESLAddr(), w.ESLPassword(), ext, number); err != nil {
+		return nil, err
+	}
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		for _, c := range ph.Calls() {
+			if !before[c] && c.Outgoing() {
+				return c, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("originate: %s placed no call: %w", ext, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }

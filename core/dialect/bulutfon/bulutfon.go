@@ -282,7 +282,7 @@ func direction(ev callmodel.Event) string {
 
 // payload builds the event's fields in the documents' order.
 func (d *Dialect) payload(name string, ev callmodel.Event, ad *callmodel.Origination) object {
-	uuid := CallUUID(ev.ID.Chain())
+	uuid := callUUID(ev)
 	caller, callee := parties(ev, ad)
 	o := object{{"event_type", name}}
 	if !d.profile.Legacy {
@@ -292,7 +292,7 @@ func (d *Dialect) payload(name string, ev callmodel.Event, ad *callmodel.Origina
 	end := ev.Kind == callmodel.Ended || (ev.Kind == callmodel.Missed && d.profile.Legacy)
 	if end {
 		// The call-end example's order: uuid, timestamp, hangup_cause, direction, ….
-		o = o.with("timestamp", ev.Time.UnixMicro()).with("hangup_cause", CauseName(ev.Cause)).with("direction", direction(ev))
+		o = o.with("timestamp", ev.Time.UnixMicro()).with("hangup_cause", hangupCause(ev)).with("direction", direction(ev))
 	} else {
 		o = o.with("direction", direction(ev)).with("timestamp", ev.Time.UnixMicro())
 	}
@@ -320,7 +320,7 @@ func (d *Dialect) payload(name string, ev callmodel.Event, ad *callmodel.Origina
 		disposition = "SUCCESS"
 	}
 	return o.with("talk_duration", int64((ev.Talk+ev.Listened)/time.Second)).
-		with("hangup_detail", hangupDetail(ev.EndedBy)).
+		with("hangup_detail", hangupDetailOf(ev)).
 		with("result_disposition", disposition).
 		with("cdr_url", link(d.cdrBase)).
 		with("cdr_api_url", link(d.cdrAPI))
@@ -331,6 +331,35 @@ func strPtr(s *string) value {
 		return null{}
 	}
 	return *s
+}
+
+// hangupCause is the call-end's hangup_cause: the PBX's own name when it
+// names causes as Bulutfon's switch does (FreeSWITCH's Hangup-Cause:
+// ORIGINATOR_CANCEL, LOSE_RACE, ... beside the Q.850 names), else the
+// Q.850 name of its cause number.
+func hangupCause(ev callmodel.Event) string {
+	if ev.HangupCause != "" {
+		return ev.HangupCause
+	}
+	return CauseName(ev.Cause)
+}
+
+// hangupDetailOf is the call-end's hangup_detail: the caller leg's
+// sip_hangup_disposition when the PBX says (FreeSWITCH does), put in the
+// document's three values (recv_cancel, a caller cancelling, is the
+// caller's recv_bye; send_cancel, the PBX giving up an unanswered leg,
+// its send_bye; recv_refuse, the leg refusing, a send_refuse), else who
+// the model says ended the call.
+func hangupDetailOf(ev callmodel.Event) string {
+	switch ev.HangupDisposition {
+	case "recv_bye", "recv_cancel":
+		return "recv_bye"
+	case "send_bye", "send_cancel":
+		return "send_bye"
+	case "send_refuse", "recv_refuse":
+		return "send_refuse"
+	}
+	return hangupDetail(ev.EndedBy)
 }
 
 // hangupDetail: send_bye the callee hung up, recv_bye the caller did,

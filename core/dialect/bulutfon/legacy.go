@@ -49,8 +49,8 @@ func (d *Dialect) cdr(ev callmodel.Event, uuid, caller, callee string) object {
 		{"answer_time", ts(h.Answer)},
 		{"hangup_time", ts(ev.Time)},
 		{"call_record", ev.Recorded},
-		{"hangup_cause", CauseName(ev.Cause)},
-		{"sip_hangup_disposition", hangupDetail(ev.EndedBy)},
+		{"hangup_cause", hangupCause(ev)},
+		{"sip_hangup_disposition", hangupDetailOf(ev)},
 		{"callflow", flow},
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/callhook/callhook/core/callmodel"
 )
 
 // The documents print phone numbers, extensions and ids as JSON numbers
@@ -167,6 +169,19 @@ func formValue(v value) string {
 // namespace is callhook's UUID namespace for call uuids (a fixed random
 // UUID), so that no other name-based UUID collides with them.
 var namespace = [16]byte{0x6f, 0x1d, 0x2c, 0x43, 0x8a, 0x55, 0x4e, 0x0b, 0x9c, 0x3e, 0x21, 0xd7, 0x5a, 0x90, 0x12, 0xb8}
+
+// uuidPattern is a UUID's text form (RFC 9562), any case.
+var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// callUUID is the uuid of ev's call: the PBX's own id of the call when
+// that id is a UUID (FreeSWITCH names calls by their first channel's
+// Unique-ID, as Bulutfon's own switch does), else CallUUID of the chain.
+func callUUID(ev callmodel.Event) string {
+	if uuidPattern.MatchString(ev.PBXCallID) {
+		return strings.ToLower(ev.PBXCallID)
+	}
+	return CallUUID(ev.ID.Chain())
+}
 
 // CallUUID is the call's uuid: a name-based (version 5, RFC 9562) UUID of
 // its chain id, so every event of the call, every retry and every replay

@@ -159,6 +159,32 @@ func (d *Dialect) Render(ev callmodel.Event) (webhook.Request, bool) {
 	}, true
 }
 
+// uniqueID is the call's UniqueId in the document's form, "<epoch>.<sequence>"
+// (its example 1412256225.1941 is an Asterisk Linkedid): the PBX's own id
+// when it has that form, else the call's start and number in it (a
+// FreeSWITCH call is named by a UUID). For a barge that is the barge's own
+// call, where the PBX's id names the call listened in on.
+func uniqueID(ev callmodel.Event) string {
+	if isEpochSeq(ev.PBXCallID) {
+		return ev.PBXCallID
+	}
+	return fmt.Sprintf("%d.%d", ev.ID.Start.Unix(), ev.ID.Number)
+}
+
+// isEpochSeq says whether id is digits, a dot and digits.
+func isEpochSeq(id string) bool {
+	secs, seq, ok := strings.Cut(id, ".")
+	if !ok || secs == "" || seq == "" {
+		return false
+	}
+	for _, r := range secs + seq {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // Payload builds the body for ev, and false when VOIPEX has no event for
 // it: the outbound call's dialing moment (NewCall already reports it),
 // phones that stopped ringing, forwarding and extension changes, and the
@@ -167,7 +193,7 @@ func (d *Dialect) Payload(ev callmodel.Event) (Payload, bool) {
 	if ev.Kind.IsStatus() {
 		return d.agent(ev)
 	}
-	p := Payload{UniqueID: ev.PBXCallID, Queue: ev.Queue}
+	p := Payload{UniqueID: uniqueID(ev), Queue: ev.Queue}
 	switch ev.Kind {
 	case callmodel.Initiated:
 		p.EventName = EventNewCall
