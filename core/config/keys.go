@@ -31,7 +31,7 @@ type field[T any] struct {
 // until they land.
 func Connectors() []string { return connector.Types() }
 
-var plannedConnectors = []string{"3cx", "esl"}
+var plannedConnectors = []string{"esl"}
 
 // Dialects names the payload formats a webhook can ask for: those
 // registered in core/dialect.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/pbxsim/ami"
+	"github.com/callhook/callhook/pbxsim/callcontrol"
 	"github.com/callhook/callhook/pbxsim/pbx"
 	"github.com/callhook/callhook/pbxsim/phone"
 	"github.com/callhook/callhook/pbxsim/scenario"
@@ -37,6 +38,9 @@ type Config struct {
 	Recordings string
 	// Topology defaults to pbx.DefaultTopology.
 	Topology *pbx.Config
+	// ThreeCXAddr, when set, also serves the PBX as 3CX v20's Call
+	// Control API and XAPI do (pbxsim/callcontrol), e.g. "127.0.0.1:0".
+	ThreeCXAddr string
 	Logger   *slog.Logger
 }
 
@@ -45,6 +49,7 @@ type Sim struct {
 	cfg    Config
 	pbx    *pbx.PBX
 	ami    *ami.Server
+	cc     *callcontrol.Server // nil unless Config.ThreeCXAddr
 	phones map[string]*phone.Phone
 	// carrier answers the trunk's outbound calls (any outside number).
 	carrier *phone.Phone
@@ -139,6 +144,29 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		topo.Recordings = cfg.Recordings
 	}
 	topo.Observer = srv
+	if cfg.ThreeCXAddr != "" {
+		s.cc = callcontrol.New(callcontrol.Config{
+			Addr: cfg.ThreeCXAddr, Topology: topo, Now: now, Logger: cfg.Logger,
+			MakeCall: func(ctx context.Context, ext, number string) error {
+				ph, ok := s.phones[ext]
+				if !ok {
+					return fmt.Errorf("makecall from %s: no device", ext)
+				}
+				_, err := ph.Dial(context.WithoutCancel(ctx), number)
+				return err
+			},
+			Hangup: func(channel string) error { return started.Load().Hangup(channel) },
+		})
+		if err := s.cc.Start(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("start simulator 3CX on %s: %w", cfg.ThreeCXAddr, err)
+		}
+		cc := s.cc
+		topo.Observer = pbx.ObserverFunc(func(e pbx.Event) {
+			srv.PBXEvent(e)
+			cc.PBXEvent(e)
+		})
+	}
 	topo.Logger = cfg.Logger.With("component", "pbx")
 	topo.Now = now
 	dids := make([]pbx.DID, len(topo.DIDs))
@@ -259,6 +287,17 @@ func (s *Sim) AMISecret() string { return s.cfg.AMISecret }
 // network failure would; clients reconnect.
 func (s *Sim) DropAMI() { s.ami.DropSessions() }
 
+// ThreeCX is the 3CX Call Control front-end, nil unless
+// Config.ThreeCXAddr was set.
+func (s *Sim) ThreeCX() *callcontrol.Server { return s.cc }
+
+// DropThreeCX cuts every 3CX WebSocket as a network failure would.
+func (s *Sim) DropThreeCX() {
+	if s.cc != nil {
+		s.cc.DropSessions()
+	}
+}
+
 // PBXAddr is the PBX's SIP address.
 func (s *Sim) PBXAddr() string { return s.pbx.Addr() }
 
@@ -299,6 +338,9 @@ func (s *Sim) Sync(ctx context.Context) (string, error) {
 			{Key: "Token", Value: token},
 		},
 	})
+	if s.cc != nil {
+		s.cc.Barrier(token)
+	}
 	return token, nil
 }
 
@@ -316,6 +358,9 @@ func (s *Sim) Close() error {
 	}
 	if s.ami != nil {
 		errs = append(errs, s.ami.Close())
+	}
+	if s.cc != nil {
+		errs = append(errs, s.cc.Close())
 	}
 	return errors.Join(errs...)
 }
