@@ -99,8 +99,8 @@ type Server struct {
 	more    chan struct{}
 	stopped chan struct{}
 	ln      net.Listener
-	srv      *http.Server
-	closed   bool
+	srv     *http.Server
+	closed  bool
 }
 
 // New builds a server; Start serves it.

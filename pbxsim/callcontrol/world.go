@@ -31,16 +31,16 @@ type world struct {
 	groups map[string]bool
 
 	nextPart, nextCall int
-	parts              map[int]*part           // by participant id
-	byChan             map[string]*part        // by channel Uniqueid
-	calls              map[string]int          // call id by Linkedid
-	callParts          map[int]map[*part]bool  // live participants by call id
-	callInfo           map[int]*callInfo       // by call id
-	waiting            map[string]pbx.Channel  // called channels not dialled yet
-	onBehalf           map[string]string       // called channel → queue it rings for
-	referral           map[string]string       // transferee channel → transferring DN
-	queueOf, menuOf    map[string]*part        // caller channel → its queue / IVR participant
-	lost               *part                   // a device that lost its network, waiting to come back
+	parts              map[int]*part          // by participant id
+	byChan             map[string]*part       // by channel Uniqueid
+	calls              map[string]int         // call id by Linkedid
+	callParts          map[int]map[*part]bool // live participants by call id
+	callInfo           map[int]*callInfo      // by call id
+	waiting            map[string]pbx.Channel // called channels not dialled yet
+	onBehalf           map[string]string      // called channel → queue it rings for
+	referral           map[string]string      // transferee channel → transferring DN
+	queueOf, menuOf    map[string]*part       // caller channel → its queue / IVR participant
+	lost               *part                  // a device that lost its network, waiting to come back
 	log                []CallLogData
 }
 
@@ -590,4 +590,3 @@ func (w *world) participant(dn string, id int) (*part, bool) {
 	}
 	return p, true
 }
-

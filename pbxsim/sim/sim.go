@@ -41,7 +41,7 @@ type Config struct {
 	// ThreeCXAddr, when set, also serves the PBX as 3CX v20's Call
 	// Control API and XAPI do (pbxsim/callcontrol), e.g. "127.0.0.1:0".
 	ThreeCXAddr string
-	Logger   *slog.Logger
+	Logger      *slog.Logger
 }
 
 // Sim is a running simulator.
