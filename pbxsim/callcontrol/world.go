@@ -443,6 +443,13 @@ func (w *world) status(uid, st string) {
 	if p == nil || p.Status == st || (st == StatusRinging && p.Status == StatusConnected) {
 		return
 	}
+	if w.hold != nil {
+		// Shown first as it was created, long enough to be read so.
+		w.hold(p.created)
+		if w.byChan[uid] != p || p.Status == st {
+			return
+		}
+	}
 	p.Status = st
 	if st == StatusConnected {
 		if ci := w.callInfo[p.CallID]; ci != nil && ci.answered.IsZero() && w.typeOf(p.DN) == TypeExtension {

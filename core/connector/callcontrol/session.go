@@ -30,6 +30,8 @@ type session struct {
 	rw   io.ReadWriter // reads through the handshake's buffer when there is one
 	raw  chan []byte
 	q    signalQueue
+	// snapshot is every DN with its participants as the session began.
+	snapshot []DNInfo
 
 	mu   sync.Mutex
 	err  error
@@ -73,9 +75,21 @@ func (c *Connector) dial(ctx context.Context) (*session, error) {
 			io.Writer
 		}{br, conn}
 	}
+	s := &session{c: c, conn: conn, rw: rw, raw: make(chan []byte, rawBacklog), q: signalQueue{notify: make(chan struct{}, 1)},
+		done: make(chan struct{})}
+	// The snapshot is read once the stream is open, so that nothing
+	// between the two is missed, and before the session counts as
+	// connected, so that what happens after Connected is reported as a
+	// change. Frames wait in the socket meanwhile.
+	if err := c.cl.get(ctx, "/callcontrol", &s.snapshot); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("read every DN's participants: %w", err)
+	}
+	if !c.haveCfg {
+		s.pollStatus(ctx)
+	}
 	c.log.Info("3cx event stream open", "client_id", c.cfg.ClientID)
-	return &session{c: c, conn: conn, rw: rw, raw: make(chan []byte, rawBacklog), q: signalQueue{notify: make(chan struct{}, 1)},
-		done: make(chan struct{})}, nil
+	return s, nil
 }
 
 func (s *session) start(ctx context.Context) {
@@ -179,16 +193,15 @@ func (s *session) work(ctx context.Context) {
 // since the connector last knew, then the configuration's changes.
 func (s *session) resync(ctx context.Context) error {
 	c := s.c
-	var dns []DNInfo
-	if err := c.cl.get(ctx, "/callcontrol", &dns); err != nil {
-		return fmt.Errorf("resync: %w", err)
+	dns := s.snapshot
+	s.snapshot = nil
+	if dns == nil {
+		if err := c.cl.get(ctx, "/callcontrol", &dns); err != nil {
+			return fmt.Errorf("resync: %w", err)
+		}
 	}
 	for _, d := range dns {
 		c.types[d.DN] = d.Type
-	}
-	if !c.haveCfg {
-		// Names of the extensions, for the legs the snapshot reports.
-		s.pollStatus(ctx)
 	}
 	sigs, ended := c.tr.resync(c.now(), dns)
 	s.push(sigs...)
