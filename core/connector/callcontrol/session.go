@@ -203,7 +203,19 @@ func (s *session) resync(ctx context.Context) error {
 	for _, d := range dns {
 		c.types[d.DN] = d.Type
 	}
-	sigs, ended := c.tr.resync(c.now(), dns)
+	// Calls that ended while away: whether anyone answered is the call
+	// log's to say.
+	answeredBy := map[int]string{}
+	if !c.noXAPI {
+		for _, id := range c.tr.goneCalls(dns) {
+			if dn, err := answeredDN(ctx, c.cl, id, c.now()); err != nil {
+				c.log.Warn("3cx call log", "call", id, "err", err)
+			} else if dn != "" {
+				answeredBy[id] = dn
+			}
+		}
+	}
+	sigs, ended := c.tr.resync(c.now(), dns, answeredBy)
 	s.push(sigs...)
 	for _, call := range ended {
 		s.records(ctx, call)
@@ -356,6 +368,15 @@ func (s *session) handle(ctx context.Context, b []byte) (int, error) {
 }
 
 func (s *session) removed(ctx context.Context, now time.Time, e entity) {
+	if call := s.c.tr.ending(e.dn, e.id); call != nil && !s.c.noXAPI {
+		// The call ends without an answer the connector saw: it may have
+		// been answered while the connector was away. The call log knows.
+		if dn, err := answeredDN(ctx, s.c.cl, call.id, now); err != nil {
+			s.c.log.Warn("3cx call log", "call", call.id, "err", err)
+		} else {
+			s.push(s.c.tr.answerUnseen(now, call, dn)...)
+		}
+	}
 	sigs, ended := s.c.tr.remove(now, e.dn, e.id)
 	s.push(sigs...)
 	if ended != nil {

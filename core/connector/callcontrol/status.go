@@ -219,3 +219,18 @@ func readRecords(ctx context.Context, c *client, call *tcall, now time.Time) ([]
 	}
 	return out, nil
 }
+
+// answeredDN is the DN that answered a call, as the call log says; "" when
+// the log says nobody did, or has no row for it.
+func answeredDN(ctx context.Context, c *client, call int, now time.Time) (string, error) {
+	var rows odataCollection[xapiCallLogRow]
+	if err := c.get(ctx, callLogPath(call, now), &rows); err != nil {
+		return "", fmt.Errorf("read call log of call %d: %w", call, err)
+	}
+	for _, r := range rows.Value {
+		if r.CallID == call && r.Answered && r.DestinationDn != "" {
+			return r.DestinationDn, nil
+		}
+	}
+	return "", nil
+}

@@ -2,6 +2,7 @@ package callcontrol
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -26,6 +27,10 @@ type translator struct {
 
 	parts map[string]*tpart // by "dn/id"
 	calls map[int]*tcall    // by 3CX call id
+	// resyncing: new participants are met after an absence, so one
+	// referred by an extension with a consultation open is that
+	// consultation's party (an attended transfer the connector missed).
+	resyncing bool
 }
 
 type partKind uint8
@@ -48,6 +53,7 @@ type tpart struct {
 	listens  *tpart // a supervisor's leg: the leg listened in on
 	rang     bool
 	answered bool
+	ended    bool // its dial's end was reported
 	gone     bool
 }
 
@@ -143,7 +149,10 @@ func (t *translator) upsert(now time.Time, p Participant) []signal.Signal {
 		return nil
 	}
 	if p.CallID != old.CallID {
-		out = append(out, t.moved(now, tp, old)...)
+		// What it did in its old call (answered the consultation) came
+		// before the move.
+		out = append(out, t.progress(now, tp)...)
+		out = append(out, t.moved(now, tp)...)
 	}
 	if tp.listens == nil && tp.dialler == nil && p.PartyDN != old.PartyDN {
 		out = append(out, t.listen(now, tp)...)
@@ -176,6 +185,42 @@ func (t *translator) appear(now time.Time, p Participant) []signal.Signal {
 	var out []signal.Signal
 	if c.first == nil {
 		c.first = tp
+	}
+	if p.ReferredByDN != "" && t.typeOf(p.ReferredByDN) == typeExtension {
+		if consult := t.consultation(c, p.ReferredByDN); consult != nil {
+			// Referred by an extension that also has a call of its own
+			// open: the party it consulted, met only now (the connector
+			// was away): it was dialled in the consultation, then moved.
+			if c.first == tp {
+				c.first = nil
+			}
+			var stand *tpart
+			if c.find(func(q *tpart) bool { return q.kind == kindLeg && q.p.DN == p.ReferredByDN }) == nil {
+				// The transferer's leg in the transferred call came and
+				// went unseen: it answered the transferee, who is the
+				// consulted party's party now.
+				sp := Participant{ID: math.MaxInt32 - len(t.parts), DN: p.ReferredByDN, Status: statusConnected, CallID: c.id, PartyDN: p.PartyDN}
+				t.resyncing = false
+				out = append(out, t.appear(now, sp)...)
+				t.resyncing = true
+				stand = t.parts[partKey(sp.DN, sp.ID)]
+			}
+			q2 := consult.find(func(q *tpart) bool { return q.kind == kindLeg && q.p.DN == p.ReferredByDN })
+			tp.call, tp.dialler = consult, q2
+			consult.live = append(consult.live, tp)
+			t.refresh(tp)
+			out = append(out, signal.Signal{Kind: signal.LegAppeared, Time: now, Leg: tp.leg},
+				signal.Signal{Kind: signal.Dialling, Time: now, Leg: q2.leg, Peer: tp.leg, Number: p.DN})
+			out = append(out, t.progress(now, tp)...)
+			out = append(out, t.moved(now, tp)...)
+			t.refresh(tp)
+			out = append(out, t.progress(now, tp)...)
+			if stand != nil {
+				gone, _ := t.remove(now, stand.p.DN, stand.p.ID)
+				out = append(out, gone...)
+			}
+			return out
+		}
 	}
 	// A new participant referred by an extension talking in the same
 	// call: that extension transferred the call blind to it.
@@ -216,6 +261,20 @@ func (t *translator) appear(now time.Time, p Participant) []signal.Signal {
 	}
 	out = append(out, t.listen(now, tp)...)
 	return append(out, t.progress(now, tp)...)
+}
+
+// consultation is, after an absence, the other call of the extension dn
+// beside c: the call an attended transfer's transferer opened to consult.
+func (t *translator) consultation(c *tcall, dn string) *tcall {
+	if !t.resyncing {
+		return nil
+	}
+	for _, o := range t.calls {
+		if o != c && o.find(func(q *tpart) bool { return q.kind == kindLeg && q.p.DN == dn && q.dialler == nil }) != nil {
+			return o
+		}
+	}
+	return nil
 }
 
 // dialler is the leg that called p: a leg of the call whose party is p's
@@ -267,7 +326,7 @@ func (t *translator) listen(now time.Time, tp *tpart) []signal.Signal {
 // moved follows a participant into another call: the consulted party of
 // an attended transfer, now referred by the transferring extension, with
 // the transferee as its party.
-func (t *translator) moved(now time.Time, tp *tpart, old Participant) []signal.Signal {
+func (t *translator) moved(now time.Time, tp *tpart) []signal.Signal {
 	from := tp.call
 	to := t.call(tp.p.CallID, now)
 	from.drop(tp)
@@ -350,8 +409,18 @@ func (t *translator) remove(now time.Time, dn string, id int) (out []signal.Sign
 	if tp.listens != nil {
 		out = append(out, signal.Signal{Kind: signal.ListenStopped, Time: now, Leg: tp.leg, Peer: tp.listens.leg})
 	}
+	// A caller that goes while the legs it dialled still ring cancels
+	// their dials, before it is gone.
+	for _, q := range c.live {
+		if q.dialler == tp && !q.answered && !q.ended {
+			q.ended = true
+			out = append(out, signal.Signal{Kind: signal.DialEnded, Time: now, Leg: tp.leg, Peer: q.leg, Outcome: signal.OutcomeCancelled})
+		}
+	}
 	cause := 16 // an answered leg's end: 3CX gives no cause; a normal clearing is what a removal after a conversation is
-	if d := tp.dialler; d != nil && !tp.answered {
+	if d := tp.dialler; d != nil && !tp.answered && tp.ended {
+		cause = 0
+	} else if d != nil && !tp.answered {
 		// 3CX says nothing of why a called participant went: a removal
 		// after another leg of the call answered, or after the caller
 		// went, is a cancel; while the caller waits, one that rang went
@@ -387,22 +456,83 @@ func (t *translator) remove(now time.Time, dn string, id int) (out []signal.Sign
 	return out, nil
 }
 
+// goneCalls are the calls of which no participant is left in a
+// snapshot: they ended while the connector was away.
+func (t *translator) goneCalls(snapshot []DNInfo) []int {
+	left := map[int]bool{}
+	for _, d := range snapshot {
+		for _, p := range d.Participants {
+			left[p.CallID] = true
+		}
+	}
+	var out []int
+	for id := range t.calls {
+		if !left[id] {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// answerUnseen reports call c answered by dn, as the PBX's call log says,
+// when the translator saw no answer (it was away): dn's leg, known or
+// met only now, answers. It does nothing when c was seen answered.
+func (t *translator) answerUnseen(now time.Time, c *tcall, dn string) []signal.Signal {
+	if c == nil || dn == "" || c.answered || c.first == nil {
+		return nil
+	}
+	if tp := c.find(func(q *tpart) bool { return q.p.DN == dn && q.kind == kindLeg && q.dialler != nil }); tp != nil {
+		if tp.answered {
+			return nil
+		}
+		tp.p.Status = statusConnected
+		return t.progress(now, tp)
+	}
+	// The leg that answered came and went unseen: it is the call log's,
+	// dialled by the call's first leg.
+	p := Participant{ID: math.MaxInt32 - len(t.parts), DN: dn, Status: statusConnected, CallID: c.id, PartyDN: c.first.p.DN}
+	out := t.appear(now, p)
+	gone, _ := t.remove(now, p.DN, p.ID)
+	return append(out, gone...)
+}
+
+// ending is the call that removing dn/id would end unanswered, if any.
+func (t *translator) ending(dn string, id int) *tcall {
+	tp := t.parts[partKey(dn, id)]
+	if tp == nil || tp.kind != kindLeg || tp.call.answered || len(tp.call.live) != 1 {
+		return nil
+	}
+	return tp.call
+}
+
 // resync reconciles the translator with a snapshot of every DN's
-// participants: new participants appear (oldest first), known ones move
-// on to their present state, and the ones gone meanwhile go (queues and
-// menus first). Nothing the translator already reported is reported
-// again, and nothing that did not happen is.
-func (t *translator) resync(now time.Time, snapshot []DNInfo) (out []signal.Signal, ended []*tcall) {
-	var all []Participant
+// participants: the known ones move on to their present state, a leg that
+// went meanwhile and must have answered does, the new ones appear
+// (oldest first), calls that ended meanwhile are answered as the call
+// log says (answeredBy: the DN that answered each, for the calls
+// goneCalls names; 3CX shows only the present, so without it such a call
+// would look unanswered), and the ones gone meanwhile go (queues and
+// menus first, then the newest legs). Nothing the translator already
+// reported is reported again, and nothing that did not happen is.
+func (t *translator) resync(now time.Time, snapshot []DNInfo, answeredBy map[int]string) (out []signal.Signal, ended []*tcall) {
+	var known, fresh []Participant
 	seen := map[string]bool{}
 	for _, d := range snapshot {
 		for _, p := range d.Participants {
-			all = append(all, p)
-			seen[partKey(p.DN, p.ID)] = true
+			k := partKey(p.DN, p.ID)
+			seen[k] = true
+			if t.parts[k] != nil {
+				known = append(known, p)
+			} else {
+				fresh = append(fresh, p)
+			}
 		}
 	}
-	slices.SortFunc(all, func(a, b Participant) int { return a.ID - b.ID })
-	for _, p := range all {
+	byID := func(a, b Participant) int { return a.ID - b.ID }
+	slices.SortFunc(known, byID)
+	slices.SortFunc(fresh, byID)
+	for _, p := range known {
 		out = append(out, t.upsert(now, p)...)
 	}
 	var gone []*tpart
@@ -411,6 +541,40 @@ func (t *translator) resync(now time.Time, snapshot []DNInfo) (out []signal.Sign
 			gone = append(gone, tp)
 		}
 	}
+	// The one leg that went while away, dialled by a caller that talks
+	// now in a call where nobody else does and no queue or menu holds it,
+	// answered that caller before it went. (With several, the call log
+	// says which, once the call ends: see answerUnseen.)
+	candidates := map[*tcall][]*tpart{}
+	for _, tp := range gone {
+		d := tp.dialler
+		if tp.kind != kindLeg || tp.answered || d == nil || !seen[d.key] || d.p.Status != statusConnected || tp.call.answered {
+			continue
+		}
+		held := false
+		for k, h := range t.parts {
+			if seen[k] && h.caller == d {
+				held = true
+			}
+		}
+		if !held {
+			candidates[tp.call] = append(candidates[tp.call], tp)
+		}
+	}
+	for _, tps := range candidates {
+		if len(tps) == 1 {
+			tps[0].p.Status = statusConnected
+			out = append(out, t.progress(now, tps[0])...)
+		}
+	}
+	t.resyncing = true
+	for _, p := range fresh {
+		out = append(out, t.upsert(now, p)...)
+	}
+	t.resyncing = false
+	for _, id := range t.goneCalls(snapshot) {
+		out = append(out, t.answerUnseen(now, t.calls[id], answeredBy[id])...)
+	}
 	slices.SortFunc(gone, func(a, b *tpart) int {
 		if (a.kind == kindLeg) != (b.kind == kindLeg) {
 			if a.kind == kindLeg {
@@ -418,8 +582,9 @@ func (t *translator) resync(now time.Time, snapshot []DNInfo) (out []signal.Sign
 			}
 			return -1
 		}
-		return a.p.ID - b.p.ID
+		return b.p.ID - a.p.ID
 	})
+	gone = slices.DeleteFunc(gone, func(tp *tpart) bool { return t.parts[tp.key] != tp })
 	for _, tp := range gone {
 		s, c := t.remove(now, tp.p.DN, tp.p.ID)
 		out = append(out, s...)

@@ -217,10 +217,13 @@ type xapiQueue struct {
 	} `json:"Agents"`
 }
 
-type xapiCallLog struct {
-	CallID       int    `json:"CallId"`
-	Answered     bool   `json:"Answered"`
-	Status       string `json:"Status"`
-	Reason       string `json:"Reason"`
-	RecordingURL string `json:"RecordingUrl"`
+type xapiCallLog = xapiCallLogRow
+
+type xapiCallLogRow struct {
+	CallID        int    `json:"CallId"`
+	DestinationDn string `json:"DestinationDn"`
+	Answered      bool   `json:"Answered"`
+	Status        string `json:"Status"`
+	Reason        string `json:"Reason"`
+	RecordingURL  string `json:"RecordingUrl"`
 }
