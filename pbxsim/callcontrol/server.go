@@ -90,6 +90,7 @@ type Server struct {
 	x        *xapiState
 	tokens   map[string]time.Time
 	sessions map[*wsSession]bool
+	accepted int // WebSocket sessions ever opened
 	seq      int
 	changed  chan struct{} // closed and replaced on every event
 	// The PBX's events wait here for the worker that applies them, so
@@ -283,6 +284,13 @@ func (s *Server) DropSessions() {
 	for ss := range s.sessions {
 		ss.kill()
 	}
+}
+
+// Accepted counts the WebSocket sessions opened so far.
+func (s *Server) Accepted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted
 }
 
 // Barrier sends every WebSocket client a Response event for request
@@ -609,6 +617,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.sessions[ss] = true
+	s.accepted++
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()

@@ -357,6 +357,8 @@ func (s *session) handle(ctx context.Context, b []byte) (int, error) {
 	case errors.Is(err, errNotFound):
 		// Gone before it could be read.
 		s.removed(ctx, now, e)
+	case errors.Is(err, ErrMalformed):
+		c.log.Warn("3cx skipped participant", "err", err)
 	case err != nil:
 		return 0, err
 	case p.DN != e.dn || p.ID != e.id:
