@@ -56,6 +56,7 @@ var (
 // Config defaults.
 const (
 	DefaultRequestTimeout = 10 * time.Second
+	DefaultKeepAlive      = 20 * time.Second
 	DefaultStatusInterval = 5 * time.Second
 	DefaultMinBackoff     = 500 * time.Millisecond
 	DefaultMaxBackoff     = 30 * time.Second
@@ -97,6 +98,9 @@ type Config struct {
 	StatusInterval time.Duration
 	// RequestTimeout bounds each HTTP request. Default 10s.
 	RequestTimeout time.Duration
+	// KeepAlive is how often the event stream is pinged; nothing heard
+	// for two of them counts as a lost connection. Default 20s.
+	KeepAlive time.Duration
 	// MinBackoff and MaxBackoff bound the jittered wait between
 	// connection attempts. Defaults 500ms and 30s.
 	MinBackoff, MaxBackoff time.Duration
@@ -123,6 +127,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = DefaultRequestTimeout
+	}
+	if c.KeepAlive <= 0 {
+		c.KeepAlive = DefaultKeepAlive
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = DefaultMinBackoff

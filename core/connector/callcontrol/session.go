@@ -27,7 +27,8 @@ import (
 type session struct {
 	c    *Connector
 	conn net.Conn
-	rw   io.ReadWriter // reads through the handshake's buffer when there is one
+	rw   io.ReadWriter // reads through the handshake's buffer when there is one; writes one frame at a time
+	wmu  sync.Mutex
 	raw  chan []byte
 	q    signalQueue
 	// snapshot is every DN with its participants as the session began.
@@ -67,16 +68,17 @@ func (c *Connector) dial(ctx context.Context) (*session, error) {
 		}
 		return nil, fmt.Errorf("open event stream %s: %w", u, err)
 	}
-	var rw io.ReadWriter = conn
+	s := &session{c: c, conn: conn, raw: make(chan []byte, rawBacklog), q: signalQueue{notify: make(chan struct{}, 1)},
+		done: make(chan struct{})}
+	var in io.Reader = conn
 	if br != nil {
 		// Frames arrived with the handshake: read them first.
-		rw = struct {
-			io.Reader
-			io.Writer
-		}{br, conn}
+		in = br
 	}
-	s := &session{c: c, conn: conn, rw: rw, raw: make(chan []byte, rawBacklog), q: signalQueue{notify: make(chan struct{}, 1)},
-		done: make(chan struct{})}
+	s.rw = struct {
+		io.Reader
+		io.Writer
+	}{in, lockedWriter{&s.wmu, conn}}
 	// The snapshot is read once the stream is open, so that nothing
 	// between the two is missed, and before the session counts as
 	// connected, so that what happens after Connected is reported as a
@@ -93,9 +95,46 @@ func (c *Connector) dial(ctx context.Context) (*session, error) {
 }
 
 func (s *session) start(ctx context.Context) {
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.read()
 	go s.work(ctx)
+	go s.keepAlive()
+}
+
+// lockedWriter writes one frame at a time: the keep-alive's pings and
+// the answers to the PBX's control frames share the socket.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// keepAlive pings the PBX every KeepAlive; its pong (or any frame) keeps
+// the read deadline away.
+func (s *session) keepAlive() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.c.cfg.KeepAlive)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		s.wmu.Lock()
+		_ = s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.KeepAlive))
+		err := wsutil.WriteClientMessage(s.conn, ws.OpPing, nil)
+		s.wmu.Unlock()
+		if err != nil {
+			s.fail(fmt.Errorf("ping event stream: %w", err))
+			return
+		}
+	}
 }
 
 // fail records why the session ends (the first reason wins) and closes
@@ -120,17 +159,38 @@ func (s *session) close() {
 	s.wg.Wait()
 }
 
+// read takes frames off the socket. Any frame shows the PBX alive: a
+// silence of two keep-alive periods (pings unanswered) ends the session.
 func (s *session) read() {
 	defer s.wg.Done()
 	defer close(s.raw)
+	ctl := wsutil.ControlFrameHandler(s.rw, ws.StateClientSide)
+	rd := wsutil.Reader{Source: s.rw, State: ws.StateClientSide, CheckUTF8: true, OnIntermediate: ctl}
 	for {
-		b, op, err := wsutil.ReadServerData(s.rw)
+		_ = s.conn.SetReadDeadline(time.Now().Add(2 * s.c.cfg.KeepAlive))
+		hdr, err := rd.NextFrame()
 		if err != nil {
 			s.fail(fmt.Errorf("read event stream: %w", err))
 			return
 		}
-		if op != ws.OpText && op != ws.OpBinary {
+		if hdr.OpCode.IsControl() {
+			if err := ctl(hdr, &rd); err != nil {
+				s.fail(fmt.Errorf("read event stream: %w", err))
+				return
+			}
 			continue
+		}
+		if hdr.OpCode != ws.OpText && hdr.OpCode != ws.OpBinary && hdr.OpCode != ws.OpContinuation {
+			if err := rd.Discard(); err != nil {
+				s.fail(fmt.Errorf("read event stream: %w", err))
+				return
+			}
+			continue
+		}
+		b, err := io.ReadAll(&rd)
+		if err != nil {
+			s.fail(fmt.Errorf("read event stream: %w", err))
+			return
 		}
 		select {
 		case s.raw <- b:
@@ -357,7 +417,7 @@ func (s *session) handle(ctx context.Context, b []byte) (int, error) {
 	case errors.Is(err, errNotFound):
 		// Gone before it could be read.
 		s.removed(ctx, now, e)
-	case errors.Is(err, ErrMalformed):
+	case errors.Is(err, ErrMalformed), errors.Is(err, ErrRights):
 		c.log.Warn("3cx skipped participant", "err", err)
 	case err != nil:
 		return 0, err

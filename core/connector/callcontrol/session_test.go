@@ -147,3 +147,68 @@ func TestTokenMalformed(t *testing.T) {
 		t.Errorf("accessToken = %v, want a malformed-answer error naming %s/connect/token", err, srv.URL)
 	}
 }
+
+// A PBX that goes silent (pings unanswered, nothing sent) costs the
+// session within two keep-alive periods; the connector reports it and
+// connects again.
+func TestSilentPBX(t *testing.T) {
+	var mu sync.Mutex
+	opened := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /connect/token", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"token_type":"Bearer","expires_in":3600,"access_token":"t0k"}`))
+	})
+	mux.HandleFunc("GET /callcontrol", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`[]`)) })
+	mux.HandleFunc("GET /callcontrol/ws", func(w http.ResponseWriter, r *http.Request) {
+		conn, _, _, err := ws.UpgradeHTTP(r, w)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		mu.Lock()
+		opened++
+		mu.Unlock()
+		// Never read, never answer a ping.
+		<-r.Context().Done()
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c, err := New(Config{URL: srv.URL, ClientID: "900", ClientSecret: "k", NoXAPI: true, KeepAlive: 100 * time.Millisecond,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []signal.Signal
+	var gmu sync.Mutex
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Run(ctx, signal.HandlerFunc(func(_ context.Context, s signal.Signal) error {
+			gmu.Lock()
+			got = append(got, s)
+			gmu.Unlock()
+			return nil
+		}))
+	}()
+	waitfor.Condition(t, 30*time.Second, "a Disconnected after silence, then a second session", func() string {
+		gmu.Lock()
+		defer gmu.Unlock()
+		var kinds []string
+		for _, s := range got {
+			kinds = append(kinds, s.Kind.String())
+		}
+		if strings.HasPrefix(strings.Join(kinds, " "), "Connected Disconnected Connected") {
+			return ""
+		}
+		return "signals so far: " + strings.Join(kinds, " ")
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	gmu.Lock()
+	defer gmu.Unlock()
+	if d := got[1]; d.Err == nil || !strings.Contains(d.Err.Error(), "read event stream") {
+		t.Errorf("Disconnected says %v, want the silent read", d.Err)
+	}
+}
