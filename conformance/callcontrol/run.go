@@ -56,7 +56,10 @@ type Config struct {
 	// StatusInterval is how often the connector reads XAPI (default 100ms).
 	StatusInterval time.Duration
 	OnEvent        func(callmodel.Event)
-	Logger         *slog.Logger
+	// API, when set, is the engine's [api] section: the autodial API,
+	// whose calls the connector places with MakeCall.
+	API    *config.API
+	Logger *slog.Logger
 }
 
 // Run is a simulator serving 3CX's APIs with an engine attached to them.
@@ -90,6 +93,9 @@ func Start(ctx context.Context, cfg Config) (*Run, error) {
 		PBX: config.NewPBX("3cx", map[string]string{"url": cc.URL(), "client_id": cc.ClientID(), "client_secret": cc.ClientSecret(),
 			"status_interval": cfg.StatusInterval.String()}),
 		Delivery: config.Delivery{Memory: true},
+	}
+	if cfg.API != nil {
+		conf.API = *cfg.API
 	}
 	r := &Run{Sim: s, recvs: map[string]*webhooktest.Server{}, done: make(chan error, 1)}
 	for _, rc := range cfg.Receivers {

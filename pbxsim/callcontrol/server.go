@@ -102,6 +102,8 @@ type Server struct {
 	ln      net.Listener
 	srv     *http.Server
 	closed  bool
+	// writeTimeout bounds one frame's write to a client.
+	writeTimeout time.Duration
 }
 
 // New builds a server; Start serves it.
@@ -128,7 +130,8 @@ func New(cfg Config) *Server {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "3cx"), tokens: map[string]time.Time{},
-		sessions: map[*wsSession]bool{}, changed: make(chan struct{}), more: make(chan struct{}, 1), stopped: make(chan struct{})}
+		sessions: map[*wsSession]bool{}, changed: make(chan struct{}), more: make(chan struct{}, 1), stopped: make(chan struct{}),
+		writeTimeout: 10 * time.Second}
 	s.x = newXAPI(cfg.Topology)
 	s.w = newWorld(cfg.Topology, cfg.TrunkDN, cfg.Now, s.x)
 	s.w.emit = s.broadcastLocked
@@ -565,7 +568,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // connection.
 type readWriter struct {
 	*bufio.Reader
-	ss *wsSession
+	ss      *wsSession
+	timeout time.Duration
 }
 
 // Write sends a control frame's answer, one frame at a time with the
@@ -573,6 +577,8 @@ type readWriter struct {
 func (rw readWriter) Write(p []byte) (int, error) {
 	rw.ss.wmu.Lock()
 	defer rw.ss.wmu.Unlock()
+	// The writer's deadline of its last event may have passed.
+	_ = rw.ss.conn.SetWriteDeadline(time.Now().Add(rw.timeout))
 	return rw.ss.conn.Write(p)
 }
 
@@ -640,7 +646,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		// Requests sent on the socket are read and not answered; control
 		// frames are handled.
-		rw := readWriter{brw.Reader, ss}
+		rw := readWriter{brw.Reader, ss, s.writeTimeout}
 		for {
 			if _, _, err := wsutil.ReadClientData(rw); err != nil {
 				ss.kill()
@@ -652,7 +658,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		select {
 		case b := <-ss.out:
 			ss.wmu.Lock()
-			_ = conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			_ = conn.SetWriteDeadline(time.Now().Add(s.writeTimeout))
 			err := wsutil.WriteServerText(conn, b)
 			ss.wmu.Unlock()
 			if err != nil {

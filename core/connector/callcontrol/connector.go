@@ -219,7 +219,7 @@ func New(cfg Config) (*Connector, error) {
 		types:  map[string]string{},
 		noXAPI: cfg.NoXAPI,
 	}
-	c.tr = newTranslator(func(dn string) string { return c.types[dn] }, func(ext string) string { return c.known.users[ext].name })
+	c.tr = newTranslator(func(dn string) string { return c.types[dn] }, func(ext string) string { return c.known.users[ext].name }, cfg.Now())
 	return c, nil
 }
 

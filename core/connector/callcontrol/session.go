@@ -78,7 +78,7 @@ func (c *Connector) dial(ctx context.Context) (*session, error) {
 	s.rw = struct {
 		io.Reader
 		io.Writer
-	}{in, lockedWriter{&s.wmu, conn}}
+	}{in, lockedWriter{&s.wmu, conn, c.cfg.KeepAlive}}
 	// The snapshot is read once the stream is open, so that nothing
 	// between the two is missed, and before the session counts as
 	// connected, so that what happens after Connected is reported as a
@@ -104,14 +104,16 @@ func (s *session) start(ctx context.Context) {
 // lockedWriter writes one frame at a time: the keep-alive's pings and
 // the answers to the PBX's control frames share the socket.
 type lockedWriter struct {
-	mu *sync.Mutex
-	w  io.Writer
+	mu      *sync.Mutex
+	conn    net.Conn
+	timeout time.Duration
 }
 
 func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.w.Write(p)
+	_ = l.conn.SetWriteDeadline(time.Now().Add(l.timeout))
+	return l.conn.Write(p)
 }
 
 // keepAlive pings the PBX every KeepAlive; its pong (or any frame) keeps

@@ -27,6 +27,13 @@ type translator struct {
 
 	parts map[string]*tpart // by "dn/id"
 	calls map[int]*tcall    // by 3CX call id
+	// Legs are named "<epoch>.<n>": the translator's start in Unix
+	// seconds and a count of the participants it met, unique while it
+	// lives; a call is named by its first leg, as signal.Leg asks, which
+	// also gives the form receivers of Asterisk-born dialects expect
+	// (VOIPEX UniqueId).
+	epoch int64
+	met   int
 	// resyncing: new participants are met after an absence, so one
 	// referred by an extension with a consultation open is that
 	// consultation's party (an attended transfer the connector missed).
@@ -43,7 +50,8 @@ const (
 )
 
 type tpart struct {
-	key      string
+	key      string // "dn/id"
+	id       string // the leg's ID
 	p        Participant
 	kind     partKind
 	leg      signal.Leg
@@ -65,19 +73,17 @@ type tcall struct {
 	answered bool // a dialled leg of the call answered
 }
 
-func newTranslator(typeOf, nameOf func(string) string) *translator {
-	return &translator{typeOf: typeOf, nameOf: nameOf, parts: map[string]*tpart{}, calls: map[int]*tcall{}}
+func newTranslator(typeOf, nameOf func(string) string, epoch time.Time) *translator {
+	return &translator{typeOf: typeOf, nameOf: nameOf, parts: map[string]*tpart{}, calls: map[int]*tcall{}, epoch: epoch.Unix()}
 }
 
 func partKey(dn string, id int) string { return dn + "/" + strconv.Itoa(id) }
 
-// call finds or opens 3CX call id. A call is named "<unix seconds>.<id>",
-// the time the connector first saw it and 3CX's call id: unique, and of
-// the form receivers of Asterisk-born dialects expect (VOIPEX UniqueId).
-func (t *translator) call(id int, now time.Time) *tcall {
+// call finds or opens 3CX call id; it is named when its first leg appears.
+func (t *translator) call(id int, _ time.Time) *tcall {
 	c := t.calls[id]
 	if c == nil {
-		c = &tcall{id: id, name: fmt.Sprintf("%d.%d", now.Unix(), id)}
+		c = &tcall{id: id}
 		t.calls[id] = c
 	}
 	return c
@@ -114,7 +120,7 @@ func (t *translator) kindOf(dn string) partKind {
 // participant), with the DID it called.
 func (t *translator) legOf(tp *tpart) signal.Leg {
 	p := tp.p
-	l := signal.Leg{ID: tp.key, Call: tp.call.name, CallSeq: tp.call.id, ConnectedNum: p.PartyCallerID, ConnectedName: p.PartyCallerName}
+	l := signal.Leg{ID: tp.id, Call: tp.call.name, CallSeq: tp.call.id, ConnectedNum: p.PartyCallerID, ConnectedName: p.PartyCallerName}
 	if t.typeOf(p.DN) == typeExternalLine {
 		l.Endpoint = "line-" + p.DN
 		l.CallerNum, l.CallerName, l.Number = p.PartyCallerID, p.PartyCallerName, p.PartyDID
@@ -163,7 +169,8 @@ func (t *translator) upsert(now time.Time, p Participant) []signal.Signal {
 
 func (t *translator) appear(now time.Time, p Participant) []signal.Signal {
 	c := t.call(p.CallID, now)
-	tp := &tpart{key: partKey(p.DN, p.ID), p: p, kind: t.kindOf(p.DN), call: c}
+	t.met++
+	tp := &tpart{key: partKey(p.DN, p.ID), id: fmt.Sprintf("%d.%d", t.epoch, t.met), p: p, kind: t.kindOf(p.DN), call: c}
 	t.parts[tp.key] = tp
 	switch tp.kind {
 	case kindQueue, kindMenu:
@@ -186,6 +193,9 @@ func (t *translator) appear(now time.Time, p Participant) []signal.Signal {
 	if c.first == nil {
 		c.first = tp
 	}
+	if c.name == "" {
+		c.name = tp.id
+	}
 	if p.ReferredByDN != "" && t.typeOf(p.ReferredByDN) == typeExtension {
 		if consult := t.consultation(c, p.ReferredByDN); consult != nil {
 			// Referred by an extension that also has a call of its own
@@ -193,6 +203,9 @@ func (t *translator) appear(now time.Time, p Participant) []signal.Signal {
 			// was away): it was dialled in the consultation, then moved.
 			if c.first == tp {
 				c.first = nil
+			}
+			if consult.name == "" {
+				consult.name = tp.id
 			}
 			var stand *tpart
 			if c.find(func(q *tpart) bool { return q.kind == kindLeg && q.p.DN == p.ReferredByDN }) == nil {

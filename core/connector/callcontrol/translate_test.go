@@ -63,7 +63,7 @@ func loadTypes(t *testing.T) map[string]string {
 
 func newTestTranslator(t *testing.T) *translator {
 	types := loadTypes(t)
-	return newTranslator(func(dn string) string { return types[dn] }, func(ext string) string { return "Name " + ext })
+	return newTranslator(func(dn string) string { return types[dn] }, func(ext string) string { return "Name " + ext }, time.Unix(1796230000, 0))
 }
 
 // clock hands out times a second apart, so the model's durations are
