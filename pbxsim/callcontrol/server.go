@@ -58,7 +58,7 @@ const (
 	// learns a participant only by GETting it after the event naming it:
 	// each participant is shown at least this long before it goes, and
 	// what the PBX does meanwhile is shown after.
-	DefaultMinVisible = 100 * time.Millisecond
+	DefaultMinVisible = 250 * time.Millisecond
 )
 
 // Config says how to serve. Topology is the PBX's (the DNs).
