@@ -180,8 +180,8 @@ func diff(now time.Time, old, cur config) []signal.Signal {
 	return out
 }
 
-// record reads the call log of a call that ended, for the call record
-// signal: one per row, about the call's first leg. 3CX writes the log as
+// readRecords reads the call log of a call that ended, for the call
+// record signals: one per row, about the call's first leg. 3CX writes the log as
 // the call ends; a row not there yet is asked for again a few times.
 func readRecords(ctx context.Context, c *client, call *tcall, now time.Time) ([]signal.Signal, error) {
 	var rows odataCollection[xapiCallLog]
@@ -223,7 +223,7 @@ func readRecords(ctx context.Context, c *client, call *tcall, now time.Time) ([]
 // answeredDN is the DN that answered a call, as the call log says; "" when
 // the log says nobody did, or has no row for it.
 func answeredDN(ctx context.Context, c *client, call int, now time.Time) (string, error) {
-	var rows odataCollection[xapiCallLogRow]
+	var rows odataCollection[xapiCallLog]
 	if err := c.get(ctx, callLogPath(call, now), &rows); err != nil {
 		return "", fmt.Errorf("read call log of call %d: %w", call, err)
 	}

@@ -217,9 +217,7 @@ type xapiQueue struct {
 	} `json:"Agents"`
 }
 
-type xapiCallLog = xapiCallLogRow
-
-type xapiCallLogRow struct {
+type xapiCallLog struct {
 	CallID        int    `json:"CallId"`
 	DestinationDn string `json:"DestinationDn"`
 	Answered      bool   `json:"Answered"`
