@@ -365,6 +365,9 @@ func (t *translator) moved(now time.Time, tp *tpart) []signal.Signal {
 	}
 	tp.call = to
 	to.live = append(to.live, tp)
+	if to.first == nil {
+		to.first = tp
+	}
 	if len(from.live) == 0 {
 		delete(t.calls, from.id)
 	}
