@@ -23,12 +23,18 @@ import (
 // PBX: an engine (`callhook serve` with [pbx] type = pbxsim or ami) connects
 // to its AMI address like to a real Asterisk, and scenarios are played on
 // request or on a schedule.
-const simServeUsage = `Usage: callhook sim serve [--sip ADDR] [--ami ADDR] [--esl ADDR] [--control ADDR]
+const simServeUsage = `Usage: callhook sim serve [--sip ADDR] [--ami ADDR] [--esl ADDR] [--3cx ADDR] [--control ADDR]
                          [--play NAME,... [--every DURATION]] [--speed X]
 
 Runs the PBX simulator on its own: SIP on --sip, AMI on --ami (the address
 an engine's [pbx] section points at), and registered phones for extensions
-101-104. It plays the built-in scenarios ('callhook sim list'):
+101-104. With --3cx it also serves the PBX as 3CX v20 does, at http://ADDR:
+the Call Control API (/connect/token, /callcontrol, /callcontrol/ws) and
+XAPI (/xapi/v1), for an engine with [pbx] type = 3cx, url = http://ADDR,
+client_id = 900, client_secret = secret. 3CX's events carry no time, so an
+engine on --3cx times them as it hears them: play at --speed 1 for the
+scenarios' own durations. It plays the built-in scenarios
+('callhook sim list'):
 
   on request   POST http://CONTROL/play/NAME  plays NAME and answers once
                the PBX is idle again, with JSON {"scenario", "sync",
@@ -63,6 +69,7 @@ func cmdSimServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&cfg.AMISecret, "ami-secret", "secret", "AMI `SECRET`")
 	fs.StringVar(&cfg.ESLAddr, "esl", "", "FreeSWITCH event socket `ADDR` engines connect to (\"\": none; 8021 is FreeSWITCH's port)")
 	fs.StringVar(&cfg.ESLPassword, "esl-password", "ClueCon", "event socket `PASSWORD`")
+	fs.StringVar(&cfg.ThreeCXAddr, "3cx", "", "also serve 3CX's Call Control API and XAPI on `ADDR` (e.g. 127.0.0.1:5001)")
 	fs.StringVar(&cfg.Transport, "transport", "udp", "SIP transport of the simulated phones: udp or tcp")
 	fs.Float64Var(&cfg.Speed, "speed", 1, "play scenarios `X` times faster (the PBX clock runs faster too)")
 	fs.Usage = func() {
@@ -128,8 +135,11 @@ func cmdSimServe(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			srv.Shutdown(sctx)
 		}()
 	}
-	log.Info("simulator serving", "sip", s.PBXAddr(), "ami", s.AMIAddr(), "control", ctlAddr, "esl", orOff(s.ESLAddr()),
-		"transport", s.Transport(), "ami_user", s.AMIUser())
+	attrs := []any{"sip", s.PBXAddr(), "ami", s.AMIAddr(), "control", ctlAddr, "esl", orOff(s.ESLAddr()), "transport", s.Transport(), "ami_user", s.AMIUser()}
+	if cc := s.ThreeCX(); cc != nil {
+		attrs = append(attrs, "3cx", cc.URL(), "3cx_client_id", cc.ClientID())
+	}
+	log.Info("simulator serving", attrs...)
 
 	if len(schedule) > 0 {
 		go func() { errc <- p.schedule(ctx, schedule, *every) }()

@@ -28,11 +28,8 @@ type field[T any] struct {
 }
 
 // Connectors names the [pbx] types the engine can run: those registered
-// in core/connector. plannedConnectors are rejected with a clear message
-// until they land.
+// in core/connector.
 func Connectors() []string { return connector.Types() }
-
-var plannedConnectors = []string{"3cx"}
 
 // Dialects names the payload formats a webhook can ask for: those
 // registered in core/dialect.
@@ -44,9 +41,6 @@ var pbxFields = map[string]field[PBX]{
 		if _, err := connector.Lookup(v); err == nil {
 			p.Type = v
 			return nil
-		}
-		if slices.Contains(plannedConnectors, v) {
-			return fmt.Errorf("connector not yet available: %q (available: %s)", v, strings.Join(Connectors(), ", "))
 		}
 		return fmt.Errorf("unknown connector %q (want %s)", v, strings.Join(Connectors(), ", "))
 	}},

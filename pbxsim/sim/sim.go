@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/callhook/callhook/pbxsim/ami"
+	"github.com/callhook/callhook/pbxsim/callcontrol"
 	"github.com/callhook/callhook/pbxsim/esl"
 	"github.com/callhook/callhook/pbxsim/pbx"
 	"github.com/callhook/callhook/pbxsim/phone"
@@ -48,6 +49,9 @@ type Config struct {
 	// (bgapi originate) rather than the AMI, as a CRM of a FreeSWITCH
 	// would.
 	ESLOriginate bool
+	// ThreeCXAddr, when set, also serves the PBX as 3CX v20's Call
+	// Control API and XAPI do (pbxsim/callcontrol), e.g. "127.0.0.1:0".
+	ThreeCXAddr string
 }
 
 // Sim is a running simulator.
@@ -55,7 +59,8 @@ type Sim struct {
 	cfg    Config
 	pbx    *pbx.PBX
 	ami    *ami.Server
-	esl    *esl.Server // nil unless Config.ESLAddr is set
+	esl    *esl.Server         // nil unless Config.ESLAddr is set
+	cc     *callcontrol.Server // nil unless Config.ThreeCXAddr
 	phones map[string]*phone.Phone
 	// carrier answers the trunk's outbound calls (any outside number).
 	carrier *phone.Phone
@@ -150,16 +155,40 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 		topo.Recordings = cfg.Recordings
 	}
 	topo.Observer = srv
+	// Every front-end sees every PBX event, in one order.
+	observers := []pbx.Observer{srv}
 	if cfg.ESLAddr != "" {
 		es, err := s.startESL(ctx, started.Load)
 		if err != nil {
 			s.Close()
 			return nil, err
 		}
-		// Both front-ends see every PBX event, in one order.
+		observers = append(observers, es)
+	}
+	if cfg.ThreeCXAddr != "" {
+		s.cc = callcontrol.New(callcontrol.Config{
+			Addr: cfg.ThreeCXAddr, Topology: topo, Now: now, Logger: cfg.Logger,
+			MakeCall: func(ctx context.Context, ext, number string) error {
+				ph, ok := s.phones[ext]
+				if !ok {
+					return fmt.Errorf("makecall from %s: no device", ext)
+				}
+				_, err := ph.Dial(context.WithoutCancel(ctx), number)
+				return err
+			},
+			Hangup: func(channel string) error { return started.Load().Hangup(channel) },
+		})
+		if err := s.cc.Start(ctx); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("start simulator 3CX on %s: %w", cfg.ThreeCXAddr, err)
+		}
+		observers = append(observers, s.cc)
+	}
+	if len(observers) > 1 {
 		topo.Observer = pbx.ObserverFunc(func(e pbx.Event) {
-			srv.PBXEvent(e)
-			es.PBXEvent(e)
+			for _, o := range observers {
+				o.PBXEvent(e)
+			}
 		})
 	}
 	topo.Logger = cfg.Logger.With("component", "pbx")
@@ -282,6 +311,17 @@ func (s *Sim) AMISecret() string { return s.cfg.AMISecret }
 // network failure would; clients reconnect.
 func (s *Sim) DropAMI() { s.ami.DropSessions() }
 
+// ThreeCX is the 3CX Call Control front-end, nil unless
+// Config.ThreeCXAddr was set.
+func (s *Sim) ThreeCX() *callcontrol.Server { return s.cc }
+
+// DropThreeCX cuts every 3CX WebSocket as a network failure would.
+func (s *Sim) DropThreeCX() {
+	if s.cc != nil {
+		s.cc.DropSessions()
+	}
+}
+
 // PBXAddr is the PBX's SIP address.
 func (s *Sim) PBXAddr() string { return s.pbx.Addr() }
 
@@ -330,6 +370,9 @@ func (s *Sim) Sync(ctx context.Context) (string, error) {
 		s.esl.Flush()
 		s.esl.PBXEvent(ev)
 	}
+	if s.cc != nil {
+		s.cc.Barrier(token)
+	}
 	return token, nil
 }
 
@@ -350,6 +393,9 @@ func (s *Sim) Close() error {
 	}
 	if s.esl != nil {
 		errs = append(errs, s.esl.Close())
+	}
+	if s.cc != nil {
+		errs = append(errs, s.cc.Close())
 	}
 	return errors.Join(errs...)
 }
