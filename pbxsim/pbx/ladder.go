@@ -2,6 +2,7 @@ package pbx
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,10 +16,11 @@ import (
 // tests assert and an inspector shows. sipgo offers one process-wide
 // transport trace hook; the PBX registers its listening address with it
 // and takes the messages read or written there. sipgo reports a write
-// once it returned, so a response can be listed just before the request
-// it answers, and writes from different goroutines (a transaction's
-// retransmission and the next request) can be listed out of wire order;
-// what was received is listed in the order it was read.
+// once it returned, so the response to a request can be read first: the
+// request is then listed before its response (answeredAt). Writes from
+// different goroutines (a transaction's retransmission and the next
+// request) can still be listed out of wire order; what was received is
+// listed in the order it was read.
 
 // LadderLine is one SIP message the PBX sent or received.
 type LadderLine struct {
@@ -140,8 +142,33 @@ func (l *ladder) line(dir, peer, head string) {
 	if _, seen := l.calls[callID]; !seen {
 		l.order = append(l.order, callID)
 	}
-	l.calls[callID] = append(l.calls[callID], LadderLine{Time: l.now(), Dir: dir, Peer: peer, Message: msg, CSeq: seq})
+	ln := LadderLine{Time: l.now(), Dir: dir, Peer: peer, Message: msg, CSeq: seq}
+	lines := l.calls[callID]
+	at := len(lines)
+	if dir == "send" && !strings.Contains(msg, " ") {
+		at = answeredAt(lines, ln)
+	}
+	l.calls[callID] = slices.Insert(lines, at, ln)
 	l.mu.Unlock()
+}
+
+// answeredAt is where a request the PBX sent belongs: before a response
+// to it that was read before sipgo reported the write (the far end can
+// answer before the writing goroutine gets back), else at the end. A
+// retransmission, whose first copy is listed already, goes at the end.
+func answeredAt(lines []LadderLine, req LadderLine) int {
+	for i, ln := range lines {
+		if ln.CSeq != req.CSeq {
+			continue
+		}
+		if ln.Dir == "send" && ln.Message == req.Message {
+			return len(lines)
+		}
+		if code, method, ok := strings.Cut(ln.Message, " "); ok && ln.Dir == "recv" && method == req.Message && code != "" {
+			return i
+		}
+	}
+	return len(lines)
 }
 
 // headerValue is the value of header name (or its compact form) in head.
