@@ -16,8 +16,11 @@ import (
 // of a device or the trunk is one participant, a queue or IVR holding a
 // caller is a participant of that DN, and transfers are the participant
 // changes 3CX makes (a new participant referred by the transferer, the
-// consulted party moved into the transferred call). The server's lock
-// guards it.
+// consulted party moved into the transferred call). Where the core's
+// events come in Asterisk's order and 3CX would show the call otherwise,
+// the world shows 3CX's: a blind transferer stays until its target's
+// participant appears, and a device that reconnects keeps its
+// participant. The server's lock guards it.
 type world struct {
 	now  func() time.Time
 	emit func(eventType int, entity string) // queues a WebSocket event, lock held
@@ -38,9 +41,8 @@ type world struct {
 	callInfo           map[int]*callInfo      // by call id
 	waiting            map[string]pbx.Channel // called channels not dialled yet
 	onBehalf           map[string]string      // called channel → queue it rings for
-	referral           map[string]string      // transferee channel → transferring DN
+	referral           map[string]*referral   // transferee channel → its blind transfer, until the target is dialled
 	queueOf, menuOf    map[string]*part       // caller channel → its queue / IVR participant
-	lost               *part                  // a device that lost its network, waiting to come back
 	log                []CallLogData
 }
 
@@ -55,6 +57,12 @@ type part struct {
 	uid     string    // the channel behind it ("" for a queue or IVR holding a call)
 	channel string    // its name, for the drop action
 	created time.Time // wall clock: for its minimum visibility
+}
+
+// referral is a blind transfer whose target is not dialled yet.
+type referral struct {
+	by     *part // the transferring extension's participant
+	hungUp bool  // its channel is gone; its participant goes once the target's appears
 }
 
 // callInfo is what the call log needs of a call.
@@ -72,7 +80,7 @@ func newWorld(topo pbx.Config, trunkDN string, now func() time.Time, x *xapiStat
 		dns: map[string]*dnState{}, ivrDN: map[string]string{}, groups: map[string]bool{},
 		parts: map[int]*part{}, byChan: map[string]*part{}, calls: map[string]int{},
 		callParts: map[int]map[*part]bool{}, callInfo: map[int]*callInfo{}, waiting: map[string]pbx.Channel{},
-		onBehalf: map[string]string{}, referral: map[string]string{}, queueOf: map[string]*part{}, menuOf: map[string]*part{},
+		onBehalf: map[string]string{}, referral: map[string]*referral{}, queueOf: map[string]*part{}, menuOf: map[string]*part{},
 	}
 	for _, e := range topo.Extensions {
 		w.addDN(e.Number, TypeExtension, e.Name)
@@ -266,13 +274,6 @@ func (w *world) setParty(p, of *part) {
 
 // observe applies one PBX event.
 func (w *world) observe(e pbx.Event) {
-	if w.lost != nil && !(e.Name == "Newchannel" && e.Channel != nil && w.dnOf(e.Channel.Name) == w.lost.DN &&
-		w.calls[e.Channel.Linkedid] == w.lost.CallID) {
-		// The device that lost its network did not come back at once.
-		lost := w.lost
-		w.lost = nil
-		w.remove(lost)
-	}
 	get := func(k string) string {
 		for _, f := range e.Fields {
 			if strings.EqualFold(f.Key, k) {
@@ -308,7 +309,7 @@ func (w *world) observe(e pbx.Event) {
 			}
 		}
 	case "Hangup":
-		w.hangup(*e.Channel, get("Cause"))
+		w.hangup(*e.Channel)
 	case "QueueCallerJoin":
 		w.holder(e.Channel.Uniqueid, get("Queue"), w.queueOf)
 	case "QueueCallerLeave", "QueueCallerAbandon":
@@ -332,7 +333,7 @@ func (w *world) observe(e pbx.Event) {
 	case "BlindTransfer":
 		if strings.EqualFold(get("Result"), "Success") {
 			if t := w.byChan[get("TransfererUniqueid")]; t != nil {
-				w.referral[get("TransfereeUniqueid")] = t.DN
+				w.referral[get("TransfereeUniqueid")] = &referral{by: t}
 			}
 		}
 	case "AttendedTransfer":
@@ -360,10 +361,10 @@ func (w *world) newChannel(ch pbx.Channel) {
 	if dn == "" {
 		return
 	}
-	if l := w.lost; l != nil && l.DN == dn && w.calls[ch.Linkedid] == l.CallID {
+	if l := w.rejoining(dn, ch); l != nil {
 		// The device is back (an INVITE with Replaces): 3CX keeps the DN's
-		// participant; only the device's leg behind it changed.
-		w.lost = nil
+		// participant; only the device's leg behind it changed. The lost
+		// leg's hangup, which follows, is not the participant's.
 		delete(w.byChan, l.uid)
 		l.uid, l.channel = ch.Uniqueid, ch.Name
 		w.byChan[l.uid] = l
@@ -389,6 +390,23 @@ func (w *world) newChannel(ch pbx.Channel) {
 	w.add(p)
 }
 
+// rejoining is the participant whose device a new channel of extension dn
+// replaces: a call from the device (state Ring) that the PBX put into a
+// call already in progress, where dn talks. Asterisk gives a channel its
+// call's Linkedid only so; a call the device places is a call of its own.
+func (w *world) rejoining(dn string, ch pbx.Channel) *part {
+	call, ok := w.calls[ch.Linkedid]
+	if !ok || ch.State != pbx.StateRing || w.typeOf(dn) != TypeExtension {
+		return nil
+	}
+	for p := range w.callParts[call] {
+		if p.DN == dn && p.uid != "" && p.Status == StatusConnected {
+			return p
+		}
+	}
+	return nil
+}
+
 func (w *world) dialBegin(caller *pbx.Channel, dest pbx.Channel, dialString string) {
 	delete(w.waiting, dest.Uniqueid)
 	dn := w.dnOf(dest.Name)
@@ -410,15 +428,16 @@ func (w *world) dialBegin(caller *pbx.Channel, dest pbx.Channel, dialString stri
 	} else if c != nil {
 		w.setParty(p, c)
 	}
+	var ref *referral
 	if c != nil {
 		if q := w.onBehalf[dest.Uniqueid]; q != "" {
 			p.OnBehalfOfDN, p.OnBehalfOfType = q, TypeQueue
 		} else if caller != nil && w.groups[caller.Exten] {
 			p.OnBehalfOfDN, p.OnBehalfOfType = caller.Exten, TypeRingGroup
 		}
-		if t := w.referral[c.uid]; t != "" {
+		if ref = w.referral[c.uid]; ref != nil {
 			delete(w.referral, c.uid)
-			p.ReferredByDN, p.ReferredByType = t, w.typeOf(t)
+			p.ReferredByDN, p.ReferredByType = ref.by.DN, w.typeOf(ref.by.DN)
 		} else if m := w.menuOf[c.uid]; m != nil {
 			// The IVR hands the caller on.
 			delete(w.menuOf, c.uid)
@@ -435,6 +454,10 @@ func (w *world) dialBegin(caller *pbx.Channel, dest pbx.Channel, dialString stri
 		ci.to = dn
 	}
 	w.add(p)
+	if ref != nil && ref.hungUp {
+		// The transferer leaves once its target is in the call.
+		w.remove(ref.by)
+	}
 }
 
 // status moves the participant of a channel to st, once.
@@ -476,25 +499,35 @@ func (w *world) holder(uid, dn string, into map[string]*part) {
 	w.add(h)
 }
 
-func (w *world) hangup(ch pbx.Channel, cause string) {
+func (w *world) hangup(ch pbx.Channel) {
 	delete(w.waiting, ch.Uniqueid)
 	delete(w.onBehalf, ch.Uniqueid)
-	delete(w.referral, ch.Uniqueid)
+	if ref := w.referral[ch.Uniqueid]; ref != nil {
+		// The transferee went before its target was dialled.
+		delete(w.referral, ch.Uniqueid)
+		if ref.hungUp {
+			w.remove(ref.by)
+		}
+	}
 	p := w.byChan[ch.Uniqueid]
 	if p == nil {
 		return
+	}
+	for _, ref := range w.referral {
+		if ref.by == p {
+			// A blind transferer: Asterisk hangs its channel up before it
+			// dials the target; 3CX shows the target's participant,
+			// referred by the transferer, before the transferer's goes.
+			ref.hungUp = true
+			delete(w.byChan, ch.Uniqueid)
+			return
+		}
 	}
 	for _, held := range []map[string]*part{w.queueOf, w.menuOf} {
 		if h := held[ch.Uniqueid]; h != nil {
 			delete(held, ch.Uniqueid)
 			w.remove(h)
 		}
-	}
-	if cause == "18" && p.Status == StatusConnected && w.typeOf(p.DN) == TypeExtension && len(w.callParts[p.CallID]) > 1 {
-		// The device stopped responding mid-call; it may come back at
-		// once with an INVITE carrying Replaces (mobile reconnect).
-		w.lost = p
-		return
 	}
 	w.remove(p)
 }

@@ -193,6 +193,13 @@ func TestTranslateFlows(t *testing.T) {
 			"answered:103:2:attended", "ended:103:2"}},
 		{"queue-ringall-answered", nil, []string{"initiated::0", "ringing:101:0", "ringing:102:0", "answered:101:1", "ended:101:1"}},
 		{"ivr-menu", nil, []string{"initiated::0", "ringing:101:0", "answered:101:1", "ended:101:1"}},
+		{"queue-blind-transfer", nil, []string{"initiated::0", "ringing:101:0", "ringing:102:0", "answered:101:1",
+			"ended:101:1:transferred", "ringing:103:2", "answered:103:2:blind", "ended:103:2"}},
+		// The app that reconnected kept its participant: one leg throughout.
+		{"mobile-reconnect", []string{
+			"LegAppeared line-10000", "LegAppeared 101", "Dialling line-10000>101", "LegAlerting 101",
+			"LegAnswered 101", "DialEnded line-10000>101 answered", "LegAnswered line-10000", "LegGone 101", "LegGone line-10000",
+		}, []string{"initiated::0", "ringing:101:0", "answered:101:1", "ended:101:1"}},
 	} {
 		t.Run(tc.flow, func(t *testing.T) {
 			sigs := replay(t, tc.flow)
@@ -294,10 +301,14 @@ func snapshotAt(t *testing.T, flow []step, n int) []DNInfo {
 	return out
 }
 
+// flowNames are the flows of fixtures/3cx-callcontrol/flows.
+var flowNames = []string{"inbound-answered", "blind-transfer", "attended-transfer", "queue-ringall-answered", "ivr-menu", "outbound-busy",
+	"queue-blind-transfer", "mobile-reconnect"}
+
 // A resync reports nothing the translator already knows: at every point
 // of every flow, reconciling with the PBX's present state says nothing.
 func TestResyncRepeatsNothing(t *testing.T) {
-	for _, name := range []string{"inbound-answered", "blind-transfer", "attended-transfer", "queue-ringall-answered", "ivr-menu", "outbound-busy"} {
+	for _, name := range flowNames {
 		flow := loadFlow(t, name)
 		tr := newTestTranslator(t)
 		clk := &clock{t: time.Unix(1796230000, 0)}
@@ -317,7 +328,7 @@ func TestResyncRepeatsNothing(t *testing.T) {
 // call answered while away is never reported missed, the call log saying
 // who answered), and every call ends.
 func TestResyncAfterLoss(t *testing.T) {
-	for _, name := range []string{"inbound-answered", "blind-transfer", "attended-transfer", "queue-ringall-answered", "ivr-menu", "outbound-busy"} {
+	for _, name := range flowNames {
 		flow := loadFlow(t, name)
 		full, _ := moments(replay(t, name))
 		log := answeredIn(t, flow)
