@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/callhook/callhook/core/connector/backlog"
 	"github.com/callhook/callhook/core/signal"
 )
 
@@ -60,7 +61,7 @@ func (b *batchRecorder) take(ss []signal.Signal) error {
 }
 
 // TestBatchHandler: a handler that takes batches gets the signals already
-// queued together (at most maxBatch at a time), every one once, in order.
+// queued together (at most backlog.MaxBatch at a time), every one once, in order.
 func TestBatchHandler(t *testing.T) {
 	const n = 100
 	var events strings.Builder
@@ -105,14 +106,14 @@ func TestBatchHandler(t *testing.T) {
 	}
 	biggest := 0
 	for _, s := range b.sizes {
-		if s > maxBatch {
-			t.Errorf("a batch of %d signals, more than %d", s, maxBatch)
+		if s > backlog.MaxBatch {
+			t.Errorf("a batch of %d signals, more than %d", s, backlog.MaxBatch)
 		}
 		biggest = max(biggest, s)
 	}
 	// After the Ping every remaining event was queued: the next batch took
 	// as many as it may.
-	if biggest < min(maxBatch, n-b.sizes[0]) {
+	if biggest < min(backlog.MaxBatch, n-b.sizes[0]) {
 		t.Errorf("batches %v: queued signals were not handed over together", b.sizes)
 	}
 }

@@ -28,6 +28,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callhook/callhook/core/connector"
+	"github.com/callhook/callhook/core/connector/backlog"
 	"github.com/callhook/callhook/core/signal"
 )
 
@@ -80,22 +82,7 @@ const (
 
 // Secret is a password that never shows in logs or formatted output. Use
 // string(s) to get the value itself.
-type Secret string
-
-const redacted = "REDACTED"
-
-// LogValue keeps the secret out of slog output.
-func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// String keeps the secret out of fmt's %s and %v.
-func (Secret) String() string { return redacted }
-
-// GoString keeps the secret out of fmt's %#v.
-func (Secret) GoString() string { return `ami.Secret("` + redacted + `")` }
-
-// MarshalText keeps the secret out of JSON and text encodings (slog's JSON
-// handler encodes structs with encoding/json).
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+type Secret = connector.Secret
 
 // Config says where the AMI is and how to keep the session up. Zero
 // durations take the defaults.
@@ -256,7 +243,7 @@ func (c *Connector) Run(ctx context.Context, h signal.Handler) error {
 	}
 	defer c.running.Store(false)
 
-	bo := backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}
+	bo := connector.Backoff{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff}
 	for {
 		s, err := c.connect(ctx)
 		switch {
@@ -266,7 +253,7 @@ func (c *Connector) Run(ctx context.Context, h signal.Handler) error {
 			}
 			return nil
 		case err == nil:
-			bo.reset()
+			bo.Reset()
 			lost, herr := c.serve(ctx, s, h)
 			if herr != nil {
 				return herr
@@ -283,7 +270,7 @@ func (c *Connector) Run(ctx context.Context, h signal.Handler) error {
 		default:
 			c.log.Warn("ami connect failed", "err", err)
 		}
-		if !sleep(ctx, bo.next()) {
+		if !connector.Sleep(ctx, bo.Next()) {
 			return nil
 		}
 	}
@@ -307,9 +294,6 @@ func (c *Connector) Action(ctx context.Context, action string, fields ...Field) 
 	return s.action(ctx, action, fields...)
 }
 
-// maxBatch bounds the signals a BatchHandler gets in one call.
-const maxBatch = 64
-
 // serve runs one logged-in session until it is lost, ctx is done or h
 // fails. It returns why the session was lost, or h's error.
 func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lost, herr error) {
@@ -319,80 +303,22 @@ func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lo
 		c.cur.CompareAndSwap(s, nil)
 		s.stop()
 	}()
-	handle := func(sig signal.Signal) error {
-		if err := h.HandleSignal(ctx, sig); err != nil {
-			s.logoff()
-			return fmt.Errorf("handle %s signal: %w", sig.Kind, err)
-		}
-		return nil
+	if err := h.HandleSignal(ctx, signal.Signal{Kind: signal.Connected, Time: c.now()}); err != nil {
+		s.logoff()
+		return nil, fmt.Errorf("handle %s signal: %w", signal.Connected, err)
 	}
-	if err := handle(signal.Signal{Kind: signal.Connected, Time: c.now()}); err != nil {
+	err := s.queue.Handle(ctx, h, s.readDone)
+	var he *backlog.HandlerError
+	switch {
+	case errors.As(err, &he):
+		s.logoff()
 		return nil, err
+	case err != nil:
+		s.logoff()
+		return err, nil
 	}
-	// A handler that takes batches gets every signal already queued (up to
-	// maxBatch) at once: under load it persists them in one write.
-	bh, batches := h.(signal.BatchHandler)
-	var batch []signal.Signal
-	for {
-		if batches {
-			if batch = s.popBatch(batch[:0], maxBatch); len(batch) > 0 {
-				if err := bh.HandleSignals(ctx, batch); err != nil {
-					s.logoff()
-					return nil, fmt.Errorf("handle %d signals from %s on: %w", len(batch), batch[0].Kind, err)
-				}
-				continue
-			}
-		} else if sig, ok := s.pop(); ok {
-			if err := handle(sig); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		select {
-		case <-s.notify:
-		case <-s.readDone:
-			if s.empty() {
-				return s.cause(), nil
-			}
-		case <-ctx.Done():
-			s.logoff()
-			return ctx.Err(), nil
-		}
-	}
+	return s.cause(), nil
 }
 
 func (c *Connector) now() time.Time { return time.Now().In(c.cfg.Location) }
 
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// backoff doubles the wait from min up to max, adding up to half again as
-// jitter (never going under min or over max) so that many engines restarted
-// together do not reconnect in lockstep.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur, b.max/2) * 2 // no overflow for huge max
-	}
-	d := b.cur
-	if half := int64(d / 2); half > 0 {
-		d += time.Duration(rand.Int64N(half))
-	}
-	return min(d, b.max)
-}

@@ -235,22 +235,6 @@ func TestReconnectBacksOff(t *testing.T) {
 	}
 }
 
-func TestBackoffBounds(t *testing.T) {
-	b := backoff{min: 100 * time.Millisecond, max: time.Second}
-	lo := []time.Duration{100, 200, 400, 800, 1000, 1000}
-	for i, l := range lo {
-		l *= time.Millisecond
-		d := b.next()
-		if d < l || d > time.Second || d > l*3/2 {
-			t.Errorf("wait %d = %s, want within [%s, %s]", i, d, l, min(l*3/2, time.Second))
-		}
-	}
-	b.reset()
-	if d := b.next(); d > 150*time.Millisecond {
-		t.Errorf("after reset wait = %s", d)
-	}
-}
-
 // TestKeepAlive: the first server reads the client's Pings but never answers
 // them; the client must take the connection as lost and reconnect. The
 // second server answers, and the session stays up across several Pings.

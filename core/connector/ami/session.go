@@ -10,13 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callhook/callhook/core/connector/backlog"
 	"github.com/callhook/callhook/core/signal"
 )
-
-// maxBacklog bounds the signals read but not yet handled. The reader never
-// waits for the handler (it must keep answering actions and Pings), so a
-// handler stuck far behind would otherwise grow memory without bound.
-const maxBacklog = 1 << 16
 
 // logoffTimeout bounds the farewell Logoff write on shutdown.
 const logoffTimeout = time.Second
@@ -41,10 +37,11 @@ type session struct {
 
 	mu    sync.Mutex
 	calls map[string]*call // by ActionID
-	queue []signal.Signal
-	err   error // why the session ended; set once
+	err   error            // why the session ended; set once
 
-	notify   chan struct{} // cap 1: the queue grew
+	// queue holds what the reader translated until Run has handled it:
+	// the reader never waits (it must keep answering actions and Pings).
+	queue    *backlog.Queue
 	readDone chan struct{} // closed when the reader goroutine returns
 	stopping chan struct{} // closed by stop
 	failOnce sync.Once
@@ -90,7 +87,7 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 		locals:    c.locals,
 		dials:     c.dials,
 		calls:     make(map[string]*call),
-		notify:    make(chan struct{}, 1),
+		queue:     backlog.New(),
 		readDone:  make(chan struct{}),
 		stopping:  make(chan struct{}),
 	}
@@ -264,56 +261,11 @@ func (s *session) deliverListEvent(id string, m Message) bool {
 	return true
 }
 
-// push queues a signal for Run; past maxBacklog it drops the session.
+// push queues a signal for Run; past backlog.Max it drops the session.
 func (s *session) push(sig signal.Signal) {
-	s.mu.Lock()
-	if len(s.queue) >= maxBacklog {
-		s.mu.Unlock()
-		s.fail(fmt.Errorf("queue signal from %s: %w: %d signals wait for the handler", s.addr, ErrBacklog, maxBacklog))
-		return
+	if err := s.queue.Push(sig); err != nil {
+		s.fail(fmt.Errorf("queue signal from %s: %w (%w)", s.addr, ErrBacklog, err))
 	}
-	s.queue = append(s.queue, sig)
-	s.mu.Unlock()
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-}
-
-// pop takes the oldest queued signal.
-func (s *session) pop() (signal.Signal, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.queue) == 0 {
-		return signal.Signal{}, false
-	}
-	sig := s.queue[0]
-	s.queue[0] = signal.Signal{}
-	s.queue = s.queue[1:]
-	if len(s.queue) == 0 {
-		s.queue = nil // let the drained array go
-	}
-	return sig, true
-}
-
-// popBatch takes up to max queued signals, oldest first, appended to buf.
-func (s *session) popBatch(buf []signal.Signal, max int) []signal.Signal {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := min(max, len(s.queue))
-	buf = append(buf, s.queue[:n]...)
-	clear(s.queue[:n])
-	s.queue = s.queue[n:]
-	if len(s.queue) == 0 {
-		s.queue = nil // let the drained array go
-	}
-	return buf
-}
-
-func (s *session) empty() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.queue) == 0
 }
 
 // keepAliveLoop pings every keepAlive; an unanswered Ping ends the session.

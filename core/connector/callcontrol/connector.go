@@ -19,15 +19,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/callhook/callhook/core/connector"
+	"github.com/callhook/callhook/core/connector/backlog"
 	"github.com/callhook/callhook/core/signal"
 )
 
@@ -63,21 +62,7 @@ const (
 )
 
 // Secret is a client secret that never shows in logs or formatted output.
-type Secret string
-
-const redacted = "REDACTED"
-
-// LogValue keeps the secret out of slog output.
-func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// String keeps the secret out of fmt's %s and %v.
-func (Secret) String() string { return redacted }
-
-// GoString keeps the secret out of fmt's %#v.
-func (Secret) GoString() string { return `callcontrol.Secret("` + redacted + `")` }
-
-// MarshalText keeps the secret out of JSON and text encodings.
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+type Secret = connector.Secret
 
 // Config says which PBX and how to stay connected. Zero durations take
 // the defaults.
@@ -241,7 +226,7 @@ func (c *Connector) Run(ctx context.Context, h signal.Handler) error {
 		return ErrRunning
 	}
 	defer c.running.Store(false)
-	bo := backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}
+	bo := connector.Backoff{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff}
 	for {
 		s, err := c.dial(ctx)
 		switch {
@@ -251,7 +236,7 @@ func (c *Connector) Run(ctx context.Context, h signal.Handler) error {
 			}
 			return nil
 		case err == nil:
-			bo.reset()
+			bo.Reset()
 			lost, herr := c.serve(ctx, s, h)
 			if herr != nil {
 				return herr
@@ -271,14 +256,11 @@ func (c *Connector) Run(ctx context.Context, h signal.Handler) error {
 		default:
 			c.log.Warn("3cx connect failed", "err", err)
 		}
-		if !sleep(ctx, bo.next()) {
+		if !connector.Sleep(ctx, bo.Next()) {
 			return nil
 		}
 	}
 }
-
-// maxBatch bounds the signals a BatchHandler gets in one call.
-const maxBatch = 64
 
 // serve runs one session until it is lost, ctx is done or h fails.
 func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lost, herr error) {
@@ -289,34 +271,15 @@ func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lo
 	if err := h.HandleSignal(ctx, signal.Signal{Kind: signal.Connected, Time: c.now()}); err != nil {
 		return nil, fmt.Errorf("handle %s signal: %w", signal.Connected, err)
 	}
-	bh, batches := h.(signal.BatchHandler)
-	var batch []signal.Signal
-	for {
-		batch = s.q.popBatch(batch[:0], maxBatch)
-		if len(batch) > 0 {
-			if batches {
-				if err := bh.HandleSignals(ctx, batch); err != nil {
-					return nil, fmt.Errorf("handle %d signals from %s on: %w", len(batch), batch[0].Kind, err)
-				}
-				continue
-			}
-			for _, sig := range batch {
-				if err := h.HandleSignal(ctx, sig); err != nil {
-					return nil, fmt.Errorf("handle %s signal: %w", sig.Kind, err)
-				}
-			}
-			continue
-		}
-		select {
-		case <-s.q.notify:
-		case <-s.done:
-			if s.q.empty() {
-				return s.cause(), nil
-			}
-		case <-ctx.Done():
-			return ctx.Err(), nil
-		}
+	err := s.q.Handle(ctx, h, s.done)
+	var he *backlog.HandlerError
+	switch {
+	case errors.As(err, &he):
+		return nil, err
+	case err != nil:
+		return err, nil
 	}
+	return s.cause(), nil
 }
 
 // Originate starts a call with MakeCall: 3CX has the extension's device
@@ -347,82 +310,4 @@ func (c *Connector) Originate(ctx context.Context, o connector.Origination) (con
 		msg = fmt.Sprintf("MakeCall succeeded: call %d, participant %d at %s", res.Result.CallID, res.Result.ID, res.Result.DN)
 	}
 	return connector.Started{Message: msg}, nil
-}
-
-// sleep waits d or until ctx is done; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// backoff doubles the wait from min up to max with up to half again of
-// jitter, so that engines restarted together do not reconnect in
-// lockstep.
-type backoff struct{ min, max, cur time.Duration }
-
-func (b *backoff) reset() { b.cur = 0 }
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur, b.max/2) * 2
-	}
-	d := b.cur
-	if half := int64(d / 2); half > 0 {
-		d += time.Duration(rand.Int64N(half))
-	}
-	return min(d, b.max)
-}
-
-// signalQueue holds signals read but not yet handled.
-type signalQueue struct {
-	mu     sync.Mutex
-	q      []signal.Signal
-	notify chan struct{}
-}
-
-const maxBacklog = 1 << 16
-
-func (q *signalQueue) push(ss ...signal.Signal) bool {
-	if len(ss) == 0 {
-		return true
-	}
-	q.mu.Lock()
-	if len(q.q)+len(ss) > maxBacklog {
-		q.mu.Unlock()
-		return false
-	}
-	q.q = append(q.q, ss...)
-	q.mu.Unlock()
-	select {
-	case q.notify <- struct{}{}:
-	default:
-	}
-	return true
-}
-
-func (q *signalQueue) popBatch(buf []signal.Signal, n int) []signal.Signal {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	n = min(n, len(q.q))
-	buf = append(buf, q.q[:n]...)
-	clear(q.q[:n])
-	q.q = q.q[n:]
-	if len(q.q) == 0 {
-		q.q = nil
-	}
-	return buf
-}
-
-func (q *signalQueue) empty() bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.q) == 0
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 
+	"github.com/callhook/callhook/core/connector/backlog"
 	"github.com/callhook/callhook/core/signal"
 )
 
@@ -30,7 +31,7 @@ type session struct {
 	rw   io.ReadWriter // reads through the handshake's buffer when there is one; writes one frame at a time
 	wmu  sync.Mutex
 	raw  chan []byte
-	q    signalQueue
+	q    *backlog.Queue
 	// snapshot is every DN with its participants as the session began.
 	snapshot []DNInfo
 
@@ -68,7 +69,7 @@ func (c *Connector) dial(ctx context.Context) (*session, error) {
 		}
 		return nil, fmt.Errorf("open event stream %s: %w", u, err)
 	}
-	s := &session{c: c, conn: conn, raw: make(chan []byte, rawBacklog), q: signalQueue{notify: make(chan struct{}, 1)},
+	s := &session{c: c, conn: conn, raw: make(chan []byte, rawBacklog), q: backlog.New(),
 		done: make(chan struct{})}
 	var in io.Reader = conn
 	if br != nil {
@@ -204,8 +205,8 @@ func (s *session) read() {
 }
 
 func (s *session) push(ss ...signal.Signal) {
-	if !s.q.push(ss...) {
-		s.fail(fmt.Errorf("queue signals: %w: %d signals wait for the handler", ErrBacklog, maxBacklog))
+	if err := s.q.Push(ss...); err != nil {
+		s.fail(fmt.Errorf("queue signals: %w (%w)", ErrBacklog, err))
 	}
 }
 

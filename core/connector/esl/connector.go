@@ -28,13 +28,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/callhook/callhook/core/connector"
+	"github.com/callhook/callhook/core/connector/backlog"
 	"github.com/callhook/callhook/core/signal"
 )
 
@@ -94,21 +95,7 @@ const (
 )
 
 // Secret is a password that never shows in logs or formatted output.
-type Secret string
-
-const redacted = "REDACTED"
-
-// LogValue keeps the secret out of slog output.
-func (Secret) LogValue() slog.Value { return slog.StringValue(redacted) }
-
-// String keeps the secret out of fmt's %s and %v.
-func (Secret) String() string { return redacted }
-
-// GoString keeps the secret out of fmt's %#v.
-func (Secret) GoString() string { return `esl.Secret("` + redacted + `")` }
-
-// MarshalText keeps the secret out of JSON and text encodings.
-func (Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+type Secret = connector.Secret
 
 // Config says where the event socket is. Zero durations take defaults.
 type Config struct {
@@ -233,7 +220,7 @@ func (c *Connector) Run(ctx context.Context, h signal.Handler) error {
 		return ErrRunning
 	}
 	defer c.running.Store(false)
-	bo := backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}
+	bo := connector.Backoff{Min: c.cfg.MinBackoff, Max: c.cfg.MaxBackoff}
 	for {
 		s, err := c.connect(ctx)
 		switch {
@@ -243,7 +230,7 @@ func (c *Connector) Run(ctx context.Context, h signal.Handler) error {
 			}
 			return nil
 		case err == nil:
-			bo.reset()
+			bo.Reset()
 			lost, herr := c.serve(ctx, s, h)
 			if herr != nil {
 				return herr
@@ -260,13 +247,11 @@ func (c *Connector) Run(ctx context.Context, h signal.Handler) error {
 		default:
 			c.log.Warn("esl connect failed", "err", err)
 		}
-		if !sleep(ctx, bo.next()) {
+		if !connector.Sleep(ctx, bo.Next()) {
 			return nil
 		}
 	}
 }
-
-const maxBatch = 64
 
 // serve runs one session until it is lost, ctx is done or h fails.
 func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lost, herr error) {
@@ -281,67 +266,17 @@ func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lo
 		return nil, fmt.Errorf("handle %s signal: %w", signal.Connected, err)
 	}
 	s.startResync()
-	bh, batches := h.(signal.BatchHandler)
-	var batch []signal.Signal
-	for {
-		if batches {
-			if batch = s.popBatch(batch[:0], maxBatch); len(batch) > 0 {
-				if err := bh.HandleSignals(ctx, batch); err != nil {
-					s.exit()
-					return nil, fmt.Errorf("handle %d signals from %s on: %w", len(batch), batch[0].Kind, err)
-				}
-				continue
-			}
-		} else if sig, ok := s.pop(); ok {
-			if err := h.HandleSignal(ctx, sig); err != nil {
-				s.exit()
-				return nil, fmt.Errorf("handle %s signal: %w", sig.Kind, err)
-			}
-			continue
-		}
-		select {
-		case <-s.notify:
-		case <-s.readDone:
-			if s.empty() {
-				return s.cause(), nil
-			}
-		case <-ctx.Done():
-			s.exit()
-			return ctx.Err(), nil
-		}
+	err := s.queue.Handle(ctx, h, s.readDone)
+	var he *backlog.HandlerError
+	switch {
+	case errors.As(err, &he):
+		s.exit()
+		return nil, err
+	case err != nil:
+		s.exit()
+		return err, nil
 	}
+	return s.cause(), nil
 }
 
 func (c *Connector) now() time.Time { return time.Now().In(c.cfg.Location) }
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
-// backoff doubles the wait from min up to max with up to half again as
-// jitter, so that engines restarted together do not reconnect in step.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(b.cur, b.max/2) * 2
-	}
-	d := b.cur
-	if half := int64(d / 2); half > 0 {
-		d += time.Duration(rand.Int64N(half))
-	}
-	return min(d, b.max)
-}

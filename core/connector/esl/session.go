@@ -11,13 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callhook/callhook/core/connector/backlog"
 	"github.com/callhook/callhook/core/signal"
 )
-
-// maxBacklog bounds the signals read but not yet handled: the reader never
-// waits for the handler (it must keep answering), so a stuck handler would
-// otherwise grow memory without bound.
-const maxBacklog = 1 << 16
 
 // exitTimeout bounds the farewell "exit" write on shutdown.
 const exitTimeout = time.Second
@@ -60,10 +56,9 @@ type session struct {
 	mu      sync.Mutex
 	pending []*pendingCmd // commands awaiting their reply, in order sent
 	jobs    map[string]chan Event
-	queue   []signal.Signal
 	err     error
 
-	notify   chan struct{}
+	queue    *backlog.Queue // translated signals until Run has handled them
 	readDone chan struct{}
 	stopping chan struct{}
 	failOnce sync.Once
@@ -99,7 +94,7 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 	defer stop()
 	s := &session{
 		c: c, conn: conn, fr: newFrameReader(conn), addr: addr, log: c.log, keepAlive: c.cfg.KeepAlive,
-		jobs: map[string]chan Event{}, notify: make(chan struct{}, 1),
+		jobs: map[string]chan Event{}, queue: backlog.New(),
 		readDone: make(chan struct{}), stopping: make(chan struct{}),
 	}
 	greeting, err := s.fr.ReadFrame()
@@ -418,53 +413,11 @@ func (s *session) resync(ctx context.Context) error {
 	return rerr
 }
 
+// push queues a signal for Run; past backlog.Max it drops the session.
 func (s *session) push(sig signal.Signal) {
-	s.mu.Lock()
-	if len(s.queue) >= maxBacklog {
-		s.mu.Unlock()
-		s.fail(fmt.Errorf("queue signal from %s: %w: %d signals wait for the handler", s.addr, ErrBacklog, maxBacklog))
-		return
+	if err := s.queue.Push(sig); err != nil {
+		s.fail(fmt.Errorf("queue signal from %s: %w (%w)", s.addr, ErrBacklog, err))
 	}
-	s.queue = append(s.queue, sig)
-	s.mu.Unlock()
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (s *session) pop() (signal.Signal, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.queue) == 0 {
-		return signal.Signal{}, false
-	}
-	sig := s.queue[0]
-	s.queue[0] = signal.Signal{}
-	s.queue = s.queue[1:]
-	if len(s.queue) == 0 {
-		s.queue = nil
-	}
-	return sig, true
-}
-
-func (s *session) popBatch(buf []signal.Signal, n int) []signal.Signal {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := min(n, len(s.queue))
-	buf = append(buf, s.queue[:k]...)
-	clear(s.queue[:k])
-	s.queue = s.queue[k:]
-	if len(s.queue) == 0 {
-		s.queue = nil
-	}
-	return buf
-}
-
-func (s *session) empty() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.queue) == 0
 }
 
 // exit says goodbye without waiting, so the switch logs a clean close.

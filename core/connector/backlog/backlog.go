@@ -1,0 +1,129 @@
+// Package backlog holds the signals a connector has read from its PBX
+// until the engine has handled them, and hands them over. A connector's
+// reader never waits for the handler: a PBX whose client stops reading
+// blocks or drops it (Asterisk gives up on a session after its write
+// timeout), so bursts are absorbed here, up to Max.
+package backlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/callhook/callhook/core/signal"
+)
+
+// Max bounds the signals waiting for the handler; past it the connector
+// drops the session (and resynchronises on the next).
+const Max = 1 << 16
+
+// MaxBatch bounds the signals a signal.BatchHandler gets in one call.
+const MaxBatch = 64
+
+// ErrFull: Push found Max signals waiting.
+var ErrFull = errors.New("signal backlog full")
+
+// Queue is a session's signals not yet handled, oldest first.
+type Queue struct {
+	mu     sync.Mutex
+	q      []signal.Signal
+	notify chan struct{} // cap 1: the queue grew
+}
+
+// New returns an empty queue.
+func New() *Queue { return &Queue{notify: make(chan struct{}, 1)} }
+
+// Push queues ss, all or none: past Max it returns an error wrapping
+// ErrFull.
+func (q *Queue) Push(ss ...signal.Signal) error {
+	if len(ss) == 0 {
+		return nil
+	}
+	q.mu.Lock()
+	if len(q.q)+len(ss) > Max {
+		q.mu.Unlock()
+		return fmt.Errorf("%w: %d signals wait for the handler", ErrFull, Max)
+	}
+	q.q = append(q.q, ss...)
+	q.mu.Unlock()
+	select {
+	case q.notify <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Pop appends up to n queued signals, oldest first, to buf.
+func (q *Queue) Pop(buf []signal.Signal, n int) []signal.Signal {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n = min(n, len(q.q))
+	buf = append(buf, q.q[:n]...)
+	clear(q.q[:n])
+	q.q = q.q[n:]
+	if len(q.q) == 0 {
+		q.q = nil // let the drained array go
+	}
+	return buf
+}
+
+// Len is the number of signals waiting.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.q)
+}
+
+// HandlerError is the handler's own failure, as Handle returns it.
+type HandlerError struct {
+	Kind signal.Kind // the (first) signal it failed on
+	N    int         // signals in the call that failed
+	Err  error
+}
+
+func (e *HandlerError) Error() string {
+	if e.N > 1 {
+		return fmt.Sprintf("handle %d signals from %s on: %v", e.N, e.Kind, e.Err)
+	}
+	return fmt.Sprintf("handle %s signal: %v", e.Kind, e.Err)
+}
+
+func (e *HandlerError) Unwrap() error { return e.Err }
+
+// Handle hands queued signals to h as they come, in order; a
+// signal.BatchHandler gets every signal already waiting (up to MaxBatch)
+// at once, so under load it persists them in one write. It returns nil
+// once readDone is closed and nothing is left, ctx's error when ctx is
+// done first, and a *HandlerError when h fails.
+func (q *Queue) Handle(ctx context.Context, h signal.Handler, readDone <-chan struct{}) error {
+	bh, batches := h.(signal.BatchHandler)
+	n := 1
+	if batches {
+		n = MaxBatch
+	}
+	var batch []signal.Signal
+	for {
+		if batch = q.Pop(batch[:0], n); len(batch) > 0 {
+			var err error
+			if batches && len(batch) > 1 {
+				err = bh.HandleSignals(ctx, batch)
+			} else {
+				err = h.HandleSignal(ctx, batch[0])
+			}
+			if err != nil {
+				return &HandlerError{Kind: batch[0].Kind, N: len(batch), Err: err}
+			}
+			continue
+		}
+		select {
+		case <-q.notify:
+		case <-readDone:
+			if q.Len() == 0 {
+				return nil
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
