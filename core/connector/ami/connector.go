@@ -122,6 +122,9 @@ type Config struct {
 	// MonitorDir is where the PBX writes recordings named relatively
 	// (MixMonitor's argument); default DefaultMonitorDir.
 	MonitorDir string
+	// CallbackKey is the key a caller waiting in a queue presses to order
+	// a callback; default DefaultCallbackKey.
+	CallbackKey string
 }
 
 // LogValue logs the configuration without its secret.
@@ -188,6 +191,11 @@ func (c Config) validate() error {
 			bad(d.name, "negative (%s)", d.v)
 		}
 	}
+	if c.CallbackKey != "" {
+		if err := CheckCallbackKey(c.CallbackKey); err != nil {
+			bad("CallbackKey", "%v", err)
+		}
+	}
 	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
 		bad("MinBackoff", "%s is above MaxBackoff %s", c.MinBackoff, c.MaxBackoff)
 	}
@@ -205,6 +213,7 @@ type Connector struct {
 	cur      atomic.Pointer[session] // the logged-in session, nil between sessions
 	files    *mixFiles               // recording files by channel, across sessions
 	locals   *localPairs             // Local channel pairs, across sessions
+	queued   *queueCallers           // callers waiting in a queue, across sessions
 }
 
 // New checks cfg, fills its defaults and returns a Connector. All problems
@@ -220,6 +229,7 @@ func New(cfg Config) (*Connector, error) {
 		idPrefix: fmt.Sprintf("callhook-%08x-", rand.Uint32()),
 		files:    newMixFiles(cfg.MonitorDir),
 		locals:   newLocalPairs(),
+		queued:   newQueueCallers(cfg.CallbackKey),
 	}, nil
 }
 

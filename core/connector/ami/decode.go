@@ -27,10 +27,11 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 		}
 	}
 	pr := newPacketReader(br)
-	pr.keep = wanted
 	var out []signal.Signal
 	files := newMixFiles("")
 	locals := newLocalPairs()
+	queued := newQueueCallers("")
+	pr.keep = func(p rawPacket) bool { return wanted(p) || queued.wants(p) }
 	for n := 1; ; n++ {
 		m, err := pr.ReadPacket()
 		if errors.Is(err, io.EOF) {
@@ -43,6 +44,12 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 			continue
 		}
 		files.observe(m)
+		if s, ok, err := queued.callback(m, time.Time{}, loc); err != nil {
+			return out, fmt.Errorf("decode AMI packet %d: %w", n, err)
+		} else if ok {
+			out = append(out, s)
+			continue
+		}
 		s, err := translate(m, time.Time{}, loc)
 		if errors.Is(err, errSkip) {
 			continue
@@ -51,6 +58,7 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 			return out, fmt.Errorf("decode AMI packet %d: %w", n, err)
 		}
 		files.attach(&s)
+		queued.follow(s)
 		if locals.absorb(m, &s) {
 			out = append(out, s)
 		}

@@ -35,6 +35,7 @@ type session struct {
 	newID     func() string
 	files     *mixFiles
 	locals    *localPairs
+	queued    *queueCallers
 
 	wmu sync.Mutex // one packet written at a time
 
@@ -76,7 +77,8 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 	defer stop()
 
 	pr := newPacketReader(conn)
-	pr.keep = wanted
+	queued := c.queued
+	pr.keep = func(p rawPacket) bool { return wanted(p) || queued.wants(p) }
 	s := &session{
 		conn:      conn,
 		pr:        pr,
@@ -87,6 +89,7 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 		newID:     c.newActionID,
 		files:     c.files,
 		locals:    c.locals,
+		queued:    c.queued,
 		calls:     make(map[string]*call),
 		notify:    make(chan struct{}, 1),
 		readDone:  make(chan struct{}),
@@ -214,6 +217,14 @@ func (s *session) dispatch(m Message, recv time.Time) {
 		return
 	}
 	s.files.observe(m)
+	if sig, ok, err := s.queued.callback(m, recv, s.loc); ok || err != nil {
+		if err != nil {
+			s.log.Warn("ami dropped event", "err", err)
+			return
+		}
+		s.push(sig)
+		return
+	}
 	sig, err := translate(m, recv, s.loc)
 	switch {
 	case errors.Is(err, errSkip):
@@ -221,6 +232,7 @@ func (s *session) dispatch(m Message, recv time.Time) {
 		s.log.Warn("ami dropped event", "err", err)
 	default:
 		s.files.attach(&sig)
+		s.queued.follow(sig)
 		if s.locals.absorb(m, &sig) {
 			s.push(sig)
 		}
