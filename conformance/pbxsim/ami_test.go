@@ -54,6 +54,7 @@ var keyEvents = map[string]bool{
 	"AgentCalled": true, "AgentRingNoAnswer": true, "AgentConnect": true, "AgentComplete": true,
 	"QueueMemberAdded": true, "QueueMemberRemoved": true, "QueueMemberPause": true,
 	"ChanSpyStart": true, "ChanSpyStop": true, "UserEvent": true, "MixMonitorStart": true,
+	"FAXStatus": true, "ReceiveFAX": true,
 }
 
 // keyEvent is one parsed line: "Event [chan [dest]] Key=Value ...";

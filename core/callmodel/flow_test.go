@@ -28,6 +28,15 @@ func replaySequence(t *testing.T, name string) []callmodel.Event {
 	return run(t, sigs)
 }
 
+func replayCapture(t *testing.T, name string) []callmodel.Event {
+	t.Helper()
+	sigs, err := ami.DecodeFile(filepath.Join("..", "..", "fixtures", "ami", "asterisk22", name), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run(t, sigs)
+}
+
 func TestFlow(t *testing.T) {
 	menu, group, ext := callmodel.UserOther, callmodel.UserQueue, callmodel.UserExtension
 	tests := []struct {
@@ -59,10 +68,20 @@ func TestFlow(t *testing.T) {
 			[]flowEvent{{callmodel.Initiated, "", ext}, {callmodel.FaxReceived, "", ext},
 				{callmodel.Ended, "", menu}, {callmodel.Missed, "", menu}},
 			[]string{"2125550700:0"}},
+		{"fax_init: a real Asterisk's fax line (Answer, ReceiveFAX on DID 2125550700); the call ends there, missed",
+			"scenario-fax-inbound.log",
+			[]flowEvent{{callmodel.Initiated, "", ext}, {callmodel.FaxReceived, "", ext},
+				{callmodel.Ended, "", menu}, {callmodel.Missed, "", menu}},
+			[]string{"2125550700:0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := replaySequence(t, tt.file)
+			var got []callmodel.Event
+			if strings.HasPrefix(tt.file, "scenario-") {
+				got = replayCapture(t, tt.file)
+			} else {
+				got = replaySequence(t, tt.file)
+			}
 			var shown []string
 			for _, ev := range got {
 				if ev.Kind != callmodel.Record {

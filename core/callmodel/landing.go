@@ -1,6 +1,7 @@
 package callmodel
 
 import (
+	"slices"
 	"time"
 
 	"github.com/callhook/callhook/core/signal"
@@ -76,7 +77,15 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 	wasEnded := pre != nil && pre.ended
 	evs := m.handle(s)
 	if ev, ok := m.endInMenu(pre, wasEnded, s, evs); ok {
-		evs = append(evs, ev)
+		// The call's end comes before its record: a PBX that ends a call
+		// at once may publish the record before the leg is gone (a fax
+		// line that gave up at once did), and then the chain's end gave
+		// the record first.
+		at := slices.IndexFunc(evs, func(e Event) bool { return e.Kind == Record && e.ID.Chain() == ev.ID.Chain() })
+		if at < 0 {
+			at = len(evs)
+		}
+		evs = slices.Insert(evs, at, ev)
 	}
 	c := pre
 	if c == nil {

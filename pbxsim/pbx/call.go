@@ -113,9 +113,12 @@ type call struct {
 	// ivr: the caller was answered by the IVR; its INVITE is done.
 	ivr      bool
 	ivrDigit chan string
-	spies    []*spy
-	held     map[*Channel]bool
-	rec      *recording
+	// faxing: the PBX's fax line receives a fax from the caller (faxFile).
+	faxing  bool
+	faxFile string
+	spies   []*spy
+	held    map[*Channel]bool
+	rec     *recording
 }
 
 // onInvite routes a new INVITE: a DID from the carrier starts a call; an
@@ -160,6 +163,8 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		if m, isIVR := p.ivrs[req.Recipient.User]; isIVR {
 			r = p.ivrRoute(m, from.Address.User, from.DisplayName)
+		} else if f, isFax := p.faxes[req.Recipient.User]; isFax {
+			r = p.faxRoute(f, from.Address.User, from.DisplayName)
 		} else if g, isGroup := p.groups[req.Recipient.User]; isGroup {
 			r = p.groupRoute(g, from.Address.User, from.DisplayName)
 		} else if did, ok := p.dids[req.Recipient.User]; ok {
@@ -225,6 +230,10 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	mIn.onDigit(func(d string) { c.digit(mIn, d) })
 	if m, isIVR := p.ivrs[c.r.exten]; isIVR && c.r.callerCtx == "from-trunk" && c.r.calleeEP == "" {
 		c.runIVR(m)
+		return
+	}
+	if _, isFax := p.faxes[c.r.exten]; isFax && c.r.callerCtx == "from-trunk" && c.r.calleeEP == "" {
+		c.runFax()
 		return
 	}
 	if r.group != nil {
@@ -659,8 +668,8 @@ func (c *call) waitAck(ok *sip.Response) {
 func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 	p := c.p
 	c.mu.Lock()
-	if c.phase == phaseDialing && c.ivrDigit != nil {
-		// The caller hung up in the menu.
+	if c.phase == phaseDialing && (c.ivrDigit != nil || c.faxing) {
+		// The caller hung up in the menu, or its fax is through.
 		c.mu.Unlock()
 		select {
 		case c.xferStop <- byCaller:

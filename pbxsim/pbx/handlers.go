@@ -141,6 +141,10 @@ func (p *PBX) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if len(req.Body()) > 0 {
 		m, err := rtp.ParseSDP(req.Body())
 		if err == nil && m.Addr == nil && m.Image && ref.c != nil {
+			if ref.c.isFaxLine() {
+				ref.c.faxT38(req, tx, m)
+				return
+			}
 			p.t38Switch(ref, req, tx, m)
 			return
 		}
