@@ -162,7 +162,8 @@ var VOIPEXExtra = map[string][]struct {
 	Before int
 	Want   VOIPEXWant
 }{
-	"attended-transfer-cancelled": {{Before: 2, Want: VOIPEXWant{Event: "CancelAttendedTransfer", Line: "101", To: "103"}}},
+	"attended-transfer-cancelled":         {{Before: 2, Want: VOIPEXWant{Event: "CancelAttendedTransfer", Line: "101", To: "103"}}},
+	"attended-transfer-feature-cancelled": {{Before: 2, Want: VOIPEXWant{Event: "CancelAttendedTransfer", Line: "101", To: "103"}}},
 }
 
 // VOIPEXExpect maps a scenario's vendor-neutral expectations onto VOIPEX

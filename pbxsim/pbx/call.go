@@ -32,7 +32,9 @@ type legRef struct {
 	fork *fork
 	// gone is the dialog of a leg handed over by a transfer: only its BYE
 	// is still answered.
-	gone   *dialog
+	gone *dialog
+	// atx is an attended transfer's target while the transferer consults.
+	atx    *atxfer
 	c      *call
 	caller bool
 	q      *queueCall
@@ -51,6 +53,9 @@ func (r *legRef) dialog() *dialog {
 	}
 	if r.spy != nil {
 		return r.spy.d
+	}
+	if r.atx != nil {
+		return r.atx.dialog()
 	}
 	if r.q != nil {
 		if r.m != nil {
@@ -113,6 +118,10 @@ type call struct {
 	// ivr: the caller was answered by the IVR; its INVITE is done.
 	ivr      bool
 	ivrDigit chan string
+	// feat follows the called party's transfer codes; atx is the
+	// consultation of its attended transfer.
+	feat features
+	atx  *atxfer
 	// faxing: the PBX's fax line receives a fax from the caller (faxFile).
 	faxing  bool
 	faxFile string
@@ -667,6 +676,9 @@ func (c *call) waitAck(ok *sip.Response) {
 // already answered); byeCaller/byeCallee say which legs the PBX must BYE.
 func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 	p := c.p
+	if c.atxHangup(byCaller) {
+		return
+	}
 	c.mu.Lock()
 	if c.phase == phaseDialing && (c.ivrDigit != nil || c.faxing) {
 		// The caller hung up in the menu, or its fax is through.
@@ -696,6 +708,7 @@ func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 		return
 	}
 	c.phase = phaseEnded
+	c.featureStop()
 	c.stopRecording()
 	for _, s := range c.spies {
 		s.stop(true)

@@ -56,6 +56,10 @@ type Step struct {
 	Reconnect *LegStep `yaml:"reconnect"`
 	// T38 switches a call to T.38 fax (re-INVITE with m=image udptl t38).
 	T38 *LegStep `yaml:"t38"`
+	// Drop hangs up one phone's side of a call (By's BYE), as a
+	// transferer does to complete an attended transfer it started with a
+	// feature code; hangup ends the call from the phone that placed it.
+	Drop *LegStep `yaml:"drop"`
 	// DTMF sends key presses on a call.
 	DTMF *DTMFStep `yaml:"dtmf"`
 	// Admin changes the PBX's configuration (forwarding, extensions).
@@ -356,6 +360,13 @@ func (sc *Scenario) validate() error {
 			n++
 			leg("t38", st.T38.Call)
 		}
+		if st.Drop != nil {
+			n++
+			leg("drop", st.Drop.Call)
+			if st.Drop.By == "" {
+				bad(st.Line, "drop: by is required (the phone whose side hangs up; hangup ends a call from its caller)")
+			}
+		}
 		if d := st.DTMF; d != nil {
 			n++
 			leg("dtmf", d.Call)
@@ -409,7 +420,7 @@ func (sc *Scenario) validate() error {
 			}
 		}
 		if n != 1 {
-			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, transfer, hold, unhold, reconnect, t38, dtmf, admin, agent, originate")
+			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, drop, transfer, hold, unhold, reconnect, t38, dtmf, admin, agent, originate")
 		}
 	}
 	for i, e := range sc.Expect {
