@@ -27,6 +27,9 @@ type AMIExpect struct {
 	// Cdrs are the Cdr events in order; cdr_manager posts them
 	// asynchronously, so their place among call events is not compared.
 	Cdrs []string `yaml:"cdrs"`
+	// Real is a real Asterisk capture of the scenario the Events must
+	// hold for too.
+	Real string `yaml:"real"`
 }
 
 func loadAMI() (map[string]AMIExpect, error) {
