@@ -1,7 +1,9 @@
 package callmodel_test
 
 import (
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,5 +149,48 @@ func TestKeys(t *testing.T) {
 		if got[i].Key() != again[i].Key() {
 			t.Errorf("event %d: key %s on one replay, %s on the next", i, got[i].Key(), again[i].Key())
 		}
+	}
+}
+
+// A ring group's members can ring before the dial has reached them all:
+// app_dial creates every member's channel, then dials them one by one,
+// and on a real Asterisk 22 a member's Newstate Ringing was seen before
+// the next member's DialBegin. The call still lands on the group, once.
+func TestRingGroupRingingBeforeEveryDial(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "ami", "asterisk22", "scenario-ring-group.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	packets := strings.Split(string(raw), "\r\n\r\n")
+	find := func(event, channel string) int {
+		for i, p := range packets {
+			if strings.Contains(p, "Event: "+event+"\r\n") && strings.Contains(p, channel) {
+				return i
+			}
+		}
+		t.Fatalf("no %s of %s in the capture", event, channel)
+		return -1
+	}
+	// 101 rings right after its own DialBegin, before 102's.
+	ring := find("Newstate", "ChannelStateDesc: Ringing\r\nCallerIDNum: 101")
+	dial102 := find("DialBegin", "DestChannel: PJSIP/102-")
+	if ring < dial102 {
+		t.Fatalf("capture already has 101 ringing before 102 is dialled")
+	}
+	p := packets[ring]
+	packets = append(packets[:ring], packets[ring+1:]...)
+	packets = slices.Insert(packets, dial102, p)
+	sigs, err := ami.Decode(strings.NewReader(strings.Join(packets, "\r\n\r\n")), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var landed []string
+	for _, ev := range run(t, sigs) {
+		if ev.Kind == callmodel.Landed {
+			landed = append(landed, ev.Destination)
+		}
+	}
+	if !slices.Equal(landed, []string{"600"}) {
+		t.Errorf("landed on %v, want the ring group 600 only", landed)
 	}
 }

@@ -64,6 +64,10 @@ type flowCall struct {
 	batchLeg   string
 	batchExten string
 	batch      map[string]bool // peer leg → still dialled
+	// waiting are legs created for the call and not dialled yet: a dial
+	// of several devices creates them all before it dials the first, and
+	// the first can ring before the others are dialled.
+	waiting map[string]bool
 }
 
 // handleFlow runs one signal through the model and adds the call-flow
@@ -105,7 +109,7 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 		case Ringing:
 			if ev.Direction == Inbound && ev.UserType != UserQueue {
 				dest, typ := ev.User, UserExtension
-				if n := fc.dialling(); n >= 2 && fc.batchExten != "" {
+				if n := fc.dialling() + len(fc.waiting); n >= 2 && fc.batchExten != "" {
 					dest, typ = fc.batchExten, UserQueue
 				}
 				out = append(out, m.land(c, fc, ev.Time, dest, typ)...)
@@ -155,7 +159,17 @@ func (m *Model) endInMenu(c *call, wasEnded bool, s signal.Signal, evs []Event) 
 // the landings it causes at once (queues, menus, faxes).
 func (m *Model) flowSignal(c *call, fc *flowCall, s signal.Signal) []Event {
 	switch s.Kind {
+	case signal.LegAppeared:
+		if c.origin != nil && s.Leg.ID != c.origin.id && s.Leg.State == signal.StateIdle {
+			if fc.waiting == nil {
+				fc.waiting = map[string]bool{}
+			}
+			fc.waiting[s.Leg.ID] = true
+		}
+	case signal.LegGone:
+		delete(fc.waiting, s.Leg.ID)
 	case signal.Dialling:
+		delete(fc.waiting, s.Peer.ID)
 		if fc.batchLeg != s.Leg.ID || fc.dialling() == 0 {
 			fc.batchLeg, fc.batchExten, fc.batch = s.Leg.ID, s.Leg.Number, map[string]bool{}
 		}
