@@ -197,7 +197,7 @@ func renameParty(sc *scenario.Scenario, old, new string) {
 }
 
 // renameDID gives the PBX's DID old the number new: the DID itself, or
-// the queue, ring group or menu answering on it, and the menu keys that
+// the queue, ring group, menu or fax line answering on it, and the menu keys that
 // route to it. One simulated PBX serves every scenario of a run, so two
 // scenarios dialling different DIDs cannot both take the same new one.
 func renameDID(topo *pbx.Config, old, new string, from map[string]string, scName string) error {
@@ -225,6 +225,11 @@ func renameDID(topo *pbx.Config, old, new string, from map[string]string, scName
 	for i := range topo.RingGroups {
 		if topo.RingGroups[i].DID == old {
 			topo.RingGroups[i].DID, found = new, true
+		}
+	}
+	for i := range topo.Faxes {
+		if topo.Faxes[i].DID == old {
+			topo.Faxes[i].DID, found = new, true
 		}
 	}
 	for i := range topo.IVRs {
@@ -274,6 +279,11 @@ func numberInUse(topo *pbx.Config, n string) string {
 	for _, m := range topo.IVRs {
 		if m.DID == n {
 			return "a menu"
+		}
+	}
+	for _, f := range topo.Faxes {
+		if f.DID == n {
+			return "a fax line"
 		}
 	}
 	return ""

@@ -79,3 +79,27 @@ var _ = Describe("Bulutfon web hooks, end to end", func() {
 		})
 	}
 })
+
+// "Gelen Faks": a fax the PBX itself receives on its fax line is
+// announced with fax_init, after the call's call_init, with the example's
+// caller, callee and direction (the played scenario above holds the
+// requests to it).
+var _ = Describe("Bulutfon fax_init", func() {
+	It("is expected for the fax the PBX receives in fax-inbound", func() {
+		sc, err := scenarios.Load("fax-inbound")
+		Expect(err).NotTo(HaveOccurred())
+		rules, err := check.NewBulutfon("current", false)
+		Expect(err).NotTo(HaveOccurred())
+		var types []string
+		for _, w := range rules.ExpectedEvents(sc) {
+			types = append(types, w.Type)
+			if w.Type == "fax_init" {
+				Expect(w.Caller).To(Equal("2125559876"))
+				Expect(w.Callee).To(Equal("2125550700"))
+				Expect(w.Direction).To(Equal("IN"))
+			}
+		}
+		Expect(types).To(Equal([]string{"call_init", "fax_init", "call_hangup", "missing_call"}))
+		Expect(rules.Rules.Profiles["current"].Events).To(HaveKey("fax_init"))
+	})
+})

@@ -285,8 +285,12 @@ type BulutfonEvent struct {
 // ExpectedEvents maps a scenario's vendor-neutral expectations onto the
 // Bulutfon events the documents call for: call_init when the call starts;
 // a landing when it reaches an extension directly or a group (a queue);
-// call_hangup when it ends (a link ended by a transfer is not the call's
-// end); missing_call after an inbound call nobody answered.
+// fax_init ("Gelen Faks", with the common fields of its example) when the
+// PBX receives a fax on the call; call_hangup when it ends (a link ended by
+// a transfer is not the call's end); missing_call after an inbound call no
+// extension or number answered. A fax the PBX took is such a call: the
+// legacy document's missing_call example is a call a menu answered
+// (callflow CONNECTING_TO_MENU with an answer_time) that reached no one.
 func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 	legacy := c.Profile == "legacy"
 	extName, groupName := "incoming_call_extension", "incoming_call_group"
@@ -346,6 +350,9 @@ func (c *Bulutfon) ExpectedEvents(sc *scenario.Scenario) []BulutfonEvent {
 			last = menuName
 		}
 		switch e.Event {
+		case "fax":
+			ev.Type = "fax_init"
+			out = append(out, ev)
 		case "ringing":
 			if !inbound {
 				continue

@@ -27,6 +27,9 @@ type AMIExpect struct {
 	// Cdrs are the Cdr events in order; cdr_manager posts them
 	// asynchronously, so their place among call events is not compared.
 	Cdrs []string `yaml:"cdrs"`
+	// Real is a real Asterisk capture of the scenario the Events must
+	// hold for too.
+	Real string `yaml:"real"`
 }
 
 func loadAMI() (map[string]AMIExpect, error) {
@@ -54,6 +57,8 @@ var keyEvents = map[string]bool{
 	"AgentCalled": true, "AgentRingNoAnswer": true, "AgentConnect": true, "AgentComplete": true,
 	"QueueMemberAdded": true, "QueueMemberRemoved": true, "QueueMemberPause": true,
 	"ChanSpyStart": true, "ChanSpyStop": true, "UserEvent": true, "MixMonitorStart": true,
+	"FAXStatus": true, "ReceiveFAX": true,
+	"LocalBridge": true, "LocalOptimizationBegin": true, "LocalOptimizationEnd": true,
 }
 
 // keyEvent is one parsed line: "Event [chan [dest]] Key=Value ...";
@@ -120,8 +125,15 @@ func tokens(s string) ([]string, error) {
 }
 
 // endpoint is a channel's device without the technology and sequence:
-// PJSIP/101-0000000a is 101.
+// PJSIP/101-0000000a is 101; a Local channel keeps its technology and
+// half, Local/103@from-internal-00000003;1 is Local/103@from-internal;1.
 func endpoint(ch string) string {
+	if base, half, ok := strings.Cut(ch, ";"); ok && strings.HasPrefix(ch, "Local/") {
+		if i := strings.LastIndexByte(base, '-'); i > 0 && len(base)-i == 9 {
+			base = base[:i]
+		}
+		return base + ";" + half
+	}
 	ch = strings.TrimPrefix(ch, "PJSIP/")
 	if i := strings.LastIndexByte(ch, '-'); i > 0 && len(ch)-i == 9 {
 		ch = ch[:i]

@@ -93,7 +93,7 @@ func StartLocal(ctx context.Context, prefix, configDir string) (*LocalAsterisk, 
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range []string{"run", "log", "spool/monitor", "spool/tmp", "lib/keys"} {
+	for _, d := range []string{"run", "log", "spool/monitor", "spool/fax", "spool/tmp", "lib/keys"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			os.RemoveAll(dir)
 			return nil, err

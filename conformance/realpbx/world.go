@@ -44,13 +44,14 @@ type cdrWatch struct {
 	created map[string]bool
 	hungUp  map[string]bool
 	inCdr   map[string]bool
+	pauses  map[string]int // Interface + " " + Paused of QueueMemberPause events seen
 	changed chan struct{}
 	done    chan struct{}
 }
 
 func watchCdrs(c *amiConn) *cdrWatch {
 	w := &cdrWatch{c: c, created: map[string]bool{}, hungUp: map[string]bool{}, inCdr: map[string]bool{},
-		changed: make(chan struct{}), done: make(chan struct{})}
+		pauses: map[string]int{}, changed: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		for {
@@ -67,6 +68,8 @@ func watchCdrs(c *amiConn) *cdrWatch {
 			case "Cdr":
 				w.inCdr[m["Channel"]] = true
 				w.inCdr[m["DestinationChannel"]] = true
+			case "QueueMemberPause":
+				w.pauses[m["Interface"]+" "+m["Paused"]]++
 			default:
 				w.mu.Unlock()
 				continue
@@ -98,6 +101,14 @@ func (w *cdrWatch) unrecorded() ([]string, <-chan struct{}) {
 	}
 	sort.Strings(out)
 	return out, w.changed
+}
+
+// pausesSeen counts the QueueMemberPause events seen for iface with
+// Paused paused, and returns a channel closed when that may have changed.
+func (w *cdrWatch) pausesSeen(iface, paused string) (int, <-chan struct{}) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pauses[iface+" "+paused], w.changed
 }
 
 // NewWorld starts and registers the phones and the carrier, and opens the
@@ -280,7 +291,7 @@ func (w *World) Admin(_ context.Context, a scenario.AdminStep) error {
 // Agent logs a queue agent in or out (CallhookQueueLogin, raised with the
 // UserEvent action as pbxsim raises it), or pauses them with app_queue's
 // QueuePause (every queue when a.Queue is empty).
-func (w *World) Agent(_ context.Context, a scenario.AgentStep) error {
+func (w *World) Agent(ctx context.Context, a scenario.AgentStep) error {
 	switch a.Action {
 	case "login", "logout":
 		status := "out"
@@ -300,9 +311,42 @@ func (w *World) Agent(_ context.Context, a scenario.AgentStep) error {
 		if a.Reason != "" {
 			kv = append(kv, "Reason", a.Reason)
 		}
-		return w.managerAction("QueuePause", kv...)
+		// app_queue publishes QueueMemberPause after it answered the
+		// action, on another path than the UserEvent a sync raises next:
+		// wait for it, so that no barrier overtakes it.
+		paused := "0"
+		if a.Action == "pause" {
+			paused = "1"
+		}
+		before, _ := w.watch.pausesSeen("PJSIP/"+a.Ext, paused)
+		if err := w.managerAction("QueuePause", kv...); err != nil {
+			return err
+		}
+		return w.waitPause(ctx, "PJSIP/"+a.Ext, paused, before)
 	}
 	return fmt.Errorf("agent: unknown action %q", a.Action)
+}
+
+// waitPause waits until more than before QueueMemberPause events for
+// iface with Paused paused have arrived.
+func (w *World) waitPause(ctx context.Context, iface, paused string, before int) error {
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	for {
+		n, changed := w.watch.pausesSeen(iface, paused)
+		if n > before {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-w.watch.done:
+			return fmt.Errorf("wait for QueueMemberPause %s Paused %s: AMI session ended", iface, paused)
+		case <-t.C:
+			return fmt.Errorf("no QueueMemberPause for %s with Paused %s within 10 s of QueuePause", iface, paused)
+		case <-ctx.Done():
+			return fmt.Errorf("wait for QueueMemberPause %s Paused %s: %w", iface, paused, ctx.Err())
+		}
+	}
 }
 
 // Originate asks Asterisk, as a CRM's click-to-call does, to place a call

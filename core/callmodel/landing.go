@@ -1,6 +1,7 @@
 package callmodel
 
 import (
+	"slices"
 	"time"
 
 	"github.com/callhook/callhook/core/signal"
@@ -64,6 +65,10 @@ type flowCall struct {
 	batchExten string
 	batch      map[string]bool // peer leg → still dialled
 	fanout     int             // devices the dial rings at once, as the PBX said
+	// waiting are legs created for the call and not dialled yet: a dial
+	// of several devices creates them all before it dials the first, and
+	// the first can ring before the others are dialled.
+	waiting map[string]bool
 }
 
 // handleFlow runs one signal through the model and adds the call-flow
@@ -77,7 +82,15 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 	wasEnded := pre != nil && pre.ended
 	evs := m.handle(s)
 	if ev, ok := m.endInMenu(pre, wasEnded, s, evs); ok {
-		evs = append(evs, ev)
+		// The call's end comes before its record: a PBX that ends a call
+		// at once may publish the record before the leg is gone (a fax
+		// line that gave up at once did), and then the chain's end gave
+		// the record first.
+		at := slices.IndexFunc(evs, func(e Event) bool { return e.Kind == Record && e.ID.Chain() == ev.ID.Chain() })
+		if at < 0 {
+			at = len(evs)
+		}
+		evs = slices.Insert(evs, at, ev)
 	}
 	c := pre
 	if c == nil {
@@ -97,7 +110,7 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 		case Ringing:
 			if ev.Direction == Inbound && ev.UserType != UserQueue {
 				dest, typ := ev.User, UserExtension
-				if n := max(fc.dialling(), fc.fanout); n >= 2 && fc.batchExten != "" {
+				if n := max(fc.dialling()+len(fc.waiting), fc.fanout); n >= 2 && fc.batchExten != "" {
 					dest, typ = fc.batchExten, UserQueue
 				}
 				out = append(out, m.land(c, fc, ev.Time, dest, typ)...)
@@ -147,7 +160,17 @@ func (m *Model) endInMenu(c *call, wasEnded bool, s signal.Signal, evs []Event) 
 // the landings it causes at once (queues, menus, faxes).
 func (m *Model) flowSignal(c *call, fc *flowCall, s signal.Signal) []Event {
 	switch s.Kind {
+	case signal.LegAppeared:
+		if c.origin != nil && s.Leg.ID != c.origin.id && s.Leg.State == signal.StateIdle {
+			if fc.waiting == nil {
+				fc.waiting = map[string]bool{}
+			}
+			fc.waiting[s.Leg.ID] = true
+		}
+	case signal.LegGone:
+		delete(fc.waiting, s.Leg.ID)
 	case signal.Dialling:
+		delete(fc.waiting, s.Peer.ID)
 		if fc.batchLeg != s.Leg.ID || fc.dialling() == 0 {
 			fc.batchLeg, fc.batchExten, fc.batch, fc.fanout = s.Leg.ID, s.Leg.Number, map[string]bool{}, 0
 		}

@@ -185,7 +185,12 @@ func TestSequences(t *testing.T) {
 		{"queue abandon after ordering a callback: title says a callback was ordered",
 			seq("queue_abandon_callback.log"), nil, []req{
 				ringing("101", "queue", 0), ringing("102", "queue", 0),
-				ended("800", "Missed", "false", "", 0, "queue 800", "callback ordered"),
+				ended("800", "Missed", "false", "", 0, "queue 800", ", callback ordered"),
+			}},
+		{"real capture, the caller presses 1 in the queue (DTMFEnd only) and hangs up: the title says a callback was ordered",
+			capture("scenario-queue-missed-callback.log"), nil, []req{
+				ringing("101", "queue", 0), ringing("102", "queue", 0),
+				ended("800", "Missed", "false", "", 0, "queue 800", ", callback ordered"),
 			}},
 		{"real capture, queue ring-all answered: 102 cancelled with DialEnd CANCEL and Hangup cause 26 is not missed",
 			capture("05_queue_ringall_answered.log"), nil, []req{

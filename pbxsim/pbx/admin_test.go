@@ -70,6 +70,10 @@ func TestAdminChanges(t *testing.T) {
 	})
 }
 
+// TestQueueCallbackByDTMF: a waiting caller's keys (SIP INFO or RFC 4733)
+// are DTMFBegin/DTMFEnd on its channel and nothing else, as on Asterisk
+// (scenario-queue-missed-callback.log): the engine takes the callback key
+// from them.
 func TestQueueCallbackByDTMF(t *testing.T) {
 	for _, method := range []string{phone.DTMFInfo, phone.DTMFRFC4733} {
 		t.Run(method, func(t *testing.T) {
@@ -88,7 +92,9 @@ func TestQueueCallbackByDTMF(t *testing.T) {
 			if err := out.SendDTMF(e.ctx, "1", method); err != nil {
 				t.Fatal(err)
 			}
-			e.rec.waitFor(t, "callback", func(evs []pbx.Event) bool { return len(userEvents(evs)) == 1 })
+			e.rec.waitFor(t, "the caller's key 1", func(evs []pbx.Event) bool {
+				return slices.ContainsFunc(evs, func(ev pbx.Event) bool { return ev.Name == "DTMFEnd" && field(ev, "Digit") == "1" })
+			})
 			if err := out.Hangup(e.ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -105,8 +111,8 @@ func TestQueueCallbackByDTMF(t *testing.T) {
 					seq = append(seq, ev.Name+" "+ep(ev.Channel))
 				}
 			}
-			sameLines(t, "AMI", seq, []string{"DTMFEnd trunk 5", "DTMFEnd trunk 1", "UserEvent trunk", "QueueCallerAbandon trunk"})
-			sameLines(t, "callback", userEvents(evs), []string{"CallhookCallback Queue=800 Number=2125559876"})
+			sameLines(t, "AMI", seq, []string{"DTMFEnd trunk 5", "DTMFEnd trunk 1", "QueueCallerAbandon trunk"})
+			sameLines(t, "user events", userEvents(evs), nil)
 			if method == phone.DTMFInfo {
 				ladder := out.Ladder()
 				if !slices.Contains(ladder, "send INFO 1") || !slices.Contains(ladder, "recv 200 INFO") {

@@ -32,7 +32,9 @@ type legRef struct {
 	fork *fork
 	// gone is the dialog of a leg handed over by a transfer: only its BYE
 	// is still answered.
-	gone   *dialog
+	gone *dialog
+	// atx is an attended transfer's target while the transferer consults.
+	atx    *atxfer
 	c      *call
 	caller bool
 	q      *queueCall
@@ -51,6 +53,9 @@ func (r *legRef) dialog() *dialog {
 	}
 	if r.spy != nil {
 		return r.spy.d
+	}
+	if r.atx != nil {
+		return r.atx.dialog()
 	}
 	if r.q != nil {
 		if r.m != nil {
@@ -113,9 +118,16 @@ type call struct {
 	// ivr: the caller was answered by the IVR; its INVITE is done.
 	ivr      bool
 	ivrDigit chan string
-	spies    []*spy
-	held     map[*Channel]bool
-	rec      *recording
+	// feat follows the called party's transfer codes; atx is the
+	// consultation of its attended transfer.
+	feat features
+	atx  *atxfer
+	// faxing: the PBX's fax line receives a fax from the caller (faxFile).
+	faxing  bool
+	faxFile string
+	spies   []*spy
+	held    map[*Channel]bool
+	rec     *recording
 }
 
 // onInvite routes a new INVITE: a DID from the carrier starts a call; an
@@ -160,6 +172,8 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		if m, isIVR := p.ivrs[req.Recipient.User]; isIVR {
 			r = p.ivrRoute(m, from.Address.User, from.DisplayName)
+		} else if f, isFax := p.faxes[req.Recipient.User]; isFax {
+			r = p.faxRoute(f, from.Address.User, from.DisplayName)
 		} else if g, isGroup := p.groups[req.Recipient.User]; isGroup {
 			r = p.groupRoute(g, from.Address.User, from.DisplayName)
 		} else if did, ok := p.dids[req.Recipient.User]; ok {
@@ -225,6 +239,10 @@ func (p *PBX) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	mIn.onDigit(func(d string) { c.digit(mIn, d) })
 	if m, isIVR := p.ivrs[c.r.exten]; isIVR && c.r.callerCtx == "from-trunk" && c.r.calleeEP == "" {
 		c.runIVR(m)
+		return
+	}
+	if _, isFax := p.faxes[c.r.exten]; isFax && c.r.callerCtx == "from-trunk" && c.r.calleeEP == "" {
+		c.runFax()
 		return
 	}
 	if r.group != nil {
@@ -658,9 +676,12 @@ func (c *call) waitAck(ok *sip.Response) {
 // already answered); byeCaller/byeCallee say which legs the PBX must BYE.
 func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 	p := c.p
+	if c.atxHangup(byCaller) {
+		return
+	}
 	c.mu.Lock()
-	if c.phase == phaseDialing && c.ivrDigit != nil {
-		// The caller hung up in the menu.
+	if c.phase == phaseDialing && (c.ivrDigit != nil || c.faxing) {
+		// The caller hung up in the menu, or its fax is through.
 		c.mu.Unlock()
 		select {
 		case c.xferStop <- byCaller:
@@ -687,6 +708,7 @@ func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 		return
 	}
 	c.phase = phaseEnded
+	c.featureStop()
 	c.stopRecording()
 	for _, s := range c.spies {
 		s.stop(true)

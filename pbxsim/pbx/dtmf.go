@@ -13,7 +13,8 @@ import (
 // taken once, at the end of the event) and SIP INFO with an
 // application/dtmf-relay ("Signal=1") or application/dtmf body. Either is
 // reported as Asterisk reports a digit (DTMFBegin, DTMFEnd) and handed to
-// whatever the channel is running (a queue's callback key, an IVR menu).
+// whatever the channel is running (an IVR menu, the called party's
+// transfer codes).
 
 // telephoneEvent is the payload type pbxsim offers for RFC 4733 events.
 const telephoneEvent = 101
@@ -129,6 +130,8 @@ func (c *call) digit(from *relayLeg, digit string) {
 	c.p.dtmfEvents(ch, digit)
 	if ch == &c.caller {
 		c.ivrKey(digit)
+	} else {
+		c.featureDigit(digit)
 	}
 	c.mu.Unlock()
 }

@@ -79,6 +79,10 @@ func (p *PBX) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		ref.q.post(queueEv{kind: qeBye, m: ref.m})
 		return
 	}
+	if ref.atx != nil {
+		ref.atx.c.atxTargetGone(ref.atx)
+		return
+	}
 	ref.c.hangup(ref.caller, !ref.caller, ref.caller)
 }
 
@@ -119,6 +123,8 @@ func (p *PBX) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 		leg = ref.m.media
 	case ref.q != nil:
 		leg = ref.q.mIn
+	case ref.atx != nil:
+		leg = ref.atx.m
 	case ref.caller:
 		leg = ref.c.mIn
 	default:
@@ -141,6 +147,10 @@ func (p *PBX) reinvite(req *sip.Request, tx sip.ServerTransaction) {
 	if len(req.Body()) > 0 {
 		m, err := rtp.ParseSDP(req.Body())
 		if err == nil && m.Addr == nil && m.Image && ref.c != nil {
+			if ref.c.isFaxLine() {
+				ref.c.faxT38(req, tx, m)
+				return
+			}
 			p.t38Switch(ref, req, tx, m)
 			return
 		}

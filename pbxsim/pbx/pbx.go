@@ -52,6 +52,8 @@ type Config struct {
 	RingGroups []RingGroup
 	// IVRs are voice menus, each on its own DID.
 	IVRs []IVR
+	// Faxes are fax lines: DIDs the PBX answers to receive faxes itself.
+	Faxes []FaxLine
 	// Recordings is the folder answered conversations are recorded to
 	// (one WAV file per link, named as the sub-record subroutine names
 	// them); empty records nothing but still announces MixMonitor.
@@ -76,7 +78,8 @@ type Config struct {
 const DefaultRingTimeout = 20 * time.Second
 
 // DefaultTopology is the topology of the Asterisk 22 captures pbxsim is
-// compared with: extensions 101-104 and DID 2125550100 ringing 101 for 20 s.
+// compared with: extensions 101-104 and DID 2125550100 ringing 101 for 20 s,
+// queue 800, ring group 600, the IVR and the fax line 2125550700.
 func DefaultTopology() Config {
 	return Config{
 		Addr: "127.0.0.1:0",
@@ -105,6 +108,7 @@ func DefaultTopology() Config {
 				"3": {Kind: "group", Target: "600"},
 			},
 		}},
+		Faxes:         []FaxLine{{DID: "2125550700"}},
 		TrunkEndpoint: "trunk",
 	}
 }
@@ -154,6 +158,7 @@ type PBX struct {
 	queueDIDs  map[string]*queueState // by DID
 	groups     map[string]RingGroup   // by DID
 	ivrs       map[string]IVR         // by DID
+	faxes      map[string]FaxLine     // by DID
 
 	seqMu sync.Mutex
 	seq   uint64
@@ -204,6 +209,7 @@ func New(cfg Config) (*PBX, error) {
 		queueDIDs:  map[string]*queueState{},
 		groups:     map[string]RingGroup{},
 		ivrs:       map[string]IVR{},
+		faxes:      map[string]FaxLine{},
 		devLast:    map[string]string{},
 		devChan:    map[string]map[*Channel]ChannelState{},
 		devCount:   map[string]devCounts{},
@@ -242,6 +248,9 @@ func New(cfg Config) (*PBX, error) {
 			m.Timeout = DefaultIVRTimeout
 		}
 		p.ivrs[m.DID] = m
+	}
+	for _, f := range cfg.Faxes {
+		p.faxes[f.DID] = f
 	}
 	for _, q := range cfg.Queues {
 		for _, m := range q.Members {

@@ -21,19 +21,6 @@ type Queue struct {
 	// before the next round (5 s); Timeout is how long a caller waits in
 	// all before the queue gives up (120 s).
 	MemberTimeout, Retry, Timeout time.Duration
-	// CallbackKey is the key a waiting caller presses to order a
-	// callback (DefaultCallbackKey).
-	CallbackKey string
-}
-
-// DefaultCallbackKey is the key that orders a callback from a queue.
-const DefaultCallbackKey = "1"
-
-func (q *Queue) callbackKey() string {
-	if q.CallbackKey == "" {
-		return DefaultCallbackKey
-	}
-	return q.CallbackKey
 }
 
 // QueueMember is a queue member: an extension's device.

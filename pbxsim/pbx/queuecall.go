@@ -52,7 +52,6 @@ type queueCall struct {
 	bridge   Bridge
 	answered time.Time
 	rec      *recording
-	callback bool // a callback was ordered
 	// preAnswered: an IVR answered the caller (channel ivrCaller's
 	// device entry moves to this call) before the queue.
 	preAnswered bool
@@ -727,22 +726,15 @@ func (qc *queueCall) release() {
 	qc.endOnce.Do(func() { close(qc.ended) })
 }
 
-// callerDigit takes a key pressed by the waiting caller: reported as
-// DTMF, and the queue's callback key orders a callback (the dialplan's
-// UserEvent(CallhookCallback,Queue: <queue>,Number: <caller>)); the caller
-// keeps waiting. Digits of member legs and of a connected call are only
-// reported.
+// callerDigit takes a key pressed by the waiting caller or a member:
+// reported as DTMF on its channel and nothing more. app_queue runs no
+// dialplan on a waiting caller's key (only a queues.conf context makes
+// the caller leave), so a key that orders a callback is, on Asterisk as
+// here, only the caller's DTMFBegin/DTMFEnd: the engine reads it there.
 func (qc *queueCall) callerDigit(e queueEv) {
-	p := qc.p
 	if e.m != nil {
-		p.dtmfEvents(&e.m.ch, e.digit)
+		qc.p.dtmfEvents(&e.m.ch, e.digit)
 		return
 	}
-	p.dtmfEvents(&qc.caller, e.digit)
-	if qc.winner != nil || e.digit != qc.q.callbackKey() || qc.callback {
-		return
-	}
-	qc.callback = true
-	p.chanEvent("UserEvent", &qc.caller, Field{"UserEvent", "CallhookCallback"},
-		Field{"Queue", qc.q.Number}, Field{"Number", qc.cidNum})
+	qc.p.dtmfEvents(&qc.caller, e.digit)
 }

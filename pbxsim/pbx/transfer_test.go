@@ -18,9 +18,13 @@ func ep(c *pbx.Channel) string {
 	if c == nil {
 		return ""
 	}
-	n := strings.TrimPrefix(c.Name, "PJSIP/")
+	n, half, local := strings.Cut(strings.TrimPrefix(c.Name, "PJSIP/"), ";")
 	if i := strings.LastIndexByte(n, '-'); i > 0 {
 		n = n[:i]
+	}
+	if local {
+		// A Local half: Local/103@from-internal;1.
+		n += ";" + half
 	}
 	return n
 }

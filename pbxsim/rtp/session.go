@@ -124,12 +124,12 @@ func (s *Session) Send(ctx context.Context, src Source) {
 		defer t.Stop()
 		var ev []pionrtp.Packet  // the event being played, one packet per tick
 		var played chan struct{} // closed once ev's last packet is out
-		var begun chan struct{}  // closed once ev's first packet is out
+		var ended chan struct{}  // closed once ev's first end packet is out
 		for {
 			if len(ev) == 0 {
 				select {
 				case e := <-s.events:
-					ev, played, begun = eventPackets(hdr, e.ev), e.played, e.begun
+					ev, played, ended = eventPackets(hdr, e.ev), e.played, e.ended
 					hdr.SequenceNumber += uint16(len(ev))
 					hdr.Timestamp += uint32(EventFrames * FrameSamples)
 				default:
@@ -141,9 +141,11 @@ func (s *Session) Send(ctx context.Context, src Source) {
 						s.sent.Add(1)
 					}
 				}
-				if begun != nil {
-					close(begun)
-					begun = nil
+				if ev[0].Payload[1]&0x80 != 0 && ended != nil {
+					// The event is complete; the repeated end packets
+					// are only redundancy (RFC 4733 section 2.5.1.4).
+					close(ended)
+					ended = nil
 				}
 				if ev = ev[1:]; s.burst.Load() {
 					for _, p := range ev {
@@ -156,6 +158,10 @@ func (s *Session) Send(ctx context.Context, src Source) {
 					ev = nil
 				}
 				if len(ev) == 0 {
+					if ended != nil {
+						close(ended)
+						ended = nil
+					}
 					close(played)
 				}
 			} else if dst != nil {
@@ -215,9 +221,8 @@ func (s *Session) SetBurstEvents(on bool) { s.burst.Store(on) }
 
 // digitEvent is one queued RFC 4733 event and the sign it was played.
 type digitEvent struct {
-	ev     byte
-	played chan struct{}
-	begun  chan struct{}
+	ev            byte
+	played, ended chan struct{}
 }
 
 // SendDigits sends DTMF digits (0-9, *, #, A-D) as RFC 4733
@@ -229,15 +234,15 @@ func (s *Session) SendDigits(ctx context.Context, digits string) error {
 	if !s.sending.Load() {
 		return ErrNotSending
 	}
-	var last, begun chan struct{}
+	var last, lastEnded chan struct{}
 	for i := range len(digits) {
 		ev, ok := DigitEvent(digits[i])
 		if !ok {
 			return fmt.Errorf("send digits %q: %q is not a DTMF digit", digits, digits[i])
 		}
-		last, begun = make(chan struct{}), make(chan struct{})
+		last, lastEnded = make(chan struct{}), make(chan struct{})
 		select {
-		case s.events <- digitEvent{ev, last, begun}:
+		case s.events <- digitEvent{ev, last, lastEnded}:
 		default:
 			return fmt.Errorf("send digits %q: too many queued", digits)
 		}
@@ -250,9 +255,10 @@ func (s *Session) SendDigits(ctx context.Context, digits string) error {
 		return nil
 	case <-s.stop:
 		select {
-		case <-begun:
-			// The last key was pressed and the call ended on it: a PBX
-			// acting on a code's last digit (a transfer) hangs up.
+		case <-lastEnded:
+			// The far end acted on the last key at once (a PBX's
+			// transfer feature hangs the transferer up) and the call
+			// ended while its end packet was being repeated.
 			return nil
 		default:
 		}

@@ -53,7 +53,8 @@ func leg(w World, calls map[string]*placed, id, ext string) (*phone.Call, error)
 	return nil, fmt.Errorf("call %s: extension %s has no answered call: %w", id, ext, ErrNoLeg)
 }
 
-// midCall plays transfer, hold, unhold, dtmf, admin and agent steps.
+// midCall plays transfer, hold, unhold, t38, drop, reconnect, dtmf,
+// originate, admin and agent steps.
 func (r *Runner) midCall(ctx context.Context, w World, calls map[string]*placed, st Step) error {
 	switch {
 	case st.Transfer != nil:
@@ -99,6 +100,14 @@ func (r *Runner) midCall(ctx context.Context, w World, calls map[string]*placed,
 		}
 		if err := c.SwitchToT38(ctx); err != nil {
 			return fmt.Errorf("t38 on %s: %w", st.T38.Call, err)
+		}
+	case st.Drop != nil:
+		c, err := leg(w, calls, st.Drop.Call, st.Drop.By)
+		if err != nil {
+			return err
+		}
+		if err := c.Hangup(ctx); err != nil {
+			return fmt.Errorf("drop %s by %s: %w", st.Drop.Call, st.Drop.By, err)
 		}
 	case st.Reconnect != nil:
 		l := st.Reconnect

@@ -56,6 +56,10 @@ type Step struct {
 	Reconnect *LegStep `yaml:"reconnect"`
 	// T38 switches a call to T.38 fax (re-INVITE with m=image udptl t38).
 	T38 *LegStep `yaml:"t38"`
+	// Drop hangs up one phone's side of a call (By's BYE), as a
+	// transferer does to complete an attended transfer it started with a
+	// feature code; hangup ends the call from the phone that placed it.
+	Drop *LegStep `yaml:"drop"`
 	// DTMF sends key presses on a call.
 	DTMF *DTMFStep `yaml:"dtmf"`
 	// Admin changes the PBX's configuration (forwarding, extensions).
@@ -143,15 +147,21 @@ type WaitStep struct {
 
 // Expect is one event a webhook engine must report, in order.
 type Expect struct {
-	Event string `yaml:"event"` // ringing | dialing | answered | ended
+	// Event is ringing | dialing | answered | ended, fax (the PBX itself
+	// answers the call and receives a fax on it: no extension takes
+	// part), or a status event.
+	Event string `yaml:"event"`
 	// Direction says what kind of call the event is about when it is not
 	// a call to or from outside: internal (extension to extension; User
 	// is the extension the event is about, External the other one) or
 	// barge (a supervisor, User, listening in on extension External's
 	// call). Dialects that report neither send nothing for such events.
-	Direction   string   `yaml:"direction"`
-	User        string   `yaml:"user"`
-	UserType    string   `yaml:"usertype"` // ext | queue | other (ringing); default ext
+	Direction string `yaml:"direction"`
+	User      string `yaml:"user"`
+	// UserType is ext | queue | other: for ringing, who rings (default
+	// ext); for ended, other says the call ended where no extension or
+	// queue had it (the PBX's own fax or a menu).
+	UserType    string   `yaml:"usertype"`
 	External    string   `yaml:"external"`
 	DID         string   `yaml:"did"`
 	Link        int      `yaml:"link"`
@@ -182,6 +192,13 @@ const (
 // IsLocal reports whether e is about an internal call or a barge: a call
 // that never leaves the PBX.
 func (e Expect) IsLocal() bool { return e.Direction != "" }
+
+// IsPBXOnly reports whether e is about a call no extension or queue had:
+// the PBX's own fax receiving it, or its end there (ended, usertype
+// other).
+func (e Expect) IsPBXOnly() bool {
+	return e.Event == "fax" || (e.Event == "ended" && e.UserType == "other")
+}
 
 // StatusEvents are the expectation events that report a status change
 // rather than a call.
@@ -343,6 +360,13 @@ func (sc *Scenario) validate() error {
 			n++
 			leg("t38", st.T38.Call)
 		}
+		if st.Drop != nil {
+			n++
+			leg("drop", st.Drop.Call)
+			if st.Drop.By == "" {
+				bad(st.Line, "drop: by is required (the phone whose side hangs up; hangup ends a call from its caller)")
+			}
+		}
 		if d := st.DTMF; d != nil {
 			n++
 			leg("dtmf", d.Call)
@@ -396,16 +420,19 @@ func (sc *Scenario) validate() error {
 			}
 		}
 		if n != 1 {
-			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, transfer, hold, unhold, reconnect, t38, dtmf, admin, agent, originate")
+			bad(st.Line, "a step needs exactly one of call, wait, pause, hangup, drop, transfer, hold, unhold, reconnect, t38, dtmf, admin, agent, originate")
 		}
 	}
 	for i, e := range sc.Expect {
 		switch e.Event {
-		case "ringing", "dialing", "answered", "ended":
+		case "ringing", "dialing", "answered", "ended", "fax":
 		default:
 			if !e.IsStatus() {
-				bad(1, "expect[%d]: event %q (want ringing, dialing, answered, ended or a status event: %s)", i, e.Event, strings.Join(StatusEvents, ", "))
+				bad(1, "expect[%d]: event %q (want ringing, dialing, answered, ended, fax or a status event: %s)", i, e.Event, strings.Join(StatusEvents, ", "))
 			}
+		}
+		if e.Event == "fax" && (e.User != "" || e.Direction != "") {
+			bad(1, "expect[%d]: fax is received by the PBX from outside: no user, no direction", i)
 		}
 		switch e.Direction {
 		case "", DirectionInternal, DirectionBarge:

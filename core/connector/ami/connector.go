@@ -109,6 +109,9 @@ type Config struct {
 	// MonitorDir is where the PBX writes recordings named relatively
 	// (MixMonitor's argument); default DefaultMonitorDir.
 	MonitorDir string
+	// CallbackKey is the key a caller waiting in a queue presses to order
+	// a callback; default DefaultCallbackKey.
+	CallbackKey string
 }
 
 // LogValue logs the configuration without its secret.
@@ -175,6 +178,11 @@ func (c Config) validate() error {
 			bad(d.name, "negative (%s)", d.v)
 		}
 	}
+	if c.CallbackKey != "" {
+		if err := CheckCallbackKey(c.CallbackKey); err != nil {
+			bad("CallbackKey", "%v", err)
+		}
+	}
 	if c.MinBackoff > 0 && c.MaxBackoff > 0 && c.MinBackoff > c.MaxBackoff {
 		bad("MinBackoff", "%s is above MaxBackoff %s", c.MinBackoff, c.MaxBackoff)
 	}
@@ -193,6 +201,7 @@ type Connector struct {
 	files    *mixFiles               // recording files by channel, across sessions
 	locals   *localPairs             // Local channel pairs, across sessions
 	dials    *dialFanout             // what each channel's Dial rings, across sessions
+	queued   *queueCallers           // callers waiting in a queue, across sessions
 }
 
 // New checks cfg, fills its defaults and returns a Connector. All problems
@@ -209,6 +218,7 @@ func New(cfg Config) (*Connector, error) {
 		files:    newMixFiles(cfg.MonitorDir),
 		locals:   newLocalPairs(),
 		dials:    newDialFanout(),
+		queued:   newQueueCallers(cfg.CallbackKey),
 	}, nil
 }
 
@@ -321,4 +331,3 @@ func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lo
 }
 
 func (c *Connector) now() time.Time { return time.Now().In(c.cfg.Location) }
-

@@ -27,11 +27,12 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 		}
 	}
 	pr := newPacketReader(br)
-	pr.keep = wanted
 	var out []signal.Signal
 	files := newMixFiles("")
 	locals := newLocalPairs()
 	dials := newDialFanout()
+	queued := newQueueCallers("")
+	pr.keep = func(p rawPacket) bool { return wanted(p) || queued.wants(p) }
 	for n := 1; ; n++ {
 		m, err := pr.ReadPacket()
 		if errors.Is(err, io.EOF) {
@@ -45,6 +46,12 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 		}
 		files.observe(m)
 		dials.observe(m)
+		if s, ok, err := queued.callback(m, time.Time{}, loc); err != nil {
+			return out, fmt.Errorf("decode AMI packet %d: %w", n, err)
+		} else if ok {
+			out = append(out, s)
+			continue
+		}
 		s, err := translate(m, time.Time{}, loc)
 		if errors.Is(err, errSkip) {
 			continue
@@ -54,6 +61,7 @@ func Decode(r io.Reader, loc *time.Location) ([]signal.Signal, error) {
 		}
 		files.attach(&s)
 		dials.attach(&s)
+		queued.follow(s)
 		if locals.absorb(m, &s) {
 			out = append(out, s)
 		}

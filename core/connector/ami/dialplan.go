@@ -19,12 +19,14 @@ var (
 
 // User events a dialplan (or an AMI client, through the UserEvent action)
 // raises where Asterisk has no event of its own: Asterisk reports neither
-// call forwarding, nor extensions being created, nor a queue callback
-// being ordered. Header names are case-insensitive.
+// call forwarding, nor extensions being created. Header names are
+// case-insensitive.
 const (
 	// UserEventCallback, raised on the caller's channel while it waits in
 	// a queue (or by a client naming the call in a Linkedid header), says
-	// the caller ordered a callback.
+	// the caller ordered a callback. The connector also takes the
+	// callback key itself from the waiting caller's DTMF (queuekey.go);
+	// the event is for dialplans that order callbacks some other way.
 	UserEventCallback = "CallhookCallback"
 	// UserEventForwarding: headers Extension, Status (on|off), Destination.
 	UserEventForwarding = "CallhookForwarding"

@@ -14,6 +14,8 @@ var keys = map[string]connector.Key{
 	"address":  {Doc: "host:port of the manager interface (manager.conf bindaddr and port)", Required: true, Check: connector.HostPort},
 	"username": {Doc: "the manager.conf user", Required: true},
 	"secret":   {Doc: "that user's secret", Required: true, Secret: true},
+	"callback_key": {Doc: "the key a caller waiting in a queue presses to order a callback (default " + DefaultCallbackKey + ")",
+		Check: CheckCallbackKey},
 }
 
 func init() {
@@ -25,6 +27,7 @@ func init() {
 			return New(Config{
 				Addr: p.Option("address"), Username: p.Option("username"), Secret: Secret(p.Option("secret")),
 				Location: p.Location, Logger: p.Logger, MonitorDir: p.RecordingsDir,
+				CallbackKey: p.Option("callback_key"),
 			})
 		}})
 	}

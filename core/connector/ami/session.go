@@ -32,6 +32,7 @@ type session struct {
 	files     *mixFiles
 	locals    *localPairs
 	dials     *dialFanout
+	queued    *queueCallers
 
 	wmu sync.Mutex // one packet written at a time
 
@@ -74,7 +75,8 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 	defer stop()
 
 	pr := newPacketReader(conn)
-	pr.keep = wanted
+	queued := c.queued
+	pr.keep = func(p rawPacket) bool { return wanted(p) || queued.wants(p) }
 	s := &session{
 		conn:      conn,
 		pr:        pr,
@@ -86,6 +88,7 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 		files:     c.files,
 		locals:    c.locals,
 		dials:     c.dials,
+		queued:    c.queued,
 		calls:     make(map[string]*call),
 		queue:     backlog.New(),
 		readDone:  make(chan struct{}),
@@ -214,6 +217,14 @@ func (s *session) dispatch(m Message, recv time.Time) {
 	}
 	s.files.observe(m)
 	s.dials.observe(m)
+	if sig, ok, err := s.queued.callback(m, recv, s.loc); ok || err != nil {
+		if err != nil {
+			s.log.Warn("ami dropped event", "err", err)
+			return
+		}
+		s.push(sig)
+		return
+	}
 	sig, err := translate(m, recv, s.loc)
 	switch {
 	case errors.Is(err, errSkip):
@@ -222,6 +233,7 @@ func (s *session) dispatch(m Message, recv time.Time) {
 	default:
 		s.files.attach(&sig)
 		s.dials.attach(&sig)
+		s.queued.follow(sig)
 		if s.locals.absorb(m, &sig) {
 			s.push(sig)
 		}

@@ -85,6 +85,13 @@ func translate(m Message, recv time.Time, loc *time.Location) (signal.Signal, er
 		}
 		return signal.Signal{}, fmt.Errorf("translate %s event: %w", name, err)
 	}
+	stamp(&s, m, recv, loc)
+	return s, nil
+}
+
+// stamp sets the signal's time: the event's Timestamp header (present
+// when manager.conf has timestampevents=yes), else recv, in loc.
+func stamp(s *signal.Signal, m Message, recv time.Time, loc *time.Location) {
 	s.Time = recv
 	if ts, ok := m.Lookup("Timestamp"); ok {
 		if t, err := parseTimestamp(ts); err == nil {
@@ -92,7 +99,6 @@ func translate(m Message, recv time.Time, loc *time.Location) (signal.Signal, er
 		}
 	}
 	s.Time = s.Time.In(loc)
-	return s, nil
 }
 
 // legSignal translates events about one channel (Newchannel, MixMonitor*).

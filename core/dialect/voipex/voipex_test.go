@@ -108,6 +108,12 @@ func TestRules(t *testing.T) {
 				in("Ringing", "101"), in("Answered", "101"), hangup("101", "NORMAL_CLEARING"),
 				{event: "CDR", from: ext, to: did, line: "101", dir: "incoming", reason: "-"},
 			}},
+		{"real capture, the PBX's fax line (its ReceiveFAX gave up at once, the Cdr came before the Hangup): Hangup, then the CDR",
+			capture("scenario-fax-inbound.log"), []want{
+				{event: "NewCall", from: ext, to: "2125550700", line: "-", dir: "incoming"},
+				{event: "Hangup", from: ext, to: "2125550700", line: "-", dir: "incoming", reason: "NORMAL_CLEARING"},
+				{event: "CDR", from: ext, to: "2125550700", line: "-", dir: "incoming"},
+			}},
 		{"inbound missed: Hangup's Reason says nobody answered",
 			capture("02_inbound_missed.log"), []want{
 				in("NewCall", "-"), in("Ringing", "101"), hangup("101", "NO_ANSWER"), in("CDR", "101"),
