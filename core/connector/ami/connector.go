@@ -193,6 +193,7 @@ type Connector struct {
 	files    *mixFiles               // recording files by channel, across sessions
 	locals   *localPairs             // Local channel pairs, across sessions
 	dials    *dialFanout             // what each channel's Dial rings, across sessions
+	view     *chanView               // the channels reported, across sessions (resync)
 }
 
 // New checks cfg, fills its defaults and returns a Connector. All problems
@@ -209,6 +210,7 @@ func New(cfg Config) (*Connector, error) {
 		files:    newMixFiles(cfg.MonitorDir),
 		locals:   newLocalPairs(),
 		dials:    newDialFanout(),
+		view:     newChanView(),
 	}, nil
 }
 
@@ -303,6 +305,7 @@ func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lo
 		c.cur.CompareAndSwap(s, nil)
 		s.stop()
 	}()
+	s.startResync()
 	if err := h.HandleSignal(ctx, signal.Signal{Kind: signal.Connected, Time: c.now()}); err != nil {
 		s.logoff()
 		return nil, fmt.Errorf("handle %s signal: %w", signal.Connected, err)
@@ -321,4 +324,3 @@ func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lo
 }
 
 func (c *Connector) now() time.Time { return time.Now().In(c.cfg.Location) }
-
