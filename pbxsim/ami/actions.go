@@ -138,6 +138,10 @@ func (ss *session) handle(req Message) bool {
 		return true
 	}
 	a, ok := ss.srv.actions[strings.ToLower(action)]
+	if !ok && strings.EqualFold(action, "CoreShowChannels") {
+		ss.coreShowChannels(req)
+		return true
+	}
 	if !ok {
 		ss.send(Error(req, fmt.Sprintf(
 			"Invalid/unknown command: %s. Use Action: ListCommands to show available commands.", action)))
@@ -303,24 +307,43 @@ func securityAddr(a net.Addr) string {
 }
 
 // builtinActions are the actions every session has after login, besides
-// Events (which changes the session itself).
+// Events (which changes the session itself) and CoreShowChannels (which
+// reads the channel table under the broadcast lock).
 func builtinActions(s *Server) map[string]Action {
 	return map[string]Action{
 		"ping": func(req Message) []Message {
 			return []Message{append(respond(req, "Success"),
 				Field{"Ping", "Pong"}, Field{"Timestamp", Timestamp(s.cfg.Now())})}
 		},
-		"coreshowchannels": s.coreShowChannels,
 	}
 }
 
-// coreShowChannels lists the live channels as Asterisk 22 does: a list
-// response, one CoreShowChannel event per channel, CoreShowChannelsComplete.
-func (s *Server) coreShowChannels(req Message) []Message {
-	var chans []ChannelInfo
+// coreShowChannels answers CoreShowChannels. With Config.Channels it lists
+// what that gives; otherwise the server's own channel table, read and
+// queued under the lock every broadcast holds, so the list sits in the
+// session's stream exactly where the events it reflects end.
+func (ss *session) coreShowChannels(req Message) {
+	s := ss.srv
 	if s.cfg.Channels != nil {
-		chans = s.cfg.Channels.ShowChannels()
+		for _, m := range s.channelList(req, s.cfg.Channels.ShowChannels()) {
+			ss.send(m)
+		}
+		return
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.channelList(req, s.table.list()) {
+		ss.send(m)
+	}
+}
+
+// channelList shapes chans as Asterisk 22's action_coreshowchannels
+// (main/manager.c) does: the list response, then per channel Event:
+// CoreShowChannel, the ActionID, the channel block
+// (ast_manager_build_channel_state_string_prefix), Application,
+// ApplicationData, Duration (HH:MM:SS since the channel was created) and
+// BridgeId, in that order; then CoreShowChannelsComplete with ListItems.
+func (s *Server) channelList(req Message, chans []ChannelInfo) []Message {
 	id := header(req, "ActionID")
 	now := s.cfg.Now()
 	out := []Message{ListStart(req, "Channels will follow")}
@@ -332,14 +355,14 @@ func (s *Server) coreShowChannels(req Message) []Message {
 		m = appendFields(m, c.Channel.Fields(""))
 		dur := ""
 		if !c.Created.IsZero() {
-			d := int(now.Sub(c.Created) / time.Second)
+			d := max(int(now.Sub(c.Created)/time.Second), 0)
 			dur = fmt.Sprintf("%02d:%02d:%02d", d/3600, d%3600/60, d%60)
 		}
 		out = append(out, append(m,
-			Field{"BridgeId", c.BridgeID},
 			Field{"Application", c.Application},
 			Field{"ApplicationData", c.ApplicationData},
 			Field{"Duration", dur},
+			Field{"BridgeId", c.BridgeID},
 		))
 	}
 	return append(out, ListComplete(req, "CoreShowChannelsComplete", len(chans)))

@@ -76,7 +76,8 @@ type Config struct {
 	AuthFailureDelay time.Duration
 	// QueueLen bounds each session's outgoing queue (default DefaultQueueLen).
 	QueueLen int
-	// Channels answers CoreShowChannels; nil lists no channels.
+	// Channels answers CoreShowChannels; nil lists the channels the
+	// server's own events show live (see channelTable).
 	Channels ChannelLister
 	// Actions adds or overrides actions by name (case-insensitive). Login,
 	// Logoff and Challenge cannot be overridden.
@@ -108,6 +109,8 @@ type Server struct {
 	ln       net.Listener
 	started  time.Time
 	closed   bool
+	held     bool          // Hold: connections are refused until Release
+	table    *channelTable // the live channels, from the events sent
 	nextID   uint64
 	sessions map[uint64]*session
 	wg       sync.WaitGroup // accept loop and every session goroutine
@@ -149,6 +152,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "ami"),
 		sessions: make(map[uint64]*session),
+		table:    newChannelTable(),
 	}
 	s.actions = builtinActions(s)
 	for name, a := range cfg.Actions {
@@ -219,6 +223,12 @@ func (s *Server) acceptLoop(ln net.Listener) {
 			_ = conn.Close()
 			return
 		}
+		if s.held {
+			// Held: as a PBX out of reach, the connection ends at once.
+			s.mu.Unlock()
+			_ = conn.Close()
+			continue
+		}
 		s.nextID++
 		ss := newSession(s, s.nextID, conn)
 		s.sessions[ss.id] = ss
@@ -240,6 +250,7 @@ func (s *Server) PBXEvent(e pbx.Event) {
 	b := Render(e, s.cfg.TimestampEvents).Bytes()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.table.observe(e)
 	s.broadcastLocked(b, classOf(Privilege(e.Name)))
 }
 
@@ -262,6 +273,25 @@ func (s *Server) DropSessions() {
 	for _, ss := range s.sessions {
 		ss.kill()
 	}
+}
+
+// Hold drops every manager session and refuses new connections until
+// Release, as a PBX out of reach for a while: calls go on meanwhile and
+// their events are lost to the clients, as on a real PBX.
+func (s *Server) Hold() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = true
+	for _, ss := range s.sessions {
+		ss.kill()
+	}
+}
+
+// Release accepts connections again after Hold.
+func (s *Server) Release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.held = false
 }
 
 // Close stops the listener and drops every session at once, then waits for

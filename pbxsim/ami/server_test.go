@@ -1,9 +1,11 @@
 package ami
 
 import (
+	"bufio"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"testing"
@@ -327,6 +329,9 @@ type channels []ChannelInfo
 
 func (c channels) ShowChannels() []ChannelInfo { return c }
 
+// CoreShowChannels as Asterisk 22's action_coreshowchannels frames it
+// (main/manager.c): the channel block, then Application, ApplicationData,
+// Duration and BridgeId.
 func TestCoreShowChannels(t *testing.T) {
 	trunk := trunkLeg()
 	trunk.State, trunk.Priority = pbx.StateUp, 2
@@ -345,9 +350,102 @@ func TestCoreShowChannels(t *testing.T) {
 		"CallerIDNum: 2125559876\r\nCallerIDName: John Smith\r\nConnectedLineNum: <unknown>\r\n" +
 		"ConnectedLineName: <unknown>\r\nLanguage: en\r\nAccountCode: \r\nContext: from-trunk\r\n" +
 		"Exten: 2125550100\r\nPriority: 2\r\nUniqueid: 1795482057.0\r\nLinkedid: 1795482057.0\r\n" +
-		"BridgeId: 6316f43c-eecf-4383-a8db-fbd3eb569fcd\r\nApplication: Dial\r\n" +
-		"ApplicationData: PJSIP/101,20,tU(sub-record)\r\nDuration: 01:02:03\r\n\r\n")
+		"Application: Dial\r\nApplicationData: PJSIP/101,20,tU(sub-record)\r\nDuration: 01:02:03\r\n" +
+		"BridgeId: 6316f43c-eecf-4383-a8db-fbd3eb569fcd\r\n\r\n")
 	c.expect("Event: CoreShowChannelsComplete\r\nActionID: cs1\r\nEventList: Complete\r\nListItems: 1\r\n\r\n")
+}
+
+// Without a ChannelLister the server lists the channels its own events
+// show live: created by Newchannel, updated by every event that shows
+// them, bridged by BridgeEnter, running what Newexten says (a dialled
+// channel stays the Dial's outgoing line), gone at Hangup; the list sits
+// in the stream where the events it reflects end.
+func TestCoreShowChannelsFromEvents(t *testing.T) {
+	s := startServer(t, nil)
+	c := dial(t, s.Addr())
+	c.login()
+	trunk, alice := trunkLeg(), aliceLeg()
+	bridge := pbx.Bridge{Uniqueid: "6316f43c-eecf-4383-a8db-fbd3eb569fcd", Type: "basic", Technology: "simple_bridge"}
+	at := func(sec int) time.Time { return time.Unix(1795482057+int64(sec), 0) }
+	ev := func(name string, sec int, ch, dest *pbx.Channel, fields ...pbx.Field) {
+		s.PBXEvent(pbx.Event{Name: name, Time: at(sec), Channel: ch, Dest: dest, Fields: fields})
+	}
+	ev("Newchannel", 0, &trunk, nil)
+	ev("Newexten", 0, &trunk, nil, pbx.Field{Key: "Application", Value: "Dial"}, pbx.Field{Key: "AppData", Value: "PJSIP/101,20,tU(sub-record)"})
+	ev("Newchannel", 0, &alice, nil)
+	ev("DialBegin", 0, &trunk, &alice, pbx.Field{Key: "DialString", Value: "101"})
+	alice.State = pbx.StateUp
+	ev("Newstate", 3, &alice, nil)
+	ev("Newexten", 3, &alice, nil, pbx.Field{Key: "Application", Value: "MixMonitor"}, pbx.Field{Key: "AppData", Value: "x.wav,b"})
+	trunk.State = pbx.StateUp
+	ev("Newstate", 3, &trunk, nil)
+	for _, ch := range []*pbx.Channel{&alice, &trunk} {
+		s.PBXEvent(pbx.Event{Name: "BridgeEnter", Time: at(3), Bridge: &bridge, Channel: ch})
+	}
+	s.clock.Set(at(10))
+	list := func(id string) []Message {
+		t.Helper()
+		var out []Message
+		c.send("Action: CoreShowChannels", "ActionID: "+id)
+		for {
+			m := c.msg()
+			switch m.Get("Event") {
+			case "CoreShowChannel":
+				out = append(out, m)
+			case "CoreShowChannelsComplete":
+				if m.Get("ListItems") != fmt.Sprint(len(out)) {
+					t.Fatalf("ListItems %s, %d listed", m.Get("ListItems"), len(out))
+				}
+				return out
+			}
+		}
+	}
+	got := list("l1")
+	if len(got) != 2 {
+		t.Fatalf("listed %v, want the trunk and 101", got)
+	}
+	for i, want := range []struct{ ch, state, app, data, dur string }{
+		{"PJSIP/trunk-00000000", "6", "Dial", "PJSIP/101,20,tU(sub-record)", "00:00:10"},
+		{"PJSIP/101-00000001", "6", "AppDial", "(Outgoing Line)", "00:00:10"},
+	} {
+		m := got[i]
+		if m.Get("Channel") != want.ch || m.Get("ChannelState") != want.state || m.Get("Application") != want.app ||
+			m.Get("ApplicationData") != want.data || m.Get("Duration") != want.dur || m.Get("BridgeId") != bridge.Uniqueid {
+			t.Errorf("channel %d: %v, want %+v in %s", i, m, want, bridge.Uniqueid)
+		}
+	}
+	s.PBXEvent(pbx.Event{Name: "BridgeLeave", Time: at(10), Bridge: &bridge, Channel: &alice})
+	ev("Hangup", 10, &alice, nil, pbx.Field{Key: "Cause", Value: "16"})
+	for {
+		// The events before the list, then the list without 101.
+		if m := c.msg(); m.Get("Event") == "Hangup" {
+			break
+		}
+	}
+	got = list("l2")
+	if len(got) != 1 || got[0].Get("Channel") != "PJSIP/trunk-00000000" || got[0].Get("BridgeId") != bridge.Uniqueid {
+		t.Errorf("after 101's hangup: %v", got)
+	}
+}
+
+// A held server drops its sessions and refuses connections until
+// released.
+func TestHold(t *testing.T) {
+	s := startServer(t, nil)
+	c := dial(t, s.Addr())
+	c.login()
+	s.Hold()
+	c.expectEOF()
+	conn, err := net.Dial("tcp", s.Addr())
+	if err == nil {
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := bufio.NewReader(conn).ReadString('\n'); err == nil {
+			t.Error("a held server greets")
+		}
+		conn.Close()
+	}
+	s.Release()
+	dial(t, s.Addr()).login()
 }
 
 func TestCustomAction(t *testing.T) {

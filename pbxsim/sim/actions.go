@@ -216,20 +216,3 @@ func (s *Sim) Originate(ctx context.Context, ext, number string) (*phone.Call, e
 		}
 	}
 }
-
-// channelLister answers CoreShowChannels from the PBX's live channels.
-type channelLister func() *pbx.PBX
-
-// ShowChannels lists the PBX's channels in progress.
-func (get channelLister) ShowChannels() []ami.ChannelInfo {
-	p := get()
-	if p == nil {
-		return nil
-	}
-	var out []ami.ChannelInfo
-	for _, c := range p.Channels() {
-		out = append(out, ami.ChannelInfo{Channel: c.Channel, BridgeID: c.BridgeID, Application: c.Application,
-			ApplicationData: c.ApplicationData, Created: c.Created})
-	}
-	return out
-}

@@ -131,7 +131,6 @@ func Start(ctx context.Context, cfg Config) (*Sim, error) {
 	}
 	srv, err := ami.NewServer(ami.Config{
 		Actions:         actions,
-		Channels:        channelLister(started.Load),
 		Addr:            cfg.AMIAddr,
 		Users:           map[string]string{cfg.AMIUser: cfg.AMISecret},
 		TimestampEvents: true,
@@ -310,6 +309,10 @@ func (s *Sim) AMISecret() string { return s.cfg.AMISecret }
 // DropAMI cuts every manager session (the engine's among them) as a
 // network failure would; clients reconnect.
 func (s *Sim) DropAMI() { s.ami.DropSessions() }
+
+// AMI is the manager interface (Hold and Release keep clients out for a
+// while).
+func (s *Sim) AMI() *ami.Server { return s.ami }
 
 // ThreeCX is the 3CX Call Control front-end, nil unless
 // Config.ThreeCXAddr was set.

@@ -202,6 +202,7 @@ type Connector struct {
 	locals   *localPairs             // Local channel pairs, across sessions
 	dials    *dialFanout             // what each channel's Dial rings, across sessions
 	queued   *queueCallers           // callers waiting in a queue, across sessions
+	view     *chanView               // the channels reported, across sessions (resync)
 }
 
 // New checks cfg, fills its defaults and returns a Connector. All problems
@@ -219,6 +220,7 @@ func New(cfg Config) (*Connector, error) {
 		locals:   newLocalPairs(),
 		dials:    newDialFanout(),
 		queued:   newQueueCallers(cfg.CallbackKey),
+		view:     newChanView(),
 	}, nil
 }
 
@@ -313,6 +315,7 @@ func (c *Connector) serve(ctx context.Context, s *session, h signal.Handler) (lo
 		c.cur.CompareAndSwap(s, nil)
 		s.stop()
 	}()
+	s.startResync()
 	if err := h.HandleSignal(ctx, signal.Signal{Kind: signal.Connected, Time: c.now()}); err != nil {
 		s.logoff()
 		return nil, fmt.Errorf("handle %s signal: %w", signal.Connected, err)

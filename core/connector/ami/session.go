@@ -33,6 +33,7 @@ type session struct {
 	locals    *localPairs
 	dials     *dialFanout
 	queued    *queueCallers
+	view      *chanView // the channels reported, across sessions (view.go)
 
 	wmu sync.Mutex // one packet written at a time
 
@@ -55,6 +56,9 @@ type call struct {
 	resp Response
 	list bool // the response opened an event list; events follow
 	done chan struct{}
+	// then, when set, runs on the reader goroutine with the complete
+	// answer, before any later packet is read: at its place in the stream.
+	then func(Response)
 }
 
 // connect dials the AMI, checks the banner and logs in. The returned session
@@ -89,6 +93,7 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 		locals:    c.locals,
 		dials:     c.dials,
 		queued:    c.queued,
+		view:      c.view,
 		calls:     make(map[string]*call),
 		queue:     backlog.New(),
 		readDone:  make(chan struct{}),
@@ -242,39 +247,63 @@ func (s *session) dispatch(m Message, recv time.Time) {
 
 func (s *session) deliverResponse(id string, m Message) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	c := s.calls[id]
 	if c == nil {
+		s.mu.Unlock()
 		s.log.Debug("ami ignored response to unknown action", "action_id", id, "response", m.Get("Response"))
 		return
 	}
 	c.resp.Message = m
 	if strings.EqualFold(m.Get("EventList"), "start") {
 		c.list = true
+		s.mu.Unlock()
 		return
 	}
 	delete(s.calls, id)
+	s.mu.Unlock()
+	c.finish()
+}
+
+// finish hands the complete answer to its action.
+func (c *call) finish() {
+	if c.then != nil {
+		c.then(c.resp)
+	}
 	close(c.done)
 }
 
 // deliverListEvent adds m to the event list of action id, if one is open.
 func (s *session) deliverListEvent(id string, m Message) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	c := s.calls[id]
 	if c == nil || !c.list {
+		s.mu.Unlock()
 		return false
 	}
 	c.resp.Events = append(c.resp.Events, m)
-	if el := m.Get("EventList"); strings.EqualFold(el, "Complete") || strings.EqualFold(el, "Cancelled") {
+	el := m.Get("EventList")
+	done := strings.EqualFold(el, "Complete") || strings.EqualFold(el, "Cancelled")
+	if done {
 		delete(s.calls, id)
-		close(c.done)
+	}
+	s.mu.Unlock()
+	if done {
+		c.finish()
 	}
 	return true
 }
 
-// push queues a signal for Run; past backlog.Max it drops the session.
+// push queues a translated signal for Run, unless it repeats what a
+// resync reported (chanView.pass).
 func (s *session) push(sig signal.Signal) {
+	if s.view.pass(&sig) {
+		s.queueSignal(sig)
+	}
+}
+
+// queueSignal queues a signal for Run; past backlog.Max it drops the
+// session.
+func (s *session) queueSignal(sig signal.Signal) {
 	if err := s.queue.Push(sig); err != nil {
 		s.fail(fmt.Errorf("queue signal from %s: %w (%w)", s.addr, ErrBacklog, err))
 	}
@@ -307,6 +336,12 @@ func (s *session) keepAliveLoop() {
 
 // action sends one action and waits for its response; see Connector.Action.
 func (s *session) action(ctx context.Context, name string, fields ...Field) (Response, error) {
+	return s.actionThen(ctx, name, nil, fields...)
+}
+
+// actionThen is action whose then runs on the reader goroutine with the
+// complete answer (see call.then).
+func (s *session) actionThen(ctx context.Context, name string, then func(Response), fields ...Field) (Response, error) {
 	if err := checkField(Field{Key: "Action", Value: name}); err != nil || name == "" {
 		return Response{}, fmt.Errorf("action %q: %w: bad action name", name, ErrInvalidField)
 	}
@@ -323,7 +358,7 @@ func (s *session) action(ctx context.Context, name string, fields ...Field) (Res
 		m = append(m, f)
 	}
 
-	c := &call{done: make(chan struct{})}
+	c := &call{done: make(chan struct{}), then: then}
 	s.mu.Lock()
 	if s.err != nil {
 		s.mu.Unlock()
