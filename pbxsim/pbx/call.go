@@ -675,6 +675,17 @@ func (c *call) waitAck(ok *sip.Response) {
 // hangup ends a bridged call. byCaller says which side asked (its BYE was
 // already answered); byeCaller/byeCallee say which legs the PBX must BYE.
 func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
+	c.hangupThen(byCaller, byeCaller, byeCallee, nil)
+}
+
+// hangupThen is hangup calling emitted, when set, once the call's hangup
+// events are out (before the PBX's own BYEs), or once it did nothing.
+func (c *call) hangupThen(byCaller, byeCaller, byeCallee bool, emitted func()) {
+	out := func() {}
+	if emitted != nil {
+		out = sync.OnceFunc(emitted)
+	}
+	defer out()
 	p := c.p
 	if c.atxHangup(byCaller) {
 		return
@@ -752,6 +763,7 @@ func (c *call) hangup(byCaller, byeCaller, byeCallee bool) {
 	p.devSet(c.callerDev, &c.caller, StateDown)
 	c.devEnd()
 	c.mu.Unlock()
+	out()
 
 	var wg sync.WaitGroup
 	if byeCaller {

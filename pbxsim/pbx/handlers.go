@@ -60,6 +60,17 @@ func (p *PBX) onBye(req *sip.Request, tx sip.ServerTransaction) {
 		_ = p.respond(tx, req, 481, sipReason(481), "", nil)
 		return
 	}
+	if ref.c != nil && ref.spy == nil && ref.gone == nil && ref.q == nil && ref.atx == nil {
+		// The call's Hangup events go out before the phone hears its
+		// BYE answered, so that what the phone does next (taking a held
+		// caller back) comes after them in the event stream, as on
+		// Asterisk, where the next request takes a network round trip.
+		emitted := make(chan struct{})
+		go ref.c.hangupThen(ref.caller, !ref.caller, ref.caller, func() { close(emitted) })
+		<-emitted
+		_ = p.respond(tx, req, 200, "OK", "", nil)
+		return
+	}
 	_ = p.respond(tx, req, 200, "OK", "", nil)
 	if ref.spy != nil {
 		ref.spy.c.mu.Lock()
