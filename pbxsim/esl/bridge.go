@@ -1,6 +1,8 @@
 package esl
 
 import (
+	"time"
+
 	"github.com/callhook/callhook/pbxsim/pbx"
 )
 
@@ -24,6 +26,9 @@ func (t *translator) bridgeEnter(out []*Event, e pbx.Event) []*Event {
 		return out
 	}
 	x := others[0]
+	if c.local || x.local {
+		return t.atxBridge(out, c, x, e.Time)
+	}
 	if x.partner == c {
 		return out
 	}
@@ -40,11 +45,20 @@ func (t *translator) bridgeEnter(out []*Event, e pbx.Event) []*Event {
 	if x.originator == c || (c.originator != x && c.seq < x.seq) {
 		a, b = c, x
 	}
+	return t.pair(out, a, b, id, e.Time)
+}
+
+// pair bridges a (Bridge-A, the bridging leg) with b: CHANNEL_BRIDGE,
+// fired with a's data (switch_ivr_multi_threaded_bridge). in is the AMI
+// bridge the pair stands for.
+func (t *translator) pair(out []*Event, a, b *channel, in string, at time.Time) []*Event {
 	out = t.ensure(out, a)
 	out = t.ensure(out, b)
 	a.partner, b.partner = b, a
 	a.stale, b.stale = false, false
-	a.bridged, b.bridged = e.Time, e.Time
+	a.leads, b.leads = true, false
+	a.pairedIn, b.pairedIn = in, in
+	a.bridged, b.bridged = at, at
 	a.state, b.state = "CS_EXCHANGE_MEDIA", "CS_EXCHANGE_MEDIA"
 	ev := t.event("CHANNEL_BRIDGE", a)
 	ev.Add("Bridge-A-Unique-ID", a.uuid)
@@ -62,13 +76,24 @@ func (t *translator) bridgeLeave(out []*Event, e pbx.Event) []*Event {
 	}
 	id := e.Bridge.Uniqueid
 	ms := t.bridges[id]
+	withLocal := false
+	for _, m := range ms {
+		withLocal = withLocal || (m.local && m != c)
+	}
 	for i, m := range ms {
 		if m == c {
 			t.bridges[id] = append(ms[:i:i], ms[i+1:]...)
 			break
 		}
 	}
-	if c.partner == nil {
+	if c.local {
+		return out
+	}
+	if x := t.atx[c]; x != nil && c == x.transferer && withLocal {
+		return t.atxLeave(out, x)
+	}
+	// Only leaving the bridge its pair stands for ends the pair.
+	if c.partner == nil || c.pairedIn != id {
 		return out
 	}
 	if c.hangupReq || t.live[c.partner.ami] == nil {
@@ -102,7 +127,12 @@ func (t *translator) unbridge(out []*Event, c *channel) []*Event {
 		return out
 	}
 	a, b := c, p
-	if c.originator == p || (p.originator != c && p.seq < c.seq) {
+	switch {
+	case p.leads != c.leads:
+		if p.leads {
+			a, b = p, c
+		}
+	case c.originator == p || (p.originator != c && p.seq < c.seq):
 		a, b = p, c
 	}
 	ev := t.event("CHANNEL_UNBRIDGE", a)

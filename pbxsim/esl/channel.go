@@ -43,8 +43,12 @@ type channel struct {
 	dialFail  string // DIALSTATUS when the switch gave up dialling this leg
 	bridgeErr string // the failure cause of this leg's own bridge attempt
 
-	partner *channel // the channel it is bridged with
-	stale   bool     // left its AMI bridge without hanging up; partner stays
+	partner  *channel // the channel it is bridged with
+	stale    bool     // left its AMI bridge without hanging up; partner stays
+	pairedIn string   // the AMI bridge the pair stands for ("" for att_xfer's own pairs)
+	leads    bool     // Bridge-A of its pair: the side that bridged the other
+
+	local bool // half of an Asterisk Local channel pair: plumbing FreeSWITCH has none of
 
 	app, appData string
 	recording    string   // Record-File-Path of a running recording
@@ -60,6 +64,15 @@ func (c *channel) setVar(name, value string) {
 		}
 	}
 	c.vars = append(c.vars, Header{name, value})
+}
+
+func (c *channel) delVar(name string) {
+	for i, h := range c.vars {
+		if h.Name == name {
+			c.vars = append(c.vars[:i:i], c.vars[i+1:]...)
+			return
+		}
+	}
 }
 
 func (c *channel) getVar(name string) string {

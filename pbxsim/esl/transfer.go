@@ -72,6 +72,10 @@ func (t *translator) attendedTransfer(out []*Event, e pbx.Event) []*Event {
 	if x1 == nil || tee == nil {
 		return out
 	}
+	if x := t.atx[x1]; x != nil && x.transferer == x1 {
+		// The atxfer feature, no REFER: att_xfer's completion.
+		return t.atxComplete(out, x, e.Time)
+	}
 	if target == nil && x2 != nil {
 		target = x2.partner
 	}

@@ -41,6 +41,8 @@ import (
 //   - CUSTOM menu::enter with Menu-Name (switch_ivr_menu.c).
 //   - CHANNEL_EXECUTE / CHANNEL_EXECUTE_COMPLETE with Application and
 //     Application-Data (switch_core_session.c), for eavesdrop and rxfax.
+//   - Asterisk's atxfer feature as mod_dptools' att_xfer, its Local
+//     channel pair not shown (atxfer.go).
 //
 // What FreeSWITCH itself has no event for (call forwarding, extensions
 // created or deleted, a queue callback ordered, a pause in one queue, the
@@ -62,6 +64,10 @@ type translator struct {
 	// origins are origination_uuid requests: the next channel an
 	// extension's phone creates takes the uuid.
 	origins map[string][]string
+	// atx follows the attended transfers of Asterisk's atxfer feature,
+	// shown as FreeSWITCH's att_xfer (atxfer.go): by either Local half,
+	// the transferer and the target.
+	atx map[*channel]*atxfer
 }
 
 const keepGone = 4096
@@ -71,7 +77,7 @@ func newTranslator(domain, recDir string) *translator {
 		domain: domain, recDir: recDir,
 		live: map[string]*channel{}, gone: map[string]*channel{}, bridges: map[string][]*channel{},
 		members: map[string]string{}, queueOf: map[string]string{}, agentOn: map[string]bool{},
-		abandon: map[string]bool{}, origins: map[string][]string{},
+		abandon: map[string]bool{}, origins: map[string][]string{}, atx: map[*channel]*atxfer{},
 	}
 }
 
@@ -108,6 +114,7 @@ func (t *translator) open(pc *pbx.Channel, at time.Time) *channel {
 		created: at, state: "CS_INIT", callstate: "DOWN", context: pc.Context,
 	}
 	c.outbound = pc.State == pbx.StateDown
+	c.local = strings.HasPrefix(pc.Name, "Local/")
 	c.uuid = uuid.NewString()
 	if !c.outbound {
 		if q := t.origins[c.endpoint]; len(q) > 0 {
@@ -293,10 +300,25 @@ func (t *translator) translate(e pbx.Event) []*Event {
 		}
 		return ""
 	}
+	if pc := e.Channel; pc != nil {
+		// Local channels show nothing of their own; what they do for the
+		// call shows as att_xfer (atxfer.go).
+		if c := t.live[pc.Uniqueid]; c != nil && c.local {
+			switch e.Name {
+			case "DialBegin", "DialEnd", "BridgeEnter", "BridgeLeave":
+			case "Hangup":
+				delete(t.live, c.ami)
+				delete(t.atx, c)
+				return nil
+			default:
+				return nil
+			}
+		}
+	}
 	switch e.Name {
 	case "Newchannel":
 		c := t.open(e.Channel, e.Time)
-		if !c.outbound {
+		if !c.outbound && !c.local {
 			out = t.ensure(out, c)
 			c.state = "CS_EXECUTE"
 		}
@@ -306,11 +328,16 @@ func (t *translator) translate(e pbx.Event) []*Event {
 		t.find(e.Channel)
 	case "DialBegin":
 		caller, dest := t.find(e.Channel), t.find(e.Dest)
-		if dest == nil {
+		if dest == nil || dest.local {
 			break
 		}
 		out = t.resolve(out, caller)
 		if !dest.announced {
+			if caller != nil && caller.local {
+				// ;2 of a Local pair dials the att_xfer target: the
+				// transferer's leg originates it.
+				caller = t.atxTarget(caller, dest)
+			}
 			if caller != nil && !dest.ccAgent {
 				dest.originator = caller
 			}
@@ -391,7 +418,9 @@ func (t *translator) translate(e pbx.Event) []*Event {
 	case "BridgeDestroy":
 		if e.Bridge != nil {
 			for _, m := range t.bridges[e.Bridge.Uniqueid] {
-				out = t.unbridge(out, m)
+				if !m.local && m.pairedIn == e.Bridge.Uniqueid {
+					out = t.unbridge(out, m)
+				}
 			}
 			delete(t.bridges, e.Bridge.Uniqueid)
 		}
@@ -405,6 +434,8 @@ func (t *translator) translate(e pbx.Event) []*Event {
 		out = t.blindTransfer(out, e)
 	case "AttendedTransfer":
 		out = t.attendedTransfer(out, e)
+	case "LocalBridge":
+		t.localBridge(e, get("Exten"))
 	case "QueueCallerJoin":
 		if c := t.find(e.Channel); c != nil {
 			out = t.ensure(out, c)
@@ -614,6 +645,10 @@ func (t *translator) hangup(out []*Event, e pbx.Event) []*Event {
 	c.setVar("hangup_cause_q850", strconv.Itoa(q850))
 	c.setVar("sip_hangup_disposition", disposition(c))
 	out = append(out, t.event("CHANNEL_HANGUP", c))
+	if x := t.atx[c]; x != nil && c == x.transferer && !x.completing {
+		t.atxForget(x)
+	}
+	out = t.attXferReturns(out, c)
 	c.state = "CS_REPORTING"
 	dur := int64(e.Time.Sub(c.created).Round(time.Second) / time.Second)
 	bill := int64(0)
@@ -645,7 +680,7 @@ func (t *translator) hangup(out []*Event, e pbx.Event) []*Event {
 	delete(t.queueOf, c.uuid)
 	delete(t.agentOn, c.uuid)
 	delete(t.abandon, c.uuid)
-	return out
+	return t.atxGone(out, c, e.Time)
 }
 
 func (t *translator) recordStop(out []*Event, c *channel) []*Event {

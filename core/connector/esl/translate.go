@@ -54,6 +54,12 @@ type leg struct {
 	partner            string
 	bridge             string
 	touched            uint64 // the live event that last said something of it
+
+	// att_xfer (attxfer.go): on the transferer, the transferee it holds
+	// and the leg it originated to the target; on that leg, the
+	// transferer.
+	holding, consult string
+	consultOf        string
 }
 
 // call is a call as the connector names it: by its first leg's uuid,
@@ -279,6 +285,10 @@ func (t *tracker) create(e Event, emit func(signal.Signal)) *leg {
 			ol.number = first(e.Get("Other-Leg-Destination-Number"), ol.number)
 		}
 	}
+	if o := t.legs[l.originator]; o != nil && o.holding != "" && o.consult == "" {
+		// The leg att_xfer originates to the target: the consultation.
+		l.consultOf, o.consult = o.id, id
+	}
 	if m := e.Var("cc_member_session_uuid"); m != "" && t.legs[m] != nil && strings.EqualFold(e.Var("cc_side"), "agent") {
 		l.member = m
 		l.queue = shortName(e.Var("cc_queue"))
@@ -300,8 +310,9 @@ func (t *tracker) create(e Event, emit func(signal.Signal)) *leg {
 	case l.originator != "":
 		o := t.legs[l.originator]
 		from := t.sig(o)
-		if o.loopback {
-			// A loopback leg dials on the call's behalf: the PBX dials.
+		if o.loopback || l.consultOf != "" {
+			// A loopback leg dials on the call's behalf, att_xfer on the
+			// transferer's: the PBX dials.
 			from = signal.Leg{Call: from.Call, CallSeq: from.CallSeq}
 		}
 		emit(signal.Signal{Kind: signal.Dialling, Leg: from, Peer: t.sig(l), Number: l.number})
@@ -367,7 +378,7 @@ func (t *tracker) dialler(l *leg) (signal.Leg, bool) {
 		return signal.Leg{}, false
 	}
 	s := t.sig(o)
-	if o.loopback {
+	if o.loopback || l.consultOf != "" {
 		s = signal.Leg{Call: s.Call, CallSeq: s.CallSeq}
 	}
 	return s, true
@@ -381,6 +392,7 @@ func (t *tracker) bridge(a, b string, emit func(signal.Signal)) {
 	if la == nil || lb == nil || la.partner == b {
 		return
 	}
+	t.attXferBridged(la, lb, emit)
 	for _, x := range []*leg{la, lb} {
 		if x.partner == "" {
 			continue
@@ -439,6 +451,7 @@ func (t *tracker) hangup(e Event, emit func(signal.Signal)) {
 	if l == nil {
 		return
 	}
+	t.attXferDown(l, emit)
 	name := first(e.Get("Hangup-Cause"), e.Var("hangup_cause"))
 	q850, err := strconv.Atoi(strings.TrimSpace(e.Var("hangup_cause_q850")))
 	if err != nil {
@@ -489,6 +502,10 @@ func (t *tracker) forget(l *leg) {
 // (a supervisor listening in, mod_dptools) and rxfax (mod_spandsp).
 func (t *tracker) execute(e Event, emit func(signal.Signal)) {
 	app := strings.ToLower(e.Get("Application"))
+	if app == "att_xfer" {
+		t.attXfer(e, emit)
+		return
+	}
 	if app != "eavesdrop" && app != "rxfax" {
 		return
 	}
