@@ -173,7 +173,8 @@ func TestFlowRecord(t *testing.T) {
 	}
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".jsonl")
-		if slices.Contains([]string{"blind-transfer", "queue-blind-transfer", "mobile-reconnect"}, name) {
+		if slices.Contains([]string{"blind-transfer", "queue-blind-transfer", "blind-transfer-feature", "mobile-reconnect",
+			"attended-transfer-feature", "attended-transfer-feature-cancelled", "fax-inbound"}, name) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
@@ -210,11 +211,13 @@ func render(steps []flowStep) string {
 // order the PBX core reports it in (Asterisk hangs the transferer up
 // before it dials the target): the target's new participant, referred by
 // the transferring extension, appears while the transferer's is still in
-// the call, and the transferer's goes after it.
+// the call, and the transferer's goes after it. Asterisk's own blind
+// transfer feature (##) shows as the REFER does.
 func TestFlowBlindTransfer(t *testing.T) {
 	for _, tc := range []struct{ scenario, transferer, target string }{
 		{"blind-transfer", "101", "102"},
 		{"queue-blind-transfer", "101", "103"},
+		{"blind-transfer-feature", "101", "102"},
 	} {
 		t.Run(tc.scenario, func(t *testing.T) {
 			steps := playFlow(t, tc.scenario)
@@ -269,5 +272,121 @@ func TestFlowMobileReconnect(t *testing.T) {
 	}
 	if d := steps[gone].at.Sub(steps[answered].at); d < talked {
 		t.Errorf("101's participant went %s after its answer, before the conversation after the reconnect:%s", d, render(steps))
+	}
+}
+
+// Asterisk's attended transfer feature (*2) dials the target through a
+// Local channel pair, which 3CX does not have: the front-end shows what
+// 3CX shows of an attended transfer. The transferer's device calls the
+// target in a call of its own (a second participant of the transferer's
+// DN, whose party is the target, and the target's participant, whose
+// party is the transferer); completed, the target's participant moves
+// into the caller's call, referred by the transferer, with the caller as
+// its party, and then both of the transferer's participants go;
+// cancelled (*1), the target's participant goes without moving. No
+// other DN takes part.
+func TestFlowAttendedTransferFeature(t *testing.T) {
+	for _, tc := range []struct {
+		scenario  string
+		completes bool
+	}{
+		{"attended-transfer-feature", true},
+		{"attended-transfer-feature-cancelled", false},
+	} {
+		t.Run(tc.scenario, func(t *testing.T) {
+			steps := playFlow(t, tc.scenario)
+			if len(steps) == 0 || steps[0].Get == nil || steps[0].Get.DN != callcontrol.DefaultTrunkDN {
+				t.Fatalf("the call does not start with the line's participant:%s", render(steps))
+			}
+			call := steps[0].Get.CallID
+			calls := map[string]map[int]int{} // DN → participant → its first call
+			for _, s := range steps {
+				p := s.Get
+				if p == nil {
+					continue
+				}
+				if p.DN != callcontrol.DefaultTrunkDN && p.DN != "101" && p.DN != "103" {
+					t.Errorf("a participant of %s:%s", p.DN, render(steps))
+				}
+				if calls[p.DN] == nil {
+					calls[p.DN] = map[int]int{}
+				}
+				if _, ok := calls[p.DN][p.ID]; !ok {
+					calls[p.DN][p.ID] = p.CallID
+				}
+			}
+			consult := 0
+			for _, c := range calls["101"] {
+				if c != call {
+					consult = c
+				}
+			}
+			if len(calls["101"]) != 2 || consult == 0 || len(calls["103"]) != 1 {
+				t.Fatalf("101 has participants in calls %v, 103 in %v; want 101 in the caller's call and a consultation, 103 once:%s",
+					calls["101"], calls["103"], render(steps))
+			}
+			dialled := index(steps, upsertOf("103"))
+			if p := steps[dialled].Get; p.CallID != consult || p.PartyDN != "101" {
+				t.Errorf("103 first shows in call %d with party %q, want the consultation %d with 101:%s", p.CallID, p.PartyDN, consult, render(steps))
+			}
+			moved := index(steps, func(s flowStep) bool { return upsertOf("103")(s) && s.Get.CallID == call })
+			gone := index(steps, removalOf("103"))
+			if !tc.completes {
+				if moved >= 0 {
+					t.Errorf("103's participant joined the caller's call though the transfer was cancelled:%s", render(steps))
+				}
+				// 101 is back with the caller: its participant in the
+				// caller's call outlives the consultation.
+				back := index(steps, func(s flowStep) bool {
+					return removalOf("101")(s) && s.Message.Event.Entity == steps[index(steps, upsertOf("101"))].Message.Event.Entity
+				})
+				if gone < 0 || back < gone {
+					t.Errorf("103's participant never went, or 101's in the caller's call went first:%s", render(steps))
+				}
+				return
+			}
+			if moved < 0 {
+				t.Fatalf("103's participant never joined the caller's call:%s", render(steps))
+			}
+			if p := steps[moved].Get; p.ReferredByDN != "101" || p.ReferredByType != callcontrol.TypeExtension || p.PartyDN != callcontrol.DefaultTrunkDN {
+				t.Errorf("103 joins referred by %q (%s) with party %q, want 101 (%s) with the line:%s", p.ReferredByDN, p.ReferredByType,
+					p.PartyDN, callcontrol.TypeExtension, render(steps))
+			}
+			removed := 0
+			for i, s := range steps {
+				if removalOf("101")(s) {
+					removed++
+					if i < moved {
+						t.Errorf("a participant of 101 went before the transfer:%s", render(steps))
+					}
+				}
+			}
+			if removed != 2 {
+				t.Errorf("101's participants went %d times, want 2:%s", removed, render(steps))
+			}
+		})
+	}
+}
+
+// A fax to the PBX's fax line is 3CX's fax extension (DN 888, type
+// Wfax) receiving it: a participant of that DN, connected, whose party is
+// the line that brought the call, until the caller hangs up.
+func TestFlowFaxInbound(t *testing.T) {
+	steps := playFlow(t, "fax-inbound")
+	fax := index(steps, upsertOf("888"))
+	if fax < 0 {
+		t.Fatalf("no participant of the fax extension:%s", render(steps))
+	}
+	if p := steps[fax].Get; p.Status != callcontrol.StatusConnected || p.PartyDN != callcontrol.DefaultTrunkDN || p.PartyCallerID != "2125559876" {
+		t.Errorf("the fax extension's participant is %s with party %q (%s), want connected with the line carrying 2125559876:%s",
+			p.Status, p.PartyDN, p.PartyCallerID, render(steps))
+	}
+	for _, s := range steps {
+		if s.Get != nil && s.Get.DN != "888" && s.Get.DN != callcontrol.DefaultTrunkDN {
+			t.Errorf("a participant of %s:%s", s.Get.DN, render(steps))
+		}
+	}
+	if gone := index(steps, removalOf("888")); gone < fax || gone > index(steps, removalOf(callcontrol.DefaultTrunkDN)) {
+		t.Errorf("the fax extension's participant does not go with the call:%s", render(steps))
 	}
 }

@@ -63,6 +63,7 @@ const (
 	TypeRingGroup    = "Wringgroup"
 	TypeIVR          = "Wivr"
 	TypeRoutePoint   = "Wroutepoint"
+	TypeFax          = "Wfax"
 	TypeNone         = "None"
 )
 

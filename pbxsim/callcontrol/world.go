@@ -19,8 +19,12 @@ import (
 // consulted party moved into the transferred call). Where the core's
 // events come in Asterisk's order and 3CX would show the call otherwise,
 // the world shows 3CX's: a blind transferer stays until its target's
-// participant appears, and a device that reconnects keeps its
-// participant. The server's lock guards it.
+// participant appears, a device that reconnects keeps its participant,
+// and the consultation of Asterisk's attended transfer feature, which
+// Asterisk places through a Local channel pair, is a call of the
+// transferer's DN to the target (3CX has no Local channels: the pair is
+// never a participant). The fax line is 3CX's fax extension, a DN of
+// its own that takes the caller. The server's lock guards it.
 type world struct {
 	now  func() time.Time
 	emit func(eventType int, entity string) // queues a WebSocket event, lock held
@@ -31,18 +35,23 @@ type world struct {
 	order  []string // DN numbers in listing order
 	trunk  string   // the external line DN
 	ivrDN  map[string]string
+	faxDN  map[string]string // fax line DID → its fax DN
 	groups map[string]bool
 
 	nextPart, nextCall int
-	parts              map[int]*part          // by participant id
-	byChan             map[string]*part       // by channel Uniqueid
-	calls              map[string]int         // call id by Linkedid
-	callParts          map[int]map[*part]bool // live participants by call id
-	callInfo           map[int]*callInfo      // by call id
-	waiting            map[string]pbx.Channel // called channels not dialled yet
-	onBehalf           map[string]string      // called channel → queue it rings for
-	referral           map[string]*referral   // transferee channel → its blind transfer, until the target is dialled
-	queueOf, menuOf    map[string]*part       // caller channel → its queue / IVR participant
+	parts              map[int]*part            // by participant id
+	byChan             map[string]*part         // by channel Uniqueid
+	calls              map[string]int           // call id by Linkedid
+	callParts          map[int]map[*part]bool   // live participants by call id
+	callInfo           map[int]*callInfo        // by call id
+	waiting            map[string]pbx.Channel   // called channels not dialled yet
+	onBehalf           map[string]string        // called channel → queue it rings for
+	referral           map[string]*referral     // transferee channel → its blind transfer, until the target is dialled
+	queueOf, menuOf    map[string]*part         // caller channel → its queue / IVR participant
+	faxOf              map[string]*part         // caller channel → the fax DN's participant receiving its fax
+	localTwo           map[string]string        // a Local pair's ;2 channel → its ;1 (LocalBridge)
+	bridgeOf           map[string]string        // channel → the bridge it is in
+	consults           map[string]*consultation // by the Local ;2 channel that dials the target
 	log                []CallLogData
 }
 
@@ -65,6 +74,18 @@ type referral struct {
 	hungUp bool  // its channel is gone; its participant goes once the target's appears
 }
 
+// consultation is the consultation of Asterisk's attended transfer
+// feature (*2). Asterisk dials the target through a Local channel pair
+// whose ;1 it bridges with the transferer and whose ;2 runs the Dial; 3CX
+// shows an attended transfer's consultation as a call of the
+// transferer's device to the target: a participant of the transferer's
+// DN in a call of its own, behind which here is the ;2 that dials.
+type consultation struct {
+	by     *part  // the transferer's participant in the call it transfers
+	part   *part  // the transferer's participant in the consultation
+	target string // the target's channel
+}
+
 // callInfo is what the call log needs of a call.
 type callInfo struct {
 	start            time.Time
@@ -77,10 +98,11 @@ type callInfo struct {
 func newWorld(topo pbx.Config, trunkDN string, now func() time.Time, x *xapiState) *world {
 	w := &world{
 		now: now, x: x, trunk: trunkDN,
-		dns: map[string]*dnState{}, ivrDN: map[string]string{}, groups: map[string]bool{},
+		dns: map[string]*dnState{}, ivrDN: map[string]string{}, faxDN: map[string]string{}, groups: map[string]bool{},
 		parts: map[int]*part{}, byChan: map[string]*part{}, calls: map[string]int{},
 		callParts: map[int]map[*part]bool{}, callInfo: map[int]*callInfo{}, waiting: map[string]pbx.Channel{},
 		onBehalf: map[string]string{}, referral: map[string]*referral{}, queueOf: map[string]*part{}, menuOf: map[string]*part{},
+		faxOf: map[string]*part{}, localTwo: map[string]string{}, bridgeOf: map[string]string{}, consults: map[string]*consultation{},
 	}
 	for _, e := range topo.Extensions {
 		w.addDN(e.Number, TypeExtension, e.Name)
@@ -98,6 +120,13 @@ func newWorld(topo pbx.Config, trunkDN string, now func() time.Time, x *xapiStat
 		n := strconv.Itoa(500 + i)
 		w.addDN(n, TypeIVR, "IVR "+n)
 		w.ivrDN[m.DID] = n
+	}
+	// A fax line is a DID routed to one of 3CX's fax extensions (XAPI
+	// Pbx.Fax, a DN: Pbx.PeerType Fax), numbered here from 888.
+	for i, f := range topo.Faxes {
+		n := strconv.Itoa(888 + i)
+		w.addDN(n, TypeFax, "Fax "+n)
+		w.faxDN[f.DID] = n
 	}
 	w.addDN(trunkDN, TypeExternalLine, "Trunk")
 	return w
@@ -282,9 +311,18 @@ func (w *world) observe(e pbx.Event) {
 		}
 		return ""
 	}
+	// Events about no channel (bridges, LocalBridge, AttendedTransfer)
+	// and the ones Asterisk raises with a Dest block only (a Local ;1
+	// following its ;2's Dial) have Channel nil: uid is then "".
+	uid := ""
+	if e.Channel != nil {
+		uid = e.Channel.Uniqueid
+	}
 	switch e.Name {
 	case "Newchannel":
-		w.newChannel(*e.Channel)
+		if e.Channel != nil {
+			w.newChannel(*e.Channel)
+		}
 	case "DialBegin":
 		if e.Dest != nil {
 			w.dialBegin(e.Channel, *e.Dest, get("DialString"))
@@ -294,27 +332,32 @@ func (w *world) observe(e pbx.Event) {
 			w.status(e.Dest.Uniqueid, StatusRinging)
 		}
 	case "Newstate":
+		if e.Channel == nil {
+			break
+		}
 		switch e.Channel.State {
 		case pbx.StateRinging:
-			w.status(e.Channel.Uniqueid, StatusRinging)
+			w.status(uid, StatusRinging)
 		case pbx.StateUp:
-			w.status(e.Channel.Uniqueid, StatusConnected)
+			w.status(uid, StatusConnected)
 		}
 	case "DialEnd":
 		if e.Dest != nil && strings.EqualFold(get("DialStatus"), "ANSWER") {
 			w.status(e.Dest.Uniqueid, StatusConnected)
-			if c, d := w.byChan[e.Channel.Uniqueid], w.byChan[e.Dest.Uniqueid]; c != nil && d != nil && w.typeOf(c.DN) != TypeExternalLine {
+			if c, d := w.byChan[uid], w.byChan[e.Dest.Uniqueid]; uid != "" && c != nil && d != nil && w.typeOf(c.DN) != TypeExternalLine {
 				w.setParty(c, d)
 				w.upsert(c)
 			}
 		}
 	case "Hangup":
-		w.hangup(*e.Channel)
+		if e.Channel != nil {
+			w.hangup(*e.Channel)
+		}
 	case "QueueCallerJoin":
-		w.holder(e.Channel.Uniqueid, get("Queue"), w.queueOf)
+		w.holder(uid, get("Queue"), w.queueOf)
 	case "QueueCallerLeave", "QueueCallerAbandon":
-		if q := w.queueOf[e.Channel.Uniqueid]; q != nil {
-			delete(w.queueOf, e.Channel.Uniqueid)
+		if q := w.queueOf[uid]; uid != "" && q != nil {
+			delete(w.queueOf, uid)
 			w.remove(q)
 		}
 	case "AgentCalled":
@@ -324,9 +367,33 @@ func (w *world) observe(e pbx.Event) {
 	case "Newexten":
 		switch strings.ToLower(get("Application")) {
 		case "background", "waitexten", "read":
-			if c := w.byChan[e.Channel.Uniqueid]; c != nil && w.menuOf[c.uid] == nil {
+			if c := w.byChan[uid]; uid != "" && c != nil && w.menuOf[c.uid] == nil {
 				if n := w.ivrDN[c.PartyDID]; n != "" {
 					w.holder(c.uid, n, w.menuOf)
+				}
+			}
+		case "receivefax":
+			w.faxing(uid)
+		}
+	case "FAXStatus":
+		w.faxing(uid)
+	case "LocalBridge":
+		if one, two := get("LocalOneUniqueid"), get("LocalTwoUniqueid"); one != "" && two != "" {
+			w.localTwo[two] = one
+		}
+	case "BridgeEnter":
+		if e.Bridge != nil && uid != "" {
+			w.bridgeOf[uid] = e.Bridge.Uniqueid
+		}
+	case "BridgeLeave":
+		if e.Bridge != nil && uid != "" && w.bridgeOf[uid] == e.Bridge.Uniqueid {
+			delete(w.bridgeOf, uid)
+		}
+	case "BridgeDestroy":
+		if e.Bridge != nil {
+			for ch, b := range w.bridgeOf {
+				if b == e.Bridge.Uniqueid {
+					delete(w.bridgeOf, ch)
 				}
 			}
 		}
@@ -338,7 +405,18 @@ func (w *world) observe(e pbx.Event) {
 		}
 	case "AttendedTransfer":
 		if strings.EqualFold(get("Result"), "Success") && !strings.EqualFold(get("DestType"), "Fail") {
-			w.attended(get("OrigTransfererUniqueid"), get("TransfereeUniqueid"), get("TransferTargetUniqueid"))
+			target := get("TransferTargetUniqueid")
+			if target == "" {
+				// The attended transfer feature merges the consultation's
+				// bridge into the caller's and names no target: the
+				// target is the one the transferer's consultation dialled.
+				if x := w.consultationOf(get("SecondTransfererUniqueid")); x != nil {
+					target = x.target
+				} else if x := w.consultationOf(get("OrigTransfererUniqueid")); x != nil {
+					target = x.target
+				}
+			}
+			w.attended(get("OrigTransfererUniqueid"), get("TransfereeUniqueid"), target)
 		}
 	case "ChanSpyStart":
 		// A supervisor listening in: the supervisor's participant shows the
@@ -358,7 +436,7 @@ func (w *world) observe(e pbx.Event) {
 
 func (w *world) newChannel(ch pbx.Channel) {
 	dn := w.dnOf(ch.Name)
-	if dn == "" {
+	if dn == "" || w.byChan[ch.Uniqueid] != nil {
 		return
 	}
 	if l := w.rejoining(dn, ch); l != nil {
@@ -410,14 +488,26 @@ func (w *world) rejoining(dn string, ch pbx.Channel) *part {
 func (w *world) dialBegin(caller *pbx.Channel, dest pbx.Channel, dialString string) {
 	delete(w.waiting, dest.Uniqueid)
 	dn := w.dnOf(dest.Name)
-	if dn == "" {
+	if dn == "" || w.byChan[dest.Uniqueid] != nil {
+		// No DN's channel (a Local channel), or one shown already.
 		return
 	}
 	var c *part
+	call := 0
 	if caller != nil {
 		c = w.byChan[caller.Uniqueid]
+		if c == nil {
+			// A Local ;2 dialling for an attended transfer's transferer:
+			// the transferer's device calls the target.
+			if x := w.consult(*caller, dest); x != nil {
+				c, call = x.part, x.part.CallID
+			}
+		}
 	}
-	p := &part{uid: dest.Uniqueid, channel: dest.Name, Participant: Participant{DN: dn, Status: StatusDialing, CallID: w.callOf(dest.Linkedid)}}
+	if call == 0 {
+		call = w.callOf(dest.Linkedid)
+	}
+	p := &part{uid: dest.Uniqueid, channel: dest.Name, Participant: Participant{DN: dn, Status: StatusDialing, CallID: call}}
 	if w.typeOf(dn) == TypeExternalLine {
 		// A call to outside: the line's party is the number dialled.
 		num, _, _ := strings.Cut(dialString, "@")
@@ -460,6 +550,55 @@ func (w *world) dialBegin(caller *pbx.Channel, dest pbx.Channel, dialString stri
 	}
 }
 
+// consult opens the consultation of an attended transfer that Asterisk's
+// feature places through a Local pair: two is the pair's ;2 dialling
+// dest, and the pair's ;1 is bridged with the transferer's channel. The
+// transferer's DN gets a participant in a call of its own, dialling what
+// ;2 dials, as a device placing the consultation call does; nil when two
+// is no such channel.
+func (w *world) consult(two, dest pbx.Channel) *consultation {
+	if x := w.consults[two.Uniqueid]; x != nil {
+		return x
+	}
+	one, ok := w.localTwo[two.Uniqueid]
+	bridge := w.bridgeOf[one]
+	if !ok || bridge == "" {
+		return nil
+	}
+	var by *part
+	for ch, b := range w.bridgeOf {
+		if p := w.byChan[ch]; b == bridge && ch != one && p != nil && w.typeOf(p.DN) == TypeExtension {
+			by = p
+		}
+	}
+	if by == nil {
+		return nil
+	}
+	w.nextCall++
+	// The consultation has no channel of its own for the drop action to
+	// hang up: only the pair's ;2 stands behind it.
+	cp := &part{uid: two.Uniqueid, Participant: Participant{DN: by.DN, Status: StatusDialing, CallID: w.nextCall, PartyCallerID: two.Exten}}
+	x := &consultation{by: by, part: cp, target: dest.Uniqueid}
+	w.consults[two.Uniqueid] = x
+	w.add(cp)
+	return x
+}
+
+// consultationOf is the open consultation of the transferer whose
+// channel is uid, if any.
+func (w *world) consultationOf(uid string) *consultation {
+	by := w.byChan[uid]
+	if by == nil {
+		return nil
+	}
+	for _, x := range w.consults {
+		if x.by == by {
+			return x
+		}
+	}
+	return nil
+}
+
 // status moves the participant of a channel to st, once.
 func (w *world) status(uid, st string) {
 	p := w.byChan[uid]
@@ -486,8 +625,27 @@ func (w *world) status(uid, st string) {
 	w.upsert(p)
 }
 
-// holder puts a caller into a queue or IVR: a participant of that DN
-// whose party is the caller.
+// faxing is the fax line receiving a fax from the caller on channel uid
+// (ReceiveFAX): 3CX's fax extension takes the call, a participant of the
+// fax DN whose party is the caller, and the call log has the call
+// answered by it.
+func (w *world) faxing(uid string) {
+	c := w.byChan[uid]
+	if uid == "" || c == nil || w.faxOf[uid] != nil {
+		return
+	}
+	n := w.faxDN[c.PartyDID]
+	if n == "" {
+		return
+	}
+	w.holder(c.uid, n, w.faxOf)
+	if ci := w.callInfo[c.CallID]; ci != nil && ci.answered.IsZero() {
+		ci.answered, ci.to = w.now(), n
+	}
+}
+
+// holder puts a caller into a queue, IVR or fax extension: a participant
+// of that DN whose party is the caller.
 func (w *world) holder(uid, dn string, into map[string]*part) {
 	c := w.byChan[uid]
 	if c == nil || w.dns[dn] == nil || into[uid] != nil {
@@ -502,6 +660,14 @@ func (w *world) holder(uid, dn string, into map[string]*part) {
 func (w *world) hangup(ch pbx.Channel) {
 	delete(w.waiting, ch.Uniqueid)
 	delete(w.onBehalf, ch.Uniqueid)
+	delete(w.bridgeOf, ch.Uniqueid)
+	delete(w.localTwo, ch.Uniqueid)
+	delete(w.consults, ch.Uniqueid)
+	for two, one := range w.localTwo {
+		if one == ch.Uniqueid {
+			delete(w.localTwo, two)
+		}
+	}
 	if ref := w.referral[ch.Uniqueid]; ref != nil {
 		// The transferee went before its target was dialled.
 		delete(w.referral, ch.Uniqueid)
@@ -523,7 +689,7 @@ func (w *world) hangup(ch pbx.Channel) {
 			return
 		}
 	}
-	for _, held := range []map[string]*part{w.queueOf, w.menuOf} {
+	for _, held := range []map[string]*part{w.queueOf, w.menuOf, w.faxOf} {
 		if h := held[ch.Uniqueid]; h != nil {
 			delete(held, ch.Uniqueid)
 			w.remove(h)

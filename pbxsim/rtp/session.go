@@ -124,7 +124,7 @@ func (s *Session) Send(ctx context.Context, src Source) {
 		defer t.Stop()
 		var ev []pionrtp.Packet  // the event being played, one packet per tick
 		var played chan struct{} // closed once ev's last packet is out
-		var ended chan struct{}  // closed once ev's first end packet is out
+		var ended chan struct{}  // closed as ev's first end packet goes out
 		for {
 			if len(ev) == 0 {
 				select {
@@ -136,16 +136,18 @@ func (s *Session) Send(ctx context.Context, src Source) {
 				}
 			}
 			if dst := s.remote.Load(); dst != nil && len(ev) > 0 {
+				if ev[0].Payload[1]&0x80 != 0 && ended != nil {
+					// The event is complete; the repeated end packets
+					// are only redundancy (RFC 4733 section 2.5.1.4).
+					// Said before the write: the far end may act on it
+					// and end the call before the write returns.
+					close(ended)
+					ended = nil
+				}
 				if b, err := ev[0].Marshal(); err == nil {
 					if _, err := s.conn.WriteToUDP(b, dst); err == nil {
 						s.sent.Add(1)
 					}
-				}
-				if ev[0].Payload[1]&0x80 != 0 && ended != nil {
-					// The event is complete; the repeated end packets
-					// are only redundancy (RFC 4733 section 2.5.1.4).
-					close(ended)
-					ended = nil
 				}
 				if ev = ev[1:]; s.burst.Load() {
 					for _, p := range ev {

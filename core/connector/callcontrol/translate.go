@@ -46,6 +46,7 @@ const (
 	kindLeg    partKind = iota + 1 // an extension's or external line's participant: a leg
 	kindQueue                      // a queue holding a caller
 	kindMenu                       // an IVR holding a caller
+	kindFax                        // a fax extension receiving a caller's fax
 	kindIgnore                     // another DN's participant (route point, ring group, ...)
 )
 
@@ -110,6 +111,8 @@ func (t *translator) kindOf(dn string) partKind {
 		return kindQueue
 	case typeIVR:
 		return kindMenu
+	case typeFax:
+		return kindFax
 	}
 	return kindIgnore
 }
@@ -173,17 +176,21 @@ func (t *translator) appear(now time.Time, p Participant) []signal.Signal {
 	tp := &tpart{key: partKey(p.DN, p.ID), id: fmt.Sprintf("%d.%d", t.epoch, t.met), p: p, kind: t.kindOf(p.DN), call: c}
 	t.parts[tp.key] = tp
 	switch tp.kind {
-	case kindQueue, kindMenu:
-		// A queue or IVR holding a caller: its party is the caller.
+	case kindQueue, kindMenu, kindFax:
+		// A queue, IVR or fax extension holding a caller: its party is
+		// the caller.
 		tp.caller = c.find(func(q *tpart) bool { return q.kind == kindLeg && q.p.DN == p.PartyDN })
 		if tp.caller == nil {
 			return nil
 		}
 		s := signal.Signal{Time: now, Leg: tp.caller.leg}
-		if tp.kind == kindQueue {
+		switch tp.kind {
+		case kindQueue:
 			s.Kind, s.Queue = signal.QueueJoined, p.DN
-		} else {
+		case kindMenu:
 			s.Kind, s.Menu = signal.MenuEntered, p.DN
+		default:
+			s.Kind = signal.FaxReceiving
 		}
 		return []signal.Signal{s}
 	case kindIgnore:
@@ -419,7 +426,7 @@ func (t *translator) remove(now time.Time, dn string, id int) (out []signal.Sign
 			out = append(out, signal.Signal{Kind: signal.QueueLeft, Time: now, Leg: tp.caller.leg, Queue: dn})
 		}
 		return out, nil
-	case kindMenu, kindIgnore:
+	case kindMenu, kindFax, kindIgnore:
 		return nil, nil
 	}
 	if tp.listens != nil {
@@ -495,7 +502,8 @@ func (t *translator) goneCalls(snapshot []DNInfo) []int {
 // when the translator saw no answer (it was away): dn's leg, known or
 // met only now, answers. It does nothing when c was seen answered.
 func (t *translator) answerUnseen(now time.Time, c *tcall, dn string) []signal.Signal {
-	if c == nil || dn == "" || c.answered || c.first == nil {
+	if c == nil || dn == "" || c.answered || c.first == nil || t.kindOf(dn) != kindLeg {
+		// A fax extension that took the call is no leg's answer.
 		return nil
 	}
 	if tp := c.find(func(q *tpart) bool { return q.p.DN == dn && q.kind == kindLeg && q.dialler != nil }); tp != nil {

@@ -67,6 +67,7 @@ const (
 	typeQueue        = "Wqueue"
 	typeRingGroup    = "Wringgroup"
 	typeIVR          = "Wivr"
+	typeFax          = "Wfax"
 )
 
 // eventType is a WebSocket event's kind ([cc-types] EventType, numbered
