@@ -150,6 +150,11 @@ func (s *Session) Send(ctx context.Context, src Source) {
 					}
 				}
 				if ev = ev[1:]; s.burst.Load() {
+					if ended != nil {
+						// The burst holds the end packets.
+						close(ended)
+						ended = nil
+					}
 					for _, p := range ev {
 						if b, err := p.Marshal(); err == nil {
 							if _, err := s.conn.WriteToUDP(b, dst); err == nil {

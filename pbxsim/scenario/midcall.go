@@ -145,7 +145,15 @@ func (r *Runner) midCall(ctx context.Context, w World, calls map[string]*placed,
 			return err
 		}
 		if err := c.SendDTMF(ctx, d.Digits, d.Method); err != nil {
-			return fmt.Errorf("dtmf on %s: %w", d.Call, err)
+			select {
+			case <-c.Done():
+				// The PBX ended the call on the keys (a transfer code
+				// hangs the transferer up); the expectations judge
+				// whether it heard them all.
+				r.logger().Debug("call ended during key presses", "call", d.Call, "digits", d.Digits, "err", err)
+			default:
+				return fmt.Errorf("dtmf on %s: %w", d.Call, err)
+			}
 		}
 	case st.Originate != nil:
 		o := st.Originate
