@@ -61,8 +61,9 @@ type call struct {
 	then func(Response)
 }
 
-// connect dials the AMI, checks the banner and logs in. The returned session
-// is not started yet.
+// connect dials the AMI, checks the banner, logs in and has the PBX filter
+// the session's events (filter.go). The returned session is not started
+// yet.
 func (c *Connector) connect(ctx context.Context) (*session, error) {
 	addr := c.cfg.Addr
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
@@ -108,11 +109,20 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 		conn.Close()
 		return nil, err
 	}
+	c.log.Info("ami logged in", "username", c.cfg.Username, "ami_version", version)
+	// The filters get a deadline of their own.
+	if err := conn.SetDeadline(time.Now().Add(c.cfg.DialTimeout)); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("set deadline on %s: %w", addr, err)
+	}
+	if err := c.filter(s); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	if !stop() || conn.SetDeadline(time.Time{}) != nil {
 		conn.Close()
 		return nil, fmt.Errorf("connect to %s: %w", addr, ctx.Err())
 	}
-	c.log.Info("ami logged in", "username", c.cfg.Username, "ami_version", version)
 	return s, nil
 }
 
