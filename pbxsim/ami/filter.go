@@ -52,7 +52,7 @@ type filterEntry struct {
 	re      *regexp.Regexp
 	text    string
 	name    string // event name, "" for any
-	header  string // "Name:", "" for the whole event
+	header  []byte // "Name:", nil for the whole event
 	exclude bool
 }
 
@@ -189,7 +189,7 @@ func (e *filterEntry) parseOptions(opts, pattern string) error {
 			if !strings.HasSuffix(arg, ":") {
 				arg += ":"
 			}
-			e.header, haveHeader = arg, true
+			e.header, haveHeader = []byte(arg), true
 		case strings.HasPrefix(opt, "method"):
 			m, ok := matchMethods[arg]
 			if !ok {
@@ -268,17 +268,16 @@ func (s *filterSet) match(name, event []byte) bool {
 // match is filter_cmp_fn past the name: the whole event, or the first
 // non-empty value of a line starting with the header that matches.
 func (e *filterEntry) match(event []byte) bool {
-	if e.header == "" {
+	if e.header == nil {
 		return e.matchValue(event)
 	}
-	for rest := event; len(rest) > 0; {
-		var line []byte
-		line, rest, _ = bytes.Cut(rest, []byte("\n"))
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		v, ok := bytes.CutPrefix(line, []byte(e.header))
-		if !ok {
-			continue
+	for text := event; ; { // text starts a line
+		i := headerLine(text, e.header)
+		if i < 0 {
+			return false
 		}
+		v, rest, _ := bytes.Cut(text[i+len(e.header):], []byte("\n"))
+		v = bytes.TrimSuffix(v, []byte("\r"))
 		// ast_skip_blanks: every byte up to a space.
 		for len(v) > 0 && v[0] <= ' ' {
 			v = v[1:]
@@ -286,8 +285,23 @@ func (e *filterEntry) match(event []byte) bool {
 		if len(v) > 0 && e.matchValue(v) {
 			return true
 		}
+		text = rest
 	}
-	return false
+}
+
+// headerLine is where the first line of text that starts with header
+// starts, -1 if none; text starts a line.
+func headerLine(text, header []byte) int {
+	for off := 0; ; {
+		i := bytes.Index(text[off:], header)
+		if i < 0 {
+			return -1
+		}
+		if i += off; i == 0 || text[i-1] == '\n' {
+			return i
+		}
+		off = i + 1
+	}
 }
 
 // matchValue is match_eventdata.
