@@ -161,11 +161,14 @@ func (c *amiConn) channelNames() ([]string, error) {
 
 // FilterProbe checks event filters on t's Asterisk: it logs in with
 // events on, adds filters (an error if Asterisk refuses one), sets two
-// global variables, mixmonitor_filename (the connector's filters take
-// MIXMONITOR_FILENAME in any case) and CALLHOOK_FILTER_PROBE, raises the
-// user event CallhookFilterProbe, and returns what the session got
-// meanwhile, as "VarSet <variable>" and "UserEvent <name>" (other events
-// by name). The variables are deleted again.
+// global variables and empties them again, CALLHOOK_FILTER_PROBE and
+// mixmonitor_filename (the connector's filters take MIXMONITOR_FILENAME
+// in any case), raises the user event CallhookFilterProbe, and returns
+// what the session got meanwhile: "VarSet <variable>=<value>",
+// "UserEvent <name>", other events by name. Asterisk raises VarSet
+// through its message bus, after the action's answer and in no fixed
+// order with the user event, but in order among themselves: the last,
+// emptying mixmonitor_filename, ends the probe.
 func FilterProbe(ctx context.Context, t *Target, filters [][2]string) ([]string, error) {
 	c, err := dialAMI(ctx, t.AMI, t.AMIUser, t.AMISecret, true)
 	if err != nil {
@@ -186,24 +189,24 @@ func FilterProbe(ctx context.Context, t *Target, filters [][2]string) ([]string,
 			return nil, fmt.Errorf("filter %s = %s: %s %s", f[0], f[1], res["Response"], res["Message"])
 		}
 	}
-	var got []string
 	probe := [][]string{
 		{"Setvar", "Variable", "CALLHOOK_FILTER_PROBE", "Value", "1"},
 		{"Setvar", "Variable", "mixmonitor_filename", "Value", "/tmp/probe.wav"},
+		{"UserEvent", "UserEvent", "CallhookFilterProbe"},
 		{"Setvar", "Variable", "CALLHOOK_FILTER_PROBE", "Value", ""},
 		{"Setvar", "Variable", "mixmonitor_filename", "Value", ""},
-		{"UserEvent", "UserEvent", "CallhookFilterProbe"},
 	}
 	for _, a := range probe {
 		if _, err := c.send(a[0], a[1:]...); err != nil {
 			return nil, err
 		}
 	}
-	answered := 0
-	for {
+	var got []string
+	answered, user, last := 0, false, false
+	for answered < len(probe) || !user || !last {
 		m, err := c.read()
 		if err != nil {
-			return got, fmt.Errorf("read the probe's events: %w", err)
+			return got, fmt.Errorf("read the probe's events (got %v): %w", got, err)
 		}
 		switch {
 		case m["Response"] != "":
@@ -212,14 +215,14 @@ func FilterProbe(ctx context.Context, t *Target, filters [][2]string) ([]string,
 			}
 			answered++
 		case m["Event"] == "VarSet":
-			got = append(got, "VarSet "+m["Variable"])
+			got = append(got, "VarSet "+m["Variable"]+"="+m["Value"])
+			last = last || m["Variable"] == "mixmonitor_filename" && m["Value"] == ""
 		case m["Event"] == "UserEvent":
 			got = append(got, "UserEvent "+m["UserEvent"])
+			user = user || m["UserEvent"] == "CallhookFilterProbe"
 		default:
 			got = append(got, m["Event"])
 		}
-		if answered == len(probe) && len(got) > 0 && got[len(got)-1] == "UserEvent CallhookFilterProbe" {
-			return got, nil
-		}
 	}
+	return got, nil
 }
