@@ -96,8 +96,9 @@ func (e *filterRefused) Error() string { return "ami: event filters refused: " +
 // alone: when it is refused the session simply stays unfiltered
 // (*filterRefused). The others are sent at once and their answers read
 // together; a refusal among them is ErrFilter. Events read meanwhile are
-// dropped: those the filters not yet added excluded are lost anyway, so
-// the session is taken to start once the last filter is answered. The
+// kept for the session (session.early) and handled first once it starts.
+// Those the filters not yet added excluded are lost, so what the session
+// missed is as if it logged in once the last filter was answered; the
 // resync that follows (resync.go) reports what changed before, as after
 // any login.
 func (s *session) addFilters(filters []Filter) error {
@@ -148,6 +149,7 @@ func (s *session) filterBatch(filters []Filter) (refusal string, err error) {
 		case err != nil:
 			return "", fmt.Errorf("add event filters on %s: %w", s.addr, err)
 		case m.isEvent():
+			s.early = append(s.early, earlyEvent{m, time.Now()})
 			continue
 		}
 		i, ok := ids[m.Get("ActionID")]

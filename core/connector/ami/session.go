@@ -35,6 +35,10 @@ type session struct {
 	queued    *queueCallers
 	view      *chanView // the channels reported, across sessions (view.go)
 
+	// early are the events read while the session was being set up
+	// (filter.go), handled before any read later.
+	early []earlyEvent
+
 	wmu sync.Mutex // one packet written at a time
 
 	mu    sync.Mutex
@@ -59,6 +63,12 @@ type call struct {
 	// then, when set, runs on the reader goroutine with the complete
 	// answer, before any later packet is read: at its place in the stream.
 	then func(Response)
+}
+
+// earlyEvent is an event read before the session started, and when.
+type earlyEvent struct {
+	m    Message
+	recv time.Time
 }
 
 // connect dials the AMI, checks the banner, logs in and has the PBX filter
@@ -199,6 +209,10 @@ func (s *session) cause() error {
 func (s *session) readLoop() {
 	defer s.wg.Done()
 	defer close(s.readDone)
+	for _, e := range s.early {
+		s.dispatch(e.m, e.recv)
+	}
+	s.early = nil
 	for {
 		m, err := s.pr.ReadPacket()
 		recv := time.Now()
