@@ -158,3 +158,71 @@ func (c *amiConn) channelNames() ([]string, error) {
 		}
 	}
 }
+
+// FilterProbe checks event filters on t's Asterisk: it logs in with
+// events on, adds filters (an error if Asterisk refuses one), sets two
+// global variables and empties them again, CALLHOOK_FILTER_PROBE and
+// mixmonitor_filename (the connector's filters take MIXMONITOR_FILENAME
+// in any case), raises the user event CallhookFilterProbe, and returns
+// what the session got meanwhile: "VarSet <variable>=<value>",
+// "UserEvent <name>", other events by name. Asterisk raises VarSet
+// through its message bus, after the action's answer and in no fixed
+// order with the user event, but in order among themselves: the last,
+// emptying mixmonitor_filename, ends the probe.
+func FilterProbe(ctx context.Context, t *Target, filters [][2]string) ([]string, error) {
+	c, err := dialAMI(ctx, t.AMI, t.AMIUser, t.AMISecret, true)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	for _, f := range filters {
+		kv := []string{"Operation", "Add", "MatchCriteria", f[0]}
+		if f[1] != "" {
+			kv = append(kv, "Filter", f[1])
+		}
+		res, err := c.action("Filter", kv...)
+		if err != nil {
+			return nil, err
+		}
+		if res["Response"] != "Success" {
+			return nil, fmt.Errorf("filter %s = %s: %s %s", f[0], f[1], res["Response"], res["Message"])
+		}
+	}
+	probe := [][]string{
+		{"Setvar", "Variable", "CALLHOOK_FILTER_PROBE", "Value", "1"},
+		{"Setvar", "Variable", "mixmonitor_filename", "Value", "/tmp/probe.wav"},
+		{"UserEvent", "UserEvent", "CallhookFilterProbe"},
+		{"Setvar", "Variable", "CALLHOOK_FILTER_PROBE", "Value", ""},
+		{"Setvar", "Variable", "mixmonitor_filename", "Value", ""},
+	}
+	for _, a := range probe {
+		if _, err := c.send(a[0], a[1:]...); err != nil {
+			return nil, err
+		}
+	}
+	var got []string
+	answered, user, last := 0, false, false
+	for answered < len(probe) || !user || !last {
+		m, err := c.read()
+		if err != nil {
+			return got, fmt.Errorf("read the probe's events (got %v): %w", got, err)
+		}
+		switch {
+		case m["Response"] != "":
+			if m["Response"] != "Success" {
+				return got, fmt.Errorf("probe action: %s %s", m["Response"], m["Message"])
+			}
+			answered++
+		case m["Event"] == "VarSet":
+			got = append(got, "VarSet "+m["Variable"]+"="+m["Value"])
+			last = last || m["Variable"] == "mixmonitor_filename" && m["Value"] == ""
+		case m["Event"] == "UserEvent":
+			got = append(got, "UserEvent "+m["UserEvent"])
+			user = user || m["UserEvent"] == "CallhookFilterProbe"
+		default:
+			got = append(got, m["Event"])
+		}
+	}
+	return got, nil
+}

@@ -67,6 +67,8 @@ func TestParseErrors(t *testing.T) {
 			"missing host", 3},
 		{"callback key of two digits", "[pbx]\ntype = ami\naddress = 127.0.0.1:5038\nusername = a\nsecret = b\ncallback_key = 12\n[webhook.a]\nurl = http://x\ndialect = voipex\n",
 			`[pbx] callback_key: want one DTMF key (0-9, *, #, A-D), got "12"`, 6},
+		{"event filter neither yes nor no", "[pbx]\ntype = ami\naddress = 127.0.0.1:5038\nusername = a\nsecret = b\nevent_filter = maybe\n[webhook.a]\nurl = http://x\ndialect = voipex\n",
+			`callhook.ini:6: [pbx] event_filter: want yes or no, got "maybe"`, 6},
 		{"unknown key in pbx", "[pbx]\ntype = ami\nadress = 127.0.0.1:5038\nusername = a\nsecret = b\n[webhook.a]\nurl = http://x\ndialect = voipex\n",
 			`[pbx] adress: unknown key (did you mean "address"? known: address,`, 3},
 		{"unknown key in webhook", pbxOK + "[webhook.crm]\nurl = http://x\ndialect = 3cx\nretries = 3\n",

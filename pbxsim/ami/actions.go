@@ -64,8 +64,9 @@ var classes = []struct {
 }
 
 const (
-	classSystem   = 1 << 0
-	classSecurity = 1 << 18
+	classSystem    = 1 << 0
+	classReporting = 1 << 9
+	classSecurity  = 1 << 18
 )
 
 // classOf is the class bit of an event from its Privilege ("call,all").
@@ -110,6 +111,31 @@ func eventMask(s string) int {
 	return mask
 }
 
+// authority is the write class a built-in action needs, as manager.c
+// registers them; an action not listed is open to every logged-in user.
+var authority = map[string]int{
+	"filter":           classSystem,
+	"coreshowchannels": classSystem | classReporting,
+}
+
+// writePerm is manager.c's get_perm of the user's write option: the
+// classes named in the list; a user without one may run everything.
+func writePerm(write map[string]string, user string) int {
+	list, ok := write[strings.ToLower(user)]
+	if !ok {
+		return -1
+	}
+	perm := 0
+	for _, item := range strings.Split(list, ",") {
+		for _, c := range classes {
+			if c.label == strings.TrimSpace(item) {
+				perm |= c.bit
+			}
+		}
+	}
+	return perm
+}
+
 // handle runs one request and reports whether the session goes on. Only
 // Login, Logoff and Challenge are allowed before login, as in manager.c's
 // process_message.
@@ -133,8 +159,16 @@ func (ss *session) handle(req Message) bool {
 		ss.send(Error(req, "Permission denied"))
 		return true
 	}
-	if strings.EqualFold(action, "Events") {
+	if a := authority[strings.ToLower(action)]; a != 0 && ss.write&a == 0 {
+		ss.send(Error(req, "Permission denied"))
+		return true
+	}
+	switch strings.ToLower(action) {
+	case "events":
 		ss.events(req)
+		return true
+	case "filter":
+		ss.filter(req)
 		return true
 	}
 	a, ok := ss.srv.actions[strings.ToLower(action)]
@@ -194,6 +228,7 @@ func (ss *session) login(req Message) bool {
 		})
 	}
 	ss.authed, ss.mask, ss.username = true, mask, user
+	ss.write = writePerm(srv.cfg.Write, user)
 	srv.broadcastLocked(ss.successfulAuth(now).Bytes(), classSecurity)
 	srv.mu.Unlock()
 	ss.log.Info("ami login", "user", user)
@@ -257,6 +292,19 @@ func (ss *session) events(req Message) {
 	default:
 		ss.send(Error(req, "Invalid event mask"))
 	}
+}
+
+// filter is the Filter action: the filter applies to the events
+// broadcast after it, to this session only, for the session's life.
+func (ss *session) filter(req Message) {
+	ss.srv.mu.Lock()
+	ok, msg := FilterAction(&ss.filters, header(req, "Operation"), header(req, "MatchCriteria"), header(req, "Filter"))
+	ss.srv.mu.Unlock()
+	if ok {
+		ss.send(Success(req, msg))
+		return
+	}
+	ss.send(Error(req, msg))
 }
 
 func (ss *session) logoff(req Message) {

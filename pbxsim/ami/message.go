@@ -3,9 +3,10 @@
 // engine's production AMI connector talks to the simulator unchanged.
 //
 // Server implements pbx.Observer: each PBX event is rendered once (Render)
-// and queued to every logged-in session that wants its class. Each session
-// has a reader goroutine that runs actions (Login with Secret or with an MD5
-// Challenge key, Logoff, Ping, Events, CoreShowChannels, plus Config.Actions)
+// and queued to every logged-in session that wants its class and whose
+// event filters (Filters) pass it. Each session has a reader goroutine that
+// runs actions (Login with Secret or with an MD5 Challenge key, Logoff,
+// Ping, Events, Filter, CoreShowChannels, plus Config.Actions)
 // and a writer goroutine fed by a bounded queue, so a slow client is
 // disconnected rather than allowed to stall the PBX. The framing, texts and
 // header order of responses and events follow the Asterisk 22 captures in

@@ -68,6 +68,11 @@ type Config struct {
 	Logger          *slog.Logger      // discards if nil
 	Now             func() time.Time  // time.Now if nil
 
+	// Write is manager.conf's write option per user (matched
+	// case-insensitively): the classes of the actions the user may run,
+	// "system,call,...". A user not listed may run every action.
+	Write map[string]string
+
 	// AuthTimeout closes a connection that has not logged in (default
 	// DefaultAuthTimeout; negative: never).
 	AuthTimeout time.Duration
@@ -148,6 +153,11 @@ func NewServer(cfg Config) (*Server, error) {
 		users[strings.ToLower(u)] = secret
 	}
 	cfg.Users = users
+	write := make(map[string]string, len(cfg.Write))
+	for u, classes := range cfg.Write {
+		write[strings.ToLower(u)] = classes
+	}
+	cfg.Write = write
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "ami"),
@@ -258,7 +268,7 @@ func (s *Server) PBXEvent(e pbx.Event) {
 // that every session gets broadcasts in one order.
 func (s *Server) broadcastLocked(b []byte, class int) {
 	for _, ss := range s.sessions {
-		if ss.wants(class) {
+		if ss.wants(class, b) {
 			ss.enqueue(b)
 		}
 	}

@@ -39,10 +39,12 @@ type session struct {
 	authed   bool
 	mask     int // manager.c send_events: the event classes wanted
 	username string
+	filters  Filters // the session's event filters (the Filter action)
 
 	// Reader goroutine only.
 	challenge string
 	loginAt   time.Time
+	write     int // manager.c writeperm: the classes of the actions allowed
 }
 
 func newSession(srv *Server, id uint64, conn net.Conn) *session {
@@ -58,9 +60,10 @@ func newSession(srv *Server, id uint64, conn net.Conn) *session {
 	}
 }
 
-// wants reports whether an event of class goes to this session; srv.mu held.
-func (ss *session) wants(class int) bool {
-	return ss.authed && ss.mask&class == class
+// wants reports whether event b of class goes to this session; srv.mu
+// held.
+func (ss *session) wants(class int, b []byte) bool {
+	return ss.authed && ss.mask&class == class && ss.filters.Pass(b)
 }
 
 // enqueue queues one packet without waiting. A full queue means the client

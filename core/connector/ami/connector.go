@@ -112,6 +112,10 @@ type Config struct {
 	// CallbackKey is the key a caller waiting in a queue presses to order
 	// a callback; default DefaultCallbackKey.
 	CallbackKey string
+	// NoEventFilter keeps the connector from asking the PBX to send only
+	// the events it reads (EventFilters): the PBX then sends every event
+	// of the user's read classes, and the connector drops the rest itself.
+	NoEventFilter bool
 }
 
 // LogValue logs the configuration without its secret.
@@ -123,6 +127,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("dial_timeout", c.DialTimeout),
 		slog.Duration("min_backoff", c.MinBackoff),
 		slog.Duration("max_backoff", c.MaxBackoff),
+		slog.Bool("event_filter", !c.NoEventFilter),
 	)
 }
 
@@ -203,6 +208,10 @@ type Connector struct {
 	dials    *dialFanout             // what each channel's Dial rings, across sessions
 	queued   *queueCallers           // callers waiting in a queue, across sessions
 	view     *chanView               // the channels reported, across sessions (resync)
+	// unfiltered: the PBX refused an event filter after accepting others;
+	// later sessions go without (filter.go).
+	unfiltered    atomic.Bool
+	refusalLogged atomic.Bool // the PBX's refusal of filters was logged at Info
 }
 
 // New checks cfg, fills its defaults and returns a Connector. All problems

@@ -3,6 +3,7 @@ package ami
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/callhook/callhook/core/signal"
@@ -16,6 +17,11 @@ var (
 	menuApps = []string{"background", "waitexten", "read"}
 	faxApps  = []string{"receivefax"}
 )
+
+// newextenApps are the applications whose Newexten the connector reads
+// (lower case): MixMonitor names a recording's file (recording.go), Dial
+// what a channel rings (fanout.go), and the menu and fax applications.
+var newextenApps = slices.Concat([]string{"mixmonitor", "dial"}, menuApps, faxApps)
 
 // User events a dialplan (or an AMI client, through the UserEvent action)
 // raises where Asterisk has no event of its own: Asterisk reports neither

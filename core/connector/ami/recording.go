@@ -12,6 +12,9 @@ import (
 // a relative name (astspooldir/monitor).
 const DefaultMonitorDir = "/var/spool/asterisk/monitor"
 
+// mixFileVar is the channel variable MixMonitor sets to its file's path.
+const mixFileVar = "MIXMONITOR_FILENAME"
+
 // mixFiles learns the file each channel's MixMonitor writes. Asterisk 22's
 // MixMonitorStart event carries no file name; the name is on the stream
 // before it, in two places:
@@ -46,7 +49,7 @@ func (f *mixFiles) observe(m Message) {
 	var file string
 	switch strings.ToLower(m.Get("Event")) {
 	case "varset":
-		if !strings.EqualFold(m.Get("Variable"), "MIXMONITOR_FILENAME") {
+		if !strings.EqualFold(m.Get("Variable"), mixFileVar) {
 			return
 		}
 		file = strings.TrimSpace(m.Get("Value"))

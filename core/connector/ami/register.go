@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/callhook/callhook/core/connector"
 )
@@ -16,6 +17,28 @@ var keys = map[string]connector.Key{
 	"secret":   {Doc: "that user's secret", Required: true, Secret: true},
 	"callback_key": {Doc: "the key a caller waiting in a queue presses to order a callback (default " + DefaultCallbackKey + ")",
 		Check: CheckCallbackKey},
+	"event_filter": {Doc: "yes (default): ask the PBX to send only the events the engine reads (the manager action Filter; " +
+		"its user needs the system write class, else everything is sent and filtered here); no: every event",
+		Check: checkYesNo},
+}
+
+// checkYesNo accepts the boolean words of the engine's configuration.
+func checkYesNo(v string) error {
+	if _, ok := yesNo(v); !ok {
+		return fmt.Errorf("want yes or no, got %q", v)
+	}
+	return nil
+}
+
+// yesNo reads yes/no, true/false, on/off, 1/0.
+func yesNo(v string) (value, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "yes", "true", "on", "1":
+		return true, true
+	case "no", "false", "off", "0":
+		return false, true
+	}
+	return false, false
 }
 
 func init() {
@@ -27,10 +50,16 @@ func init() {
 			return New(Config{
 				Addr: p.Option("address"), Username: p.Option("username"), Secret: Secret(p.Option("secret")),
 				Location: p.Location, Logger: p.Logger, MonitorDir: p.RecordingsDir,
-				CallbackKey: p.Option("callback_key"),
+				CallbackKey: p.Option("callback_key"), NoEventFilter: noEventFilter(p.Option("event_filter")),
 			})
 		}})
 	}
+}
+
+// noEventFilter reads the event_filter key: unset means yes.
+func noEventFilter(v string) bool {
+	on, ok := yesNo(v)
+	return ok && !on
 }
 
 // Originate starts a call with the Originate action: Asterisk rings From

@@ -242,16 +242,19 @@ func (r *recorder) expectKind(t *testing.T, k signal.Kind) signal.Signal {
 	return s
 }
 
-// testConfig points at addr with short backoffs for fast reconnects.
+// testConfig points at addr with short backoffs for fast reconnects. The
+// scripted servers answer no Filter action, so event filters are off
+// (filter_test.go has them on).
 func testConfig(addr string) Config {
 	return Config{
-		Addr:       addr,
-		Username:   "callhook",
-		Secret:     "s3cret",
-		KeepAlive:  time.Minute,
-		MinBackoff: 5 * time.Millisecond,
-		MaxBackoff: 20 * time.Millisecond,
-		Location:   time.UTC,
+		Addr:          addr,
+		Username:      "callhook",
+		Secret:        "s3cret",
+		KeepAlive:     time.Minute,
+		MinBackoff:    5 * time.Millisecond,
+		MaxBackoff:    20 * time.Millisecond,
+		Location:      time.UTC,
+		NoEventFilter: true,
 	}
 }
 

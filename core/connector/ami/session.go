@@ -35,6 +35,10 @@ type session struct {
 	queued    *queueCallers
 	view      *chanView // the channels reported, across sessions (view.go)
 
+	// early are the events read while the session was being set up
+	// (filter.go), handled before any read later.
+	early []earlyEvent
+
 	wmu sync.Mutex // one packet written at a time
 
 	mu    sync.Mutex
@@ -61,8 +65,15 @@ type call struct {
 	then func(Response)
 }
 
-// connect dials the AMI, checks the banner and logs in. The returned session
-// is not started yet.
+// earlyEvent is an event read before the session started, and when.
+type earlyEvent struct {
+	m    Message
+	recv time.Time
+}
+
+// connect dials the AMI, checks the banner, logs in and has the PBX filter
+// the session's events (filter.go). The returned session is not started
+// yet.
 func (c *Connector) connect(ctx context.Context) (*session, error) {
 	addr := c.cfg.Addr
 	d := net.Dialer{Timeout: c.cfg.DialTimeout}
@@ -108,11 +119,20 @@ func (c *Connector) connect(ctx context.Context) (*session, error) {
 		conn.Close()
 		return nil, err
 	}
+	c.log.Info("ami logged in", "username", c.cfg.Username, "ami_version", version)
+	// The filters get a deadline of their own.
+	if err := conn.SetDeadline(time.Now().Add(c.cfg.DialTimeout)); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("set deadline on %s: %w", addr, err)
+	}
+	if err := c.filter(s); err != nil {
+		conn.Close()
+		return nil, err
+	}
 	if !stop() || conn.SetDeadline(time.Time{}) != nil {
 		conn.Close()
 		return nil, fmt.Errorf("connect to %s: %w", addr, ctx.Err())
 	}
-	c.log.Info("ami logged in", "username", c.cfg.Username, "ami_version", version)
 	return s, nil
 }
 
@@ -189,6 +209,10 @@ func (s *session) cause() error {
 func (s *session) readLoop() {
 	defer s.wg.Done()
 	defer close(s.readDone)
+	for _, e := range s.early {
+		s.dispatch(e.m, e.recv)
+	}
+	s.early = nil
 	for {
 		m, err := s.pr.ReadPacket()
 		recv := time.Now()

@@ -19,43 +19,54 @@ type translator func(m Message) (signal.Signal, error)
 // errSkip marks an event that is deliberately not translated.
 var errSkip = errors.New("skip event")
 
-// translators maps an AMI event name (lower case) to its translation. Events
-// without an entry are ignored. Field names follow Asterisk 22's AMI event
-// documentation; the queue, transfer and recording ones are in transfer.go,
-// the dialplan and user events in dialplan.go.
+// translators maps an AMI event name, spelt as Asterisk 22 spells it (its
+// event filters compare names case-sensitively; see EventFilters), to its
+// translation. Events without an entry are ignored. Field names follow
+// Asterisk 22's AMI event documentation; the queue, transfer and recording
+// ones are in transfer.go, the dialplan and user events in dialplan.go.
 var translators = map[string]translator{
-	"newchannel":         legSignal(signal.LegAppeared),
-	"newstate":           newstateSignal,
-	"dialbegin":          dialBeginSignal,
-	"dialstate":          dialStateSignal,
-	"dialend":            dialEndSignal,
-	"bridgeenter":        bridgeSignal(signal.Joined),
-	"bridgeleave":        bridgeSignal(signal.Left),
-	"hangup":             hangupSignal,
-	"userevent":          userSignal,
-	"blindtransfer":      blindTransferSignal,
-	"attendedtransfer":   attendedTransferSignal,
-	"queuecallerjoin":    callerSignal(signal.QueueJoined),
-	"queuecallerleave":   callerSignal(signal.QueueLeft),
-	"queuecallerabandon": callerSignal(signal.QueueAbandoned),
-	"agentcalled":        agentSignal(signal.AgentRinging),
-	"agentringnoanswer":  agentSignal(signal.AgentNoAnswer),
-	"agentconnect":       agentSignal(signal.AgentAnswered),
-	"agentcomplete":      agentSignal(signal.AgentDone),
-	"queuememberadded":   memberSignal(signal.MemberAdded),
-	"queuememberremoved": memberSignal(signal.MemberRemoved),
-	"queuememberpause":   memberSignal(signal.MemberPaused),
-	"queuememberstatus":  memberSignal(signal.MemberState),
-	"mixmonitorstart":    legSignal(signal.RecordingStarted),
-	"mixmonitorstop":     legSignal(signal.RecordingStopped),
-	"cdr":                cdrSignal,
-	"chanspystart":       spySignal(signal.ListenStarted),
-	"chanspystop":        spySignal(signal.ListenStopped),
-	"newexten":           newextenSignal,
+	"Newchannel":         legSignal(signal.LegAppeared),
+	"Newstate":           newstateSignal,
+	"DialBegin":          dialBeginSignal,
+	"DialState":          dialStateSignal,
+	"DialEnd":            dialEndSignal,
+	"BridgeEnter":        bridgeSignal(signal.Joined),
+	"BridgeLeave":        bridgeSignal(signal.Left),
+	"Hangup":             hangupSignal,
+	"UserEvent":          userSignal,
+	"BlindTransfer":      blindTransferSignal,
+	"AttendedTransfer":   attendedTransferSignal,
+	"QueueCallerJoin":    callerSignal(signal.QueueJoined),
+	"QueueCallerLeave":   callerSignal(signal.QueueLeft),
+	"QueueCallerAbandon": callerSignal(signal.QueueAbandoned),
+	"AgentCalled":        agentSignal(signal.AgentRinging),
+	"AgentRingNoAnswer":  agentSignal(signal.AgentNoAnswer),
+	"AgentConnect":       agentSignal(signal.AgentAnswered),
+	"AgentComplete":      agentSignal(signal.AgentDone),
+	"QueueMemberAdded":   memberSignal(signal.MemberAdded),
+	"QueueMemberRemoved": memberSignal(signal.MemberRemoved),
+	"QueueMemberPause":   memberSignal(signal.MemberPaused),
+	"QueueMemberStatus":  memberSignal(signal.MemberState),
+	"MixMonitorStart":    legSignal(signal.RecordingStarted),
+	"MixMonitorStop":     legSignal(signal.RecordingStopped),
+	"Cdr":                cdrSignal,
+	"ChanSpyStart":       spySignal(signal.ListenStarted),
+	"ChanSpyStop":        spySignal(signal.ListenStopped),
+	"Newexten":           newextenSignal,
 	// ReceiveFAX: res_fax's event when a received fax completed; a fax
 	// the dialplan's Newexten did not announce is reported by it.
-	"receivefax": func(m Message) (signal.Signal, error) { return channelSignal(m, signal.FaxReceiving) },
+	"ReceiveFAX": func(m Message) (signal.Signal, error) { return channelSignal(m, signal.FaxReceiving) },
 }
+
+// translatorByName is translators by lower-case name: the connector reads
+// event names without case, as it reads keys.
+var translatorByName = func() map[string]translator {
+	m := make(map[string]translator, len(translators))
+	for name, tr := range translators {
+		m[strings.ToLower(name)] = tr
+	}
+	return m
+}()
 
 // spySignal translates ChanSpyStart/ChanSpyStop: the Spyer block is the
 // supervisor's leg, the Spyee block the leg listened in on.
@@ -74,7 +85,7 @@ func spySignal(kind signal.Kind) translator {
 // timestampevents=yes), else recv; it is expressed in loc.
 func translate(m Message, recv time.Time, loc *time.Location) (signal.Signal, error) {
 	name := m.Get("Event")
-	tr, ok := translators[strings.ToLower(name)]
+	tr, ok := translatorByName[strings.ToLower(name)]
 	if !ok {
 		return signal.Signal{}, errSkip
 	}
@@ -367,7 +378,8 @@ func parseTimestamp(v string) (time.Time, error) {
 // and the dialplan events that name a recording's file or a menu or fax
 // application. The rest (VarSet of every variable, every dialplan step,
 // device states, RTCP reports) is a third of a busy Asterisk's stream and
-// is dropped before it is decoded.
+// is dropped before it is decoded. EventFilters asks the PBX for the same
+// events, so that it need not send the rest at all.
 func wanted(p rawPacket) bool {
 	ev := p.get("Event")
 	if ev == nil || p.get("ActionID") != nil {
@@ -376,11 +388,10 @@ func wanted(p rawPacket) bool {
 	name := strings.ToLower(string(ev))
 	switch name {
 	case "varset":
-		return bytes.EqualFold(p.get("Variable"), []byte("MIXMONITOR_FILENAME"))
+		return bytes.EqualFold(p.get("Variable"), []byte(mixFileVar))
 	case "newexten":
-		app := strings.ToLower(string(p.get("Application")))
-		return app == "mixmonitor" || app == "dial" || contains(menuApps, app) || contains(faxApps, app)
+		return contains(newextenApps, strings.ToLower(string(p.get("Application"))))
 	}
-	_, ok := translators[name]
+	_, ok := translatorByName[name]
 	return ok
 }

@@ -20,24 +20,37 @@ package crashtest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/callhook/callhook/pbxsim/ami"
 )
 
 // Source is a minimal AMI server: it answers Login and any other action
-// with Success, and writes what Send gives it to the current session.
+// with Success, keeps each session's event filters (the Filter action, as
+// Asterisk 22 applies them), and writes what Send gives it to the current
+// session, filtered.
 type Source struct {
 	ln net.Listener
 
 	mu      sync.Mutex
-	conn    net.Conn
-	gen     int // counts sessions
+	cur     *session
+	gen     int  // counts sessions
+	ready   bool // the current session set itself up (see Session)
 	changed chan struct{}
+}
+
+// session is one connection: its filters are guarded by Source.mu.
+type session struct {
+	conn    net.Conn
+	filters ami.Filters
 }
 
 // NewSource listens on 127.0.0.1:0.
@@ -58,8 +71,8 @@ func (s *Source) Addr() string { return s.ln.Addr().String() }
 func (s *Source) Close() {
 	s.ln.Close()
 	s.mu.Lock()
-	if s.conn != nil {
-		s.conn.Close()
+	if s.cur != nil {
+		s.cur.conn.Close()
 	}
 	s.mu.Unlock()
 }
@@ -70,13 +83,14 @@ func (s *Source) accept() {
 		if err != nil {
 			return
 		}
-		go s.serve(c)
+		go s.serve(&session{conn: c})
 	}
 }
 
 // serve answers actions; after a successful Login the connection becomes
 // the current session.
-func (s *Source) serve(c net.Conn) {
+func (s *Source) serve(ss *session) {
+	c := ss.conn
 	var wmu sync.Mutex
 	write := func(b string) error {
 		wmu.Lock()
@@ -107,19 +121,28 @@ func (s *Source) serve(c net.Conn) {
 		if len(fields) == 0 {
 			continue
 		}
+		action := strings.ToLower(fields["action"])
 		resp := "Response: Success\r\nActionID: " + fields["actionid"] + "\r\n"
-		switch strings.ToLower(fields["action"]) {
+		switch action {
 		case "login":
 			resp += "Message: Authentication accepted\r\n\r\n"
 		case "ping":
 			resp += "Ping: Pong\r\n\r\n"
+		case "filter":
+			s.mu.Lock()
+			ok, msg := ami.FilterAction(&ss.filters, fields["operation"], fields["matchcriteria"], fields["filter"])
+			s.mu.Unlock()
+			if !ok {
+				resp = "Response: Error\r\nActionID: " + fields["actionid"] + "\r\n"
+			}
+			resp += "Message: " + msg + "\r\n\r\n"
 		default:
 			resp += "\r\n"
 		}
 		// The session is locked while events are written, so a
 		// response never lands inside an event.
 		s.mu.Lock()
-		cur := s.conn == c
+		cur := s.cur == ss
 		s.mu.Unlock()
 		if cur {
 			s.mu.Lock()
@@ -131,28 +154,34 @@ func (s *Source) serve(c net.Conn) {
 		} else if write(resp) != nil {
 			return
 		}
-		if strings.EqualFold(fields["action"], "login") {
-			s.mu.Lock()
-			if s.conn != nil {
-				s.conn.Close()
+		s.mu.Lock()
+		switch {
+		case action == "login":
+			if s.cur != nil {
+				s.cur.conn.Close()
 			}
-			s.conn = c
+			s.cur, s.ready = ss, false
 			s.gen++
+		case s.cur == ss && !s.ready && action != "filter":
+			s.ready = true
 			close(s.changed)
 			s.changed = make(chan struct{})
-			s.mu.Unlock()
 		}
+		s.mu.Unlock()
 	}
 }
 
-// Session waits for a logged-in session newer than gen and returns its
-// number.
+// Session waits for a session newer than gen that is set up, and returns
+// its number. A client filtering its events adds the filters right after
+// Login, and events sent meanwhile would pass or not depending on how far
+// it got; so a session counts once it sends anything else (the engine's
+// resync Ping).
 func (s *Source) Session(ctx context.Context, after int) (int, error) {
 	for {
 		s.mu.Lock()
-		gen, ch := s.gen, s.changed
+		gen, ready, ch := s.gen, s.ready, s.changed
 		s.mu.Unlock()
-		if gen > after {
+		if gen > after && ready {
 			return gen, nil
 		}
 		select {
@@ -163,15 +192,58 @@ func (s *Source) Session(ctx context.Context, after int) (int, error) {
 	}
 }
 
-// Send writes b to session gen; an error means the session is gone.
+// Send writes b, whole AMI events, to session gen: those its filters pass,
+// as Asterisk would. An error means the session is gone.
 func (s *Source) Send(gen int, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.gen != gen || s.conn == nil {
+	if s.gen != gen || s.cur == nil {
 		return fmt.Errorf("ami session %d is gone", gen)
 	}
-	_, err := s.conn.Write(b)
-	return err
+	if s.cur.filters.Empty() {
+		_, err := s.cur.conn.Write(b)
+		return err
+	}
+	return writeFiltered(s.cur.conn, &s.cur.filters, b)
+}
+
+// Filter returns what of b, whole AMI events, session gen's filters pass,
+// so that a benchmark can filter its stream before it starts the clock.
+func (s *Source) Filter(gen int, b []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen || s.cur == nil {
+		return nil, fmt.Errorf("ami session %d is gone", gen)
+	}
+	var out bytes.Buffer
+	err := writeFiltered(&out, &s.cur.filters, b)
+	return out.Bytes(), err
+}
+
+// writeFiltered writes the events of b that f passes, in writes of about
+// filterChunk bytes.
+func writeFiltered(w io.Writer, f *ami.Filters, b []byte) error {
+	const filterChunk = 256 << 10
+	var buf []byte
+	for len(b) > 0 {
+		n := bytes.Index(b, []byte("\r\n\r\n"))
+		if n < 0 {
+			n = len(b)
+		} else {
+			n += 4
+		}
+		if ev := b[:n]; f.Pass(ev) {
+			buf = append(buf, ev...)
+		}
+		b = b[n:]
+		if len(buf) >= filterChunk || len(b) == 0 && len(buf) > 0 {
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	return nil
 }
 
 // Calls turns a capture of one call (a raw AMI stream) into n distinct
