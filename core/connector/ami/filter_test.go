@@ -186,7 +186,7 @@ func next(t *testing.T, ch chan filtered) filtered {
 }
 
 // Accepted filters: the first alone, the rest at once; the events read
-// meanwhile are dropped, those after flow.
+// meanwhile are handled first, then those after.
 func TestEventFiltersAccepted(t *testing.T) {
 	ts, sessions := filterScript(t, func(int) string { return filterOK })
 	logs := &syncBuffer{}
@@ -197,6 +197,9 @@ func TestEventFiltersAccepted(t *testing.T) {
 		t.Fatalf("session got %d filters then %q, want %d then the resync's Ping", f.filters, f.next, n)
 	}
 	rec.expectKind(t, signal.Connected)
+	if s := rec.expectKind(t, signal.LegAppeared); s.Leg.ID != "1.1" {
+		t.Errorf("got %s, want the channel raised while the filters were added", show(s))
+	}
 	_ = f.sc.write(fmt.Sprintf(filteredNewchannel, "1.2"))
 	if s := rec.expectKind(t, signal.LegAppeared); s.Leg.ID != "1.2" {
 		t.Errorf("got %s, want the channel raised after the filters", show(s))
@@ -220,8 +223,13 @@ func TestEventFiltersRefused(t *testing.T) {
 			t.Fatalf("session %d got %d filters then %q, want 1 then the resync's Ping", i+1, f.filters, f.next)
 		}
 		rec.expectKind(t, signal.Connected)
+		if s := rec.expectKind(t, signal.LegAppeared); s.Leg.ID != "1.1" {
+			t.Errorf("session %d: got %s, want the channel raised while the filter was refused", i+1, show(s))
+		}
 		_ = f.sc.write(fmt.Sprintf(filteredNewchannel, "1.2"))
-		rec.expectKind(t, signal.LegAppeared)
+		if s := rec.expectKind(t, signal.LegAppeared); s.Leg.ID != "1.2" {
+			t.Errorf("session %d: got %s, want the channel raised after", i+1, show(s))
+		}
 		f.sc.conn.Close()
 		rec.expectKind(t, signal.Disconnected)
 	}
