@@ -6,9 +6,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -80,7 +82,7 @@ module			aufile.so
 module_app		account.so
 module_app		menu.so
 rtp_ports		%s-%s
-`, freeUDPPort(t), filepath.Join(dir, "heard.wav"), wav, filepath.Join(dir, "alert.wav"), "40000", "40100")
+`, freeSIPPort(t), filepath.Join(dir, "heard.wav"), wav, filepath.Join(dir, "alert.wav"), "40000", "40100")
 	if err := os.WriteFile(filepath.Join(dir, "config"), []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -89,19 +91,30 @@ rtp_ports		%s-%s
 		t.Fatal(err)
 	}
 	cmd := exec.CommandContext(ctx, bin, "-f", dir, "-e", "/dial sip:2125550100@"+p.Addr())
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	var outBuf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &outBuf, &outBuf
 	cmd.Stdin = nil
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	defer stop()
+	// out is what baresip said, read once it is stopped (its output is
+	// copied into the buffer until then).
+	out := func() string { stop(); return outBuf.String() }
 
 	var in *phone.Call
 	select {
 	case in = <-alice.Incoming():
 	case <-ctx.Done():
-		t.Fatalf("baresip's call did not reach 101; baresip said:\n%s", out.String())
+		t.Fatalf("baresip's call did not reach 101; baresip said:\n%s", out())
 	}
 	if in.RemoteNumber() != "2125559876" {
 		t.Errorf("caller %q", in.RemoteNumber())
@@ -115,7 +128,7 @@ rtp_ports		%s-%s
 	for in.RTPReceived() < 25 {
 		select {
 		case <-deadline:
-			t.Fatalf("101 got %d RTP packets from baresip; baresip said:\n%s", in.RTPReceived(), out.String())
+			t.Fatalf("101 got %d RTP packets from baresip; baresip said:\n%s", in.RTPReceived(), out())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -125,4 +138,30 @@ rtp_ports		%s-%s
 	if code, _ := in.Status(); code != 200 {
 		t.Errorf("status %d", code)
 	}
+}
+
+// freeSIPPort is a port baresip can listen on: it binds UDP and TCP on the
+// port and SIP/TLS on the next one, so all three must be free.
+func freeSIPPort(t *testing.T) string {
+	t.Helper()
+	for range 100 {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		a, errA := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		b, errB := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
+		for _, l := range []net.Listener{a, b} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		u.Close()
+		if errA == nil && errB == nil && port < 65535 {
+			return strconv.Itoa(port)
+		}
+	}
+	t.Fatal("no port free for UDP, TCP and the TLS port after it in 100 tries")
+	return ""
 }
