@@ -140,12 +140,8 @@ func (s *session) filterBatch(filters []Filter) (refusal string, err error) {
 	}
 	refused := make([]string, len(filters))
 	for left := len(filters); left > 0; {
-		m, err := s.pr.ReadPacket()
-		var me *MalformedError
+		m, err := s.readPacket()
 		switch {
-		case errors.As(err, &me):
-			s.log.Warn("ami skipped malformed packet", "err", err)
-			continue
 		case err != nil:
 			return "", fmt.Errorf("add event filters on %s: %w", s.addr, err)
 		case m.isEvent():

@@ -65,6 +65,20 @@ type call struct {
 	then func(Response)
 }
 
+// readPacket reads the next packet, skipping (and logging) malformed ones:
+// one bad packet from the PBX loses only itself.
+func (s *session) readPacket() (Message, error) {
+	for {
+		m, err := s.pr.ReadPacket()
+		var me *MalformedError
+		if errors.As(err, &me) {
+			s.log.Warn("ami skipped malformed packet", "err", err)
+			continue
+		}
+		return m, err
+	}
+}
+
 // earlyEvent is an event read before the session started, and when.
 type earlyEvent struct {
 	m    Message
@@ -150,12 +164,8 @@ func (s *session) login(username string, secret Secret) error {
 		return fmt.Errorf("log in to %s as %q: %w", s.addr, username, err)
 	}
 	for {
-		m, err := s.pr.ReadPacket()
-		var me *MalformedError
+		m, err := s.readPacket()
 		switch {
-		case errors.As(err, &me):
-			s.log.Warn("ami skipped malformed packet", "err", err)
-			continue
 		case err != nil:
 			return fmt.Errorf("log in to %s as %q: %w", s.addr, username, err)
 		case m.isEvent() || m.Get("ActionID") != id:
@@ -214,14 +224,9 @@ func (s *session) readLoop() {
 	}
 	s.early = nil
 	for {
-		m, err := s.pr.ReadPacket()
+		m, err := s.readPacket()
 		recv := time.Now()
 		if err != nil {
-			var me *MalformedError
-			if errors.As(err, &me) {
-				s.log.Warn("ami skipped malformed packet", "err", err)
-				continue
-			}
 			s.fail(fmt.Errorf("read from %s: %w", s.addr, err))
 			return
 		}
