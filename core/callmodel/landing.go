@@ -63,12 +63,12 @@ type flowCall struct {
 	// extension) or several at once (a ring group).
 	batchLeg   string
 	batchExten string
-	batch      map[string]bool // peer leg → still dialled
-	fanout     int             // devices the dial rings at once, as the PBX said
+	batch      smallMap[string, bool] // peer leg → still dialled
+	fanout     int                    // devices the dial rings at once, as the PBX said
 	// waiting are legs created for the call and not dialled yet: a dial
 	// of several devices creates them all before it dials the first, and
 	// the first can ring before the others are dialled.
-	waiting map[string]bool
+	waiting smallMap[string, bool]
 }
 
 // handleFlow runs one signal through the model and adds the call-flow
@@ -162,23 +162,20 @@ func (m *Model) flowSignal(c *call, fc *flowCall, s signal.Signal) []Event {
 	switch s.Kind {
 	case signal.LegAppeared:
 		if c.origin != nil && s.Leg.ID != c.origin.id && s.Leg.State == signal.StateIdle {
-			if fc.waiting == nil {
-				fc.waiting = map[string]bool{}
-			}
-			fc.waiting[s.Leg.ID] = true
+			fc.waiting.set(s.Leg.ID, true)
 		}
 	case signal.LegGone:
-		delete(fc.waiting, s.Leg.ID)
+		fc.waiting.del(s.Leg.ID)
 	case signal.Dialling:
-		delete(fc.waiting, s.Peer.ID)
+		fc.waiting.del(s.Peer.ID)
 		if fc.batchLeg != s.Leg.ID || fc.dialling() == 0 {
-			fc.batchLeg, fc.batchExten, fc.batch, fc.fanout = s.Leg.ID, s.Leg.Number, map[string]bool{}, 0
+			fc.batchLeg, fc.batchExten, fc.batch, fc.fanout = s.Leg.ID, s.Leg.Number, fc.batch[:0], 0
 		}
-		fc.batch[s.Peer.ID] = true
+		fc.batch.set(s.Peer.ID, true)
 		fc.fanout = max(fc.fanout, s.Fanout)
 	case signal.DialEnded:
-		if fc.batch[s.Peer.ID] {
-			fc.batch[s.Peer.ID] = false
+		if fc.batch.get(s.Peer.ID) {
+			fc.batch.set(s.Peer.ID, false)
 		}
 		fc.lastDial = s.Outcome
 	case signal.QueueJoined:
@@ -217,8 +214,8 @@ func (m *Model) land(c *call, fc *flowCall, t time.Time, dest string, typ UserTy
 
 func (fc *flowCall) dialling() int {
 	n := 0
-	for _, on := range fc.batch {
-		if on {
+	for _, e := range fc.batch {
+		if e.v {
 			n++
 		}
 	}

@@ -105,7 +105,7 @@ type lost struct {
 type call struct {
 	id        CallID
 	direction Direction
-	legs      map[string]*leg
+	legs      smallMap[string, *leg]
 	chains    []string
 	origin    *leg // the leg that started the call
 	extLeg    *leg // the external party's leg
@@ -123,9 +123,9 @@ type call struct {
 	ended     bool
 	transfer  TransferType // how the next answer is reached
 	lost      *lost
-	stops     []*leg           // stopped ringing, reported once the call goes on
-	emitted   int              // events reported so far
-	counts    map[kindLink]int // events reported per kind and link
+	stops     []*leg                  // stopped ringing, reported once the call goes on
+	emitted   int                     // events reported so far
+	counts    smallMap[kindLink, int] // events reported per kind and link
 	flow      flowCall
 	history   History
 
@@ -246,7 +246,7 @@ func (m *Model) isExtension(endpoint string) bool {
 // calls merge.
 func (m *Model) find(l signal.Leg) (*call, *leg) {
 	if c := m.byLeg[l.ID]; c != nil {
-		return c, c.legs[l.ID]
+		return c, c.legs.get(l.ID)
 	}
 	if l.Call == "" {
 		return nil, nil
@@ -265,7 +265,6 @@ func (m *Model) legAppeared(s signal.Signal) []Event {
 		chain := strings.Clone(s.Leg.Call)
 		c = &call{
 			id:     CallID{Start: s.Time, Number: s.Leg.CallSeq},
-			legs:   map[string]*leg{},
 			chains: []string{chain},
 		}
 		m.calls[chain] = c
@@ -297,7 +296,7 @@ func (m *Model) addLeg(c *call, sl signal.Leg) *leg {
 		external: !local && !m.isExtension(sl.Endpoint),
 		up:       sl.State == signal.StateUp,
 	}
-	c.legs[l.id] = l
+	c.legs.set(l.id, l)
 	m.byLeg[l.id] = c
 	return l
 }
@@ -307,7 +306,7 @@ func (m *Model) dialling(s signal.Signal) []Event {
 	if c == nil || (from == nil && s.Leg.ID != "") {
 		return nil
 	}
-	to := c.legs[s.Peer.ID]
+	to := c.legs.get(s.Peer.ID)
 	if to == nil {
 		if other := m.byLeg[s.Peer.ID]; other != nil {
 			return nil
@@ -495,8 +494,8 @@ func (m *Model) legGone(s signal.Signal) []Event {
 			out = m.stopRinging(c, l, s.Time)
 		}
 	}
-	for _, other := range c.legs {
-		if !other.gone {
+	for _, e := range c.legs {
+		if !e.v.gone {
 			return out
 		}
 	}
@@ -545,9 +544,9 @@ func (m *Model) forget(c *call) {
 			delete(m.calls, ch)
 		}
 	}
-	for id := range c.legs {
-		if m.byLeg[id] == c {
-			delete(m.byLeg, id)
+	for _, e := range c.legs {
+		if m.byLeg[e.k] == c {
+			delete(m.byLeg, e.k)
 		}
 	}
 	for b, bc := range m.bridges {
@@ -582,11 +581,8 @@ func (m *Model) emit(c *call, ev Event) Event {
 		ev.Queue = c.queue
 	}
 	k := kindLink{ev.Kind, c.id.Link}
-	if c.counts == nil {
-		c.counts = map[kindLink]int{}
-	}
-	ev.N = c.counts[k]
-	c.counts[k]++
+	ev.N = c.counts.get(k)
+	c.counts.set(k, ev.N+1)
 	c.emitted++
 	ev.Recorded = c.recording
 	ev.Direction = c.direction

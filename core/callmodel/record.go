@@ -22,8 +22,8 @@ type finished struct {
 func newFinished() *finished { return &finished{byLeg: map[string]*call{}} }
 
 func (f *finished) add(c *call) {
-	for id := range c.legs {
-		f.byLeg[id] = c
+	for _, e := range c.legs {
+		f.byLeg[e.k] = c
 	}
 	f.order = append(f.order, c)
 	if len(f.order) > keepFinished {
@@ -32,9 +32,9 @@ func (f *finished) add(c *call) {
 }
 
 func (f *finished) drop(c *call) {
-	for id := range c.legs {
-		if f.byLeg[id] == c {
-			delete(f.byLeg, id)
+	for _, e := range c.legs {
+		if f.byLeg[e.k] == c {
+			delete(f.byLeg, e.k)
 		}
 	}
 	for i, o := range f.order {

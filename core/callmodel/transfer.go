@@ -60,9 +60,9 @@ func (m *Model) merge(a, b *call) *call {
 	} else if a.reporting() && b.reporting() {
 		return nil
 	}
-	for id, l := range gone.legs {
-		keep.legs[id] = l
-		m.byLeg[id] = keep
+	for _, e := range gone.legs {
+		keep.legs.set(e.k, e.v)
+		m.byLeg[e.k] = keep
 	}
 	for _, ch := range gone.chains {
 		m.calls[ch] = keep
@@ -120,7 +120,7 @@ func (m *Model) blindTransfer(s signal.Signal) []Event {
 	if c == nil {
 		return nil
 	}
-	if l := c.legs[x.Transferer.ID]; l != nil && l != c.user {
+	if l := c.legs.get(x.Transferer.ID); l != nil && l != c.user {
 		l.left = true
 	}
 	out := m.transferOut(c, s.Time, TransferBlind)
@@ -153,18 +153,18 @@ func (m *Model) attendedTransfer(s signal.Signal) []Event {
 		}
 	}
 	for _, sl := range []signal.Leg{x.Transferer, x.SecondTransferer} {
-		if l := c.legs[sl.ID]; l != nil {
+		if l := c.legs.get(sl.ID); l != nil {
 			l.left = true
 		}
 	}
 	done := Event{Kind: TransferCompleted, Time: s.Time, User: c.user.endpoint, UserName: c.user.name}
-	if t := c.legs[x.Target.ID]; t != nil {
+	if t := c.legs.get(x.Target.ID); t != nil {
 		done.Other = t.endpoint
 	} else if t := m.guessTarget(c); t != nil {
 		done.Other = t.endpoint
 	}
 	out := append([]Event{m.emit(c, done)}, m.transferOut(c, s.Time, TransferAttended)...)
-	target := c.legs[x.Target.ID]
+	target := c.legs.get(x.Target.ID)
 	if target == nil {
 		target = m.guessTarget(c)
 	}
@@ -199,8 +199,8 @@ func (m *Model) talkingCall(legs ...signal.Leg) *call {
 // extension leg of the call that is neither gone, nor the transferer.
 func (m *Model) guessTarget(c *call) *leg {
 	var found *leg
-	for _, l := range c.legs {
-		if !l.gone && !l.left && !l.external && !l.local && l != c.origin {
+	for _, e := range c.legs {
+		if l := e.v; !l.gone && !l.left && !l.external && !l.local && l != c.origin {
 			found = l
 		}
 	}

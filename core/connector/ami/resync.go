@@ -236,7 +236,7 @@ func (v *chanView) reconcile(rows []row, at time.Time, locals *localPairs) []sig
 			if l.up {
 				outcome = signal.OutcomeAnswered
 			}
-			emit(signal.Signal{Kind: signal.DialEnded, Leg: v.current(l.dialler), Peer: l.sig(), Outcome: outcome})
+			emit(signal.Signal{Kind: signal.DialEnded, Leg: v.current(l.from()), Peer: l.sig(), Outcome: outcome})
 			l.dialOpen = false
 		}
 	}
@@ -303,8 +303,8 @@ func (v *chanView) progress(l *viewLeg, r *row, emit func(signal.Signal)) {
 		if !l.alerting && !l.up {
 			l.alerting = true
 			var peer signal.Leg
-			if l.dialler.ID != "" {
-				peer = v.current(l.dialler)
+			if l.from().ID != "" {
+				peer = v.current(l.from())
 			}
 			emit(signal.Signal{Kind: signal.LegAlerting, Leg: l.sig(), Peer: peer})
 		}
@@ -316,7 +316,7 @@ func (v *chanView) progress(l *viewLeg, r *row, emit func(signal.Signal)) {
 	}
 	if l.up && l.dialOpen {
 		l.dialOpen = false
-		emit(signal.Signal{Kind: signal.DialEnded, Leg: v.current(l.dialler), Peer: l.sig(), Outcome: signal.OutcomeAnswered})
+		emit(signal.Signal{Kind: signal.DialEnded, Leg: v.current(l.from()), Peer: l.sig(), Outcome: signal.OutcomeAnswered})
 	}
 }
 
@@ -349,7 +349,7 @@ func (v *chanView) adopt(r *row, rows []row, at time.Time, locals *localPairs, e
 		default:
 			from = v.legs[d.leg.ID].sig()
 		}
-		l.dialled, l.dialler, l.dialOpen = true, from, true
+		l.dialled, l.dialler, l.dialOpen = true, &from, true
 		emit(signal.Signal{Kind: signal.Dialling, Leg: from, Peer: l.sig(), Number: number, Fanout: fanout})
 	}
 	v.progress(l, r, emit)

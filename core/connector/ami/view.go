@@ -34,17 +34,23 @@ type chanView struct {
 
 // viewLeg is what the view keeps of one channel.
 type viewLeg struct {
-	leg       signal.Leg // as last reported
-	seq       uint64     // the order the view learnt of the channels
-	alerting  bool
-	up        bool
-	bridge    string     // the bridge it is in, "" when none
-	dialled   bool       // a Dialling named it as the peer
-	dialler   signal.Leg // the leg that dialled it; only a call: the PBX dialled for the call
-	dialOpen  bool       // its dial has not ended
-	resynced  bool       // a resync spoke of it: live repeats are dropped
-	loopback  bool
-	callFirst string // the call it was first reported in
+	leg      signal.Leg // as last reported
+	seq      uint64     // the order the view learnt of the channels
+	alerting bool
+	up       bool
+	bridge   string      // the bridge it is in, "" when none
+	dialled  bool        // a Dialling named it as the peer
+	dialler  *signal.Leg // the leg that dialled it; only a call: the PBX dialled for the call
+	dialOpen bool        // its dial has not ended
+	resynced bool        // a resync spoke of it: live repeats are dropped
+}
+
+// from is the leg that dialled it, if one did.
+func (l *viewLeg) from() signal.Leg {
+	if l.dialler == nil {
+		return signal.Leg{}
+	}
+	return *l.dialler
 }
 
 func newChanView() *chanView {
@@ -83,7 +89,7 @@ func (l *viewLeg) refresh(s signal.Leg) {
 // add follows a channel the connector reports for the first time.
 func (v *chanView) add(s signal.Leg) *viewLeg {
 	v.seq++
-	l := &viewLeg{leg: s, seq: v.seq, loopback: s.Loopback, callFirst: s.Call,
+	l := &viewLeg{leg: s, seq: v.seq,
 		up: s.State == signal.StateUp, alerting: s.State == signal.StateAlerting}
 	v.legs[s.ID] = l
 	return l
@@ -110,6 +116,7 @@ func (v *chanView) endedByResync(id string) bool { return id != "" && v.gone[id]
 func (v *chanView) pass(s *signal.Signal) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.detach(s)
 	leg := v.legs[s.Leg.ID]
 	if leg != nil {
 		leg.refresh(s.Leg)
@@ -156,7 +163,8 @@ func (v *chanView) pass(s *signal.Signal) bool {
 				return false
 			}
 			p.refresh(s.Peer)
-			p.dialled, p.dialler, p.dialOpen = true, s.Leg, true
+			d := s.Leg
+			p.dialled, p.dialler, p.dialOpen = true, &d, true
 		}
 	case signal.DialEnded:
 		if v.endedByResync(s.Peer.ID) {

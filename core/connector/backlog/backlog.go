@@ -24,11 +24,19 @@ const MaxBatch = 64
 // ErrFull: Push found Max signals waiting.
 var ErrFull = errors.New("signal backlog full")
 
+// blockLen is how many signals one block of a Queue holds. Signals are
+// large (several hundred bytes) and a burst queues tens of thousands: in
+// fixed blocks the waiting ones are never copied to a bigger array.
+const blockLen = 256
+
 // Queue is a session's signals not yet handled, oldest first.
 type Queue struct {
 	mu     sync.Mutex
-	q      []signal.Signal
-	notify chan struct{} // cap 1: the queue grew
+	blocks [][]signal.Signal // each block cap blockLen; the first is read from head
+	head   int               // read position in blocks[0]
+	n      int
+	spare  []signal.Signal // one emptied block kept for reuse
+	notify chan struct{}   // cap 1: the queue grew
 }
 
 // New returns an empty queue.
@@ -41,11 +49,27 @@ func (q *Queue) Push(ss ...signal.Signal) error {
 		return nil
 	}
 	q.mu.Lock()
-	if len(q.q)+len(ss) > Max {
+	if q.n+len(ss) > Max {
 		q.mu.Unlock()
 		return fmt.Errorf("%w: %d signals wait for the handler", ErrFull, Max)
 	}
-	q.q = append(q.q, ss...)
+	q.n += len(ss)
+	for len(ss) > 0 {
+		last := len(q.blocks) - 1
+		if last < 0 || len(q.blocks[last]) == blockLen {
+			b := q.spare
+			q.spare = nil
+			if b == nil {
+				b = make([]signal.Signal, 0, blockLen)
+			}
+			q.blocks = append(q.blocks, b)
+			last++
+		}
+		b := q.blocks[last]
+		k := min(len(ss), blockLen-len(b))
+		q.blocks[last] = append(b, ss[:k]...)
+		ss = ss[k:]
+	}
 	q.mu.Unlock()
 	select {
 	case q.notify <- struct{}{}:
@@ -58,12 +82,24 @@ func (q *Queue) Push(ss ...signal.Signal) error {
 func (q *Queue) Pop(buf []signal.Signal, n int) []signal.Signal {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	n = min(n, len(q.q))
-	buf = append(buf, q.q[:n]...)
-	clear(q.q[:n])
-	q.q = q.q[n:]
-	if len(q.q) == 0 {
-		q.q = nil // let the drained array go
+	for n > 0 && q.n > 0 {
+		b := q.blocks[0]
+		k := min(n, len(b)-q.head)
+		buf = append(buf, b[q.head:q.head+k]...)
+		clear(b[q.head : q.head+k]) // let what they point to go
+		q.head += k
+		q.n -= k
+		n -= k
+		if q.head == len(b) && (len(b) == blockLen || q.n == 0) {
+			// The block is read to its end: recycle it.
+			q.blocks[0] = nil
+			q.blocks = q.blocks[1:]
+			q.head = 0
+			q.spare = b[:0]
+		}
+	}
+	if q.n == 0 && len(q.blocks) == 0 {
+		q.blocks = nil // let the drained index go
 	}
 	return buf
 }
@@ -72,7 +108,7 @@ func (q *Queue) Pop(buf []signal.Signal, n int) []signal.Signal {
 func (q *Queue) Len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.q)
+	return q.n
 }
 
 // HandlerError is the handler's own failure, as Handle returns it.

@@ -126,3 +126,42 @@ func TestHandleWaitsAndStops(t *testing.T) {
 		t.Fatal("Handle did not return within 10 s of ctx's end")
 	}
 }
+
+// Pushes and pops of every size, across the queue's internal blocks, keep
+// the order and the count.
+func TestPushPopKeepOrder(t *testing.T) {
+	q := backlog.New()
+	next, want := 0, 0
+	var buf []signal.Signal
+	for round := range 400 {
+		ss := make([]signal.Signal, round%37+1)
+		for i := range ss {
+			ss[i].Leg.ID = strconv.Itoa(next)
+			next++
+		}
+		if err := q.Push(ss...); err != nil {
+			t.Fatal(err)
+		}
+		buf = q.Pop(buf[:0], round%53)
+		for _, s := range buf {
+			if s.Leg.ID != strconv.Itoa(want) {
+				t.Fatalf("round %d: popped %s, want %d", round, s.Leg.ID, want)
+			}
+			want++
+		}
+		if got := q.Len(); got != next-want {
+			t.Fatalf("round %d: Len %d, want %d", round, got, next-want)
+		}
+	}
+	for q.Len() > 0 {
+		for _, s := range q.Pop(buf[:0], 1000) {
+			if s.Leg.ID != strconv.Itoa(want) {
+				t.Fatalf("drain: popped %s, want %d", s.Leg.ID, want)
+			}
+			want++
+		}
+	}
+	if want != next {
+		t.Fatalf("popped %d of %d", want, next)
+	}
+}
