@@ -231,8 +231,14 @@ func (o *Outbox) take(m jetstream.Msg, floor *partFloor) {
 		}
 		t.finished(o, 1)
 	}
+	replay := isReplay(m)
 	for i := range rs {
 		r := &rs[i]
+		if !replay && o.delivered.skip(r) {
+			o.log.Debug("webhook already delivered before this start: not sent again", "id", r.ID, "receiver", r.Receiver)
+			t.finished(o, 1)
+			continue
+		}
 		if o.met != nil {
 			o.met.depth.WithLabelValues(r.Receiver).Inc()
 		}

@@ -1,7 +1,6 @@
 package outbox
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,56 +76,14 @@ type Summary struct {
 
 // Records returns the log records matching f, oldest first.
 func (o *Outbox) Records(ctx context.Context, f Filter) ([]Record, error) {
-	o.flushLog() // what was gathered is part of the answer
-	cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
-	if f.Receiver != "" {
-		cfg.FilterSubjects = []string{logPrefix + f.Receiver}
-	}
-	if !f.Since.IsZero() {
-		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
-		t := f.Since
-		cfg.OptStartTime = &t
-	}
-	info, err := o.logs.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read attempt log: %w", err)
-	}
-	if info.State.Msgs == 0 {
-		return nil, nil
-	}
-	last := info.State.LastSeq
-	cons, err := o.logs.OrderedConsumer(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("read attempt log: %w", err)
-	}
 	var out []Record
-	for {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(300*time.Millisecond))
-		if err != nil {
-			return nil, fmt.Errorf("read attempt log: %w", err)
+	err := o.eachLogLine(ctx, f.Receiver, f.Since, func(line []byte) {
+		var rec Record
+		if json.Unmarshal(line, &rec) == nil && matches(rec, f) {
+			out = append(out, rec)
 		}
-		n, done := 0, false
-		for m := range batch.Messages() {
-			n++
-			meta, _ := m.Metadata()
-			// A message holds one record, or several as JSON Lines.
-			for line := range bytes.SplitSeq(m.Data(), []byte{'\n'}) {
-				var rec Record
-				if json.Unmarshal(line, &rec) == nil && matches(rec, f) {
-					out = append(out, rec)
-				}
-			}
-			if meta != nil && (meta.NumPending == 0 || meta.Sequence.Stream >= last) {
-				done = true
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, fmt.Errorf("read attempt log: %w", err)
-		}
-		if done || n == 0 {
-			return out, nil
-		}
-	}
+	})
+	return out, err
 }
 
 func matches(r Record, f Filter) bool {

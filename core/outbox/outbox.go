@@ -122,6 +122,8 @@ type Outbox struct {
 
 	onResult func(delivery.Result)
 	logb     logBatcher
+	// delivered: webhook ids the log showed delivered at Open, skipped once
+	delivered deliveredSet
 
 	hmu    sync.Mutex
 	health jetstream.KeyValue // created by the first Check; guarded by hmu
@@ -192,6 +194,10 @@ func Open(ctx context.Context, cfg Config, recv *delivery.Receivers, opts ...Opt
 		return nil, err
 	}
 	if err := o.loadDisabled(ctx); err != nil {
+		o.closeConn()
+		return nil, err
+	}
+	if err := o.loadDelivered(ctx); err != nil {
 		o.closeConn()
 		return nil, err
 	}

@@ -248,3 +248,52 @@ func TestOutboxKeepsSameIDDifferentContent(t *testing.T) {
 		t.Fatalf("receiver got %d requests, want 2 (the repeat dropped, the different one kept)", n)
 	}
 }
+
+// TestOutboxSkipsWhatWasDelivered: after a restart, a webhook the log shows
+// delivered (a crash left it in the stream, or the PBX's events were
+// rendered again) is not sent again; the same id with other content is,
+// and so is a replay.
+func TestOutboxSkipsWhatWasDelivered(t *testing.T) {
+	dir := t.TempDir()
+	rc := newReceiver(t)
+	pol := map[string]delivery.Policy{"crm": {AllowPrivate: true, Retry: fast}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	run := func(each func(ob *outbox.Outbox)) {
+		t.Helper()
+		ob := open(t, dir, pol)
+		defer ob.Close()
+		if err := ob.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		each(ob)
+		if err := ob.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	enqueue := func(ob *outbox.Outbox, rs ...delivery.Request) {
+		t.Helper()
+		for _, r := range rs {
+			if err := ob.Enqueue(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a, b, c := req(rc, "crm", 1, 0), req(rc, "crm", 1, 1), req(rc, "crm", 1, 2)
+	run(func(ob *outbox.Outbox) { enqueue(ob, a, b) })
+	changed := a
+	changed.Body = []byte(`{"changed":true}`)
+	run(func(ob *outbox.Outbox) { enqueue(ob, a, b, changed, c) })
+	run(func(ob *outbox.Outbox) {
+		if _, err := ob.Replay(ctx, b.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	got := rc.calls["c1"]
+	want := []string{a.ID, b.ID, changed.ID, c.ID, b.ID}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("receiver got %v, want %v (the repeats of a and b after the restart skipped; a with other content, c and the replay of b sent)", got, want)
+	}
+}
