@@ -5,7 +5,7 @@ BIN       := bin/callhook
 # Race detector on by default in tests; `make test RACE=` turns it off.
 RACE      ?= -race
 
-.PHONY: all build demo inspect test unit conformance deps vet bench fuzz clean help soak bench-delivery \
+.PHONY: all build demo inspect test test-loaded unit conformance deps vet bench fuzz clean help soak bench-delivery \
 	gotest image image-deps docker-deps docker-up docker-down realpbx parity bench-sim bench-pipeline \
 	asterisk-install realpbx-record
 
@@ -15,6 +15,7 @@ help:
 	@echo "make demo         run the simulator + engine + receiver on the built-in scenarios"
 	@echo "make inspect      the same, shown live in the web inspector (http://127.0.0.1:8089/)"
 	@echo "make test         install test tools, vet, and run every unit and conformance test"
+	@echo "make test-loaded  make test twice in a row with a CPU hog on one core"
 	@echo "make conformance  the conformance suites only"
 	@echo "make bench        benchmarks"
 	@echo "make bench-sim    pbxsim under SIPp load: calls/s and concurrent calls, SIPp uas as baseline"
@@ -172,6 +173,14 @@ vet:
 test: deps vet docker-up
 	@status=0; $(MAKE) --no-print-directory gotest || status=$$?; \
 		$(MAKE) --no-print-directory docker-down; exit $$status
+
+# `make test` twice in a row beside a busy loop pinned to one core: the
+# suites must not depend on an idle machine.
+test-loaded:
+	@if command -v taskset >/dev/null 2>&1; then taskset -c 0 sh -c 'while :; do :; done' & \
+	else sh -c 'while :; do :; done' & fi; hog=$$!; trap 'kill $$hog' EXIT; \
+	for i in 1 2; do echo "== make test, run $$i of 2, with a CPU hog on one core"; \
+		$(MAKE) --no-print-directory test || exit 1; done
 
 gotest:
 	$(DOCKER_ENV) CALLHOOK_REQUIRE_DOCKER=1 CALLHOOK_REQUIRE_BROWSER=1 $(GO) test $(RACE) -count=1 -timeout 15m $(PKGS)

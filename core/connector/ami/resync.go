@@ -329,7 +329,7 @@ func (v *chanView) adopt(r *row, rows []row, at time.Time, locals *localPairs, e
 	if r.outgoing {
 		first.State = signal.StateIdle
 	}
-	l := v.add(first)
+	l := v.add(cloneLeg(first)) // the view keeps it: not a slice of the list's packet
 	l.resynced = true
 	emit(signal.Signal{Kind: signal.LegAppeared, Time: at.Add(-r.age), Leg: l.sig()})
 	if r.outgoing {
