@@ -24,8 +24,11 @@ import (
 // the receiver already answered 2xx for that id. A webhook an operator
 // replays is never skipped. The guarantee is unchanged: a request leaves
 // the outbox only once its id was delivered.
+// The window is short because the log is read in full (records carry
+// their requests) and a restart should not wait on it; what a crash leaves
+// behind finished within a purge interval of it.
 const (
-	recentWindow = 2 * time.Minute
+	recentWindow = 15 * time.Second
 	recentMax    = 1 << 17 // ids kept at most, the newest
 )
 
