@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -36,12 +37,16 @@ const (
 // id, the hash of what was sent (dedupID's), so that only a true repeat is
 // skipped, as the stream's own deduplication does.
 type deliveredSet struct {
-	mu  sync.Mutex
-	ids map[string]uint64
+	mu   sync.Mutex
+	ids  map[string]uint64
+	left atomic.Int64 // len(ids): delivery checks it without the lock, and it is 0 soon after a start
 }
 
 // skip reports whether r was delivered before this start, and forgets it.
 func (d *deliveredSet) skip(r *delivery.Request) bool {
+	if d.left.Load() == 0 {
+		return false
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	sum, ok := d.ids[r.ID]
@@ -49,6 +54,7 @@ func (d *deliveredSet) skip(r *delivery.Request) bool {
 		return false
 	}
 	delete(d.ids, r.ID)
+	d.left.Store(int64(len(d.ids)))
 	return true
 }
 
@@ -89,6 +95,7 @@ func (o *Outbox) loadDelivered(ctx context.Context) error {
 	}
 	o.delivered.mu.Lock()
 	o.delivered.ids = ids
+	o.delivered.left.Store(int64(len(ids)))
 	o.delivered.mu.Unlock()
 	if len(ids) > 0 {
 		o.log.Info("webhooks delivered before this start will not be sent again", "webhooks", len(ids), "window", recentWindow)
