@@ -51,6 +51,7 @@ type Model struct {
 	log       *slog.Logger
 
 	calls   map[string]*call // by the PBX's call id, merged calls included
+	live    int              // distinct calls in calls: counted as they come and go, not walked
 	byLeg   map[string]*call // by leg id: a leg stays with its call when the PBX renames its chain
 	bridges map[string]*call // by bridge id: the call whose legs are in the bridge
 	status  int              // number of status events so far
@@ -156,8 +157,12 @@ func (c *call) local() bool {
 	return (c.direction == Internal && c.consultFor == nil) || c.direction == Barge
 }
 
-// Calls is the number of call chains the model is following.
-func (m *Model) Calls() int {
+// Calls is the number of call chains the model is following. It is read
+// after every batch of signals (a gauge), so it is kept, not counted.
+func (m *Model) Calls() int { return m.live }
+
+// distinctCalls counts what Calls keeps, by walking the map (tests).
+func (m *Model) distinctCalls() int {
 	seen := map[*call]bool{}
 	for _, c := range m.calls {
 		seen[c] = true
@@ -268,6 +273,7 @@ func (m *Model) legAppeared(s signal.Signal) []Event {
 			chains: []string{chain},
 		}
 		m.calls[chain] = c
+		m.live++
 	}
 	l := m.addLeg(c, s.Leg)
 	if c.origin == nil {
@@ -539,10 +545,15 @@ func (m *Model) end(c *call, t time.Time, cause int, finish Finish) []Event {
 
 // forget drops a call whose legs are all gone.
 func (m *Model) forget(c *call) {
+	known := false
 	for _, ch := range c.chains {
 		if m.calls[ch] == c {
 			delete(m.calls, ch)
+			known = true
 		}
+	}
+	if known {
+		m.live--
 	}
 	for _, e := range c.legs {
 		if m.byLeg[e.k] == c {

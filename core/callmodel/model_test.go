@@ -66,8 +66,11 @@ func run(t *testing.T, sigs []signal.Signal, opts ...callmodel.Option) []callmod
 	t.Helper()
 	m := callmodel.New(opts...)
 	var out []callmodel.Event
-	for _, s := range sigs {
+	for i, s := range sigs {
 		out = append(out, m.Handle(s)...)
+		if kept, walked := m.CheckCalls(); kept != walked {
+			t.Fatalf("after signal %d (%v): the model counts %d calls, holds %d", i, s.Kind, kept, walked)
+		}
 	}
 	if m.Calls() != 0 {
 		t.Errorf("model still follows %d calls after every leg hung up", m.Calls())

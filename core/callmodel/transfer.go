@@ -64,9 +64,14 @@ func (m *Model) merge(a, b *call) *call {
 		keep.legs.set(e.k, e.v)
 		m.byLeg[e.k] = keep
 	}
+	known := false
 	for _, ch := range gone.chains {
+		known = known || m.calls[ch] == gone
 		m.calls[ch] = keep
 		keep.chains = append(keep.chains, ch)
+	}
+	if known {
+		m.live--
 	}
 	for br, bc := range m.bridges {
 		if bc == gone {
