@@ -13,6 +13,7 @@ import (
 
 	"github.com/callhook/callhook/core/config"
 	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/core/memory"
 	"github.com/callhook/callhook/core/service"
 )
 
@@ -84,6 +85,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// nightly retention; Shutdown lets conversions under way finish.
 		log.Info("recording downloads listening", "addr", svc.Recorder.Addr().String(), "links", svc.Recorder.URL())
 	}
+	go memory.Release(ctx, 0, log)
 	err = svc.Run(ctx)
 	if *memprofile != "" {
 		if perr := writeHeapProfile(*memprofile); perr != nil {

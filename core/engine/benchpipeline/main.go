@@ -173,6 +173,7 @@ func run() error {
 	defer eng.stop()
 	idle := eng.rss()
 	rss, err := inFlight(ctx, rcv, src, eng, *inflight)
+	peak := eng.peak()
 	eng.stop()
 	src.Close()
 	if err != nil {
@@ -188,8 +189,8 @@ func run() error {
 	fmt.Printf("  baseline  %8.0f webhooks/s   (net/http fan-out of the same %d requests to the same receiver)\n", basePerSec, len(reqs))
 	fmt.Printf("  ratio     %8.2f\n", ratio)
 	fmt.Printf("latency event→receiver at %d AMI events/s: p50 %s, p99 %s\n", *rate, ms(p50), ms(p99))
-	fmt.Printf("memory: %d calls in flight (half ringing, half answered): RSS %.1f MB (idle %.1f MB), %.1f kB per call\n",
-		*inflight, mb(rss), mb(idle), float64(rss-idle)/float64(*inflight)/1024)
+	fmt.Printf("memory: %d calls in flight (half ringing, half answered): RSS %.1f MB (idle %.1f MB), %.1f kB per call; peak while they came in %.1f MB\n",
+		*inflight, mb(rss), mb(idle), float64(rss-idle)/float64(*inflight)/1024, mb(peak))
 	fmt.Println()
 	verdict := func(ok bool, what string) {
 		mark := "met    "
@@ -307,13 +308,18 @@ func (e *engine) cpu() time.Duration {
 }
 
 // rss is the process's resident set (/proc/PID/status VmRSS), in bytes.
-func (e *engine) rss() int64 {
+func (e *engine) rss() int64 { return e.status("VmRSS:") }
+
+// peak is the highest resident set the process had (VmHWM), in bytes.
+func (e *engine) peak() int64 { return e.status("VmHWM:") }
+
+func (e *engine) status(field string) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 			return kb * 1024
 		}
