@@ -54,7 +54,7 @@ const (
 // newextenSignal reports a menu or fax application starting on a channel
 // and skips every other dialplan step.
 func newextenSignal(m Message) (signal.Signal, error) {
-	app := strings.ToLower(m.Get("Application"))
+	app := m.Get("Application")
 	switch {
 	case contains(menuApps, app):
 		menu := m.Get("Exten")
@@ -132,9 +132,11 @@ func userSignal(m Message) (signal.Signal, error) {
 	return s, nil
 }
 
+// contains says whether v is in list (lower case), compared without
+// case, as Asterisk compares application names.
 func contains(list []string, v string) bool {
 	for _, x := range list {
-		if x == v {
+		if strings.EqualFold(x, v) {
 			return true
 		}
 	}

@@ -32,8 +32,11 @@ func (m Message) Lookup(key string) (string, bool) {
 			return f.Value, true
 		}
 	}
+	// Asterisk folds keys as strcasecmp does, byte by byte: a key of
+	// another length never matches, and most keys asked for are absent
+	// (ActionID of an event).
 	for _, f := range m {
-		if strings.EqualFold(f.Key, key) {
+		if len(f.Key) == len(key) && strings.EqualFold(f.Key, key) {
 			return f.Value, true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -64,6 +65,10 @@ type packetReader struct {
 	// nobody needs, and skipping it before it becomes strings is the
 	// cheapest way through it.
 	keep func(p rawPacket) bool
+	// fields backs the Message readShared returns (reused): the field
+	// list of a packet is about twice its bytes, and most packets are
+	// translated and dropped before the next one is read.
+	fields Message
 }
 
 // rawPacket is a packet's fields before they become a Message.
@@ -189,10 +194,17 @@ func (r *packetReader) add(key, value []byte) {
 }
 
 // packet turns what was gathered into a Message: one string for the
-// packet, every field a slice of it.
-func (r *packetReader) packet() Message {
+// packet, every field a slice of it. A shared Message's list is r.fields,
+// valid until the next read; its strings are the caller's.
+func (r *packetReader) packet(shared bool) Message {
 	s := string(r.buf)
-	m := make(Message, len(r.spans))
+	var m Message
+	if shared {
+		m = slices.Grow(r.fields[:0], len(r.spans))[:len(r.spans)]
+		r.fields = m
+	} else {
+		m = make(Message, len(r.spans))
+	}
 	for i, sp := range r.spans {
 		m[i] = Field{Key: s[sp.ks:sp.ke], Value: s[sp.vs:sp.ve]}
 	}
@@ -207,7 +219,14 @@ func (r *packetReader) packet() Message {
 // is not "Key: Value" — the rest of that packet has then been consumed, so the
 // caller may skip it and read on; ErrTooLarge, after which the stream cannot
 // be trusted. Other errors come from the underlying reader.
-func (r *packetReader) ReadPacket() (Message, error) {
+func (r *packetReader) ReadPacket() (Message, error) { return r.read(false) }
+
+// readShared is ReadPacket, but the Message's field list is only valid
+// until the next read (its keys and values stay valid): for a caller that
+// keeps strings of a packet, not the packet.
+func (r *packetReader) readShared() (Message, error) { return r.read(true) }
+
+func (r *packetReader) read(shared bool) (Message, error) {
 	var (
 		size      int
 		malformed *MalformedError
@@ -256,7 +275,7 @@ func (r *packetReader) ReadPacket() (Message, error) {
 				r.buf, r.spans, size = r.buf[:0], r.spans[:0], 0
 				continue
 			}
-			return r.packet(), nil
+			return r.packet(shared), nil
 		}
 		if malformed != nil {
 			continue // skipping the rest of a bad packet

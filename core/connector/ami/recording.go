@@ -47,13 +47,13 @@ func newMixFiles(dir string) *mixFiles {
 // translated.
 func (f *mixFiles) observe(m Message) {
 	var file string
-	switch strings.ToLower(m.Get("Event")) {
-	case "varset":
+	switch ev := m.Get("Event"); {
+	case strings.EqualFold(ev, "VarSet"):
 		if !strings.EqualFold(m.Get("Variable"), mixFileVar) {
 			return
 		}
 		file = strings.TrimSpace(m.Get("Value"))
-	case "newexten":
+	case strings.EqualFold(ev, "Newexten"):
 		if !strings.EqualFold(m.Get("Application"), "MixMonitor") {
 			return
 		}

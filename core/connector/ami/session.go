@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +71,20 @@ type call struct {
 func (s *session) readPacket() (Message, error) {
 	for {
 		m, err := s.pr.ReadPacket()
+		var me *MalformedError
+		if errors.As(err, &me) {
+			s.log.Warn("ami skipped malformed packet", "err", err)
+			continue
+		}
+		return m, err
+	}
+}
+
+// readShared is readPacket with a field list valid until the next read
+// (packetReader.readShared): dispatch keeps a copy of what it keeps.
+func (s *session) readShared() (Message, error) {
+	for {
+		m, err := s.pr.readShared()
 		var me *MalformedError
 		if errors.As(err, &me) {
 			s.log.Warn("ami skipped malformed packet", "err", err)
@@ -224,7 +239,7 @@ func (s *session) readLoop() {
 	}
 	s.early = nil
 	for {
-		m, err := s.readPacket()
+		m, err := s.readShared()
 		recv := time.Now()
 		if err != nil {
 			s.fail(fmt.Errorf("read from %s: %w", s.addr, err))
@@ -235,7 +250,8 @@ func (s *session) readLoop() {
 }
 
 // dispatch routes one packet: responses and list events to their action,
-// other events through translation to the signal queue.
+// other events through translation to the signal queue. m's field list
+// may be the reader's (readShared): what is kept is a copy.
 func (s *session) dispatch(m Message, recv time.Time) {
 	id := m.Get("ActionID")
 	if !m.isEvent() {
@@ -243,7 +259,7 @@ func (s *session) dispatch(m Message, recv time.Time) {
 			s.log.Warn("ami ignored packet that is neither event nor response", "first_key", m[0].Key)
 			return
 		}
-		s.deliverResponse(id, m)
+		s.deliverResponse(id, slices.Clone(m))
 		return
 	}
 	if id != "" && s.deliverListEvent(id, m) {
@@ -309,7 +325,7 @@ func (s *session) deliverListEvent(id string, m Message) bool {
 		s.mu.Unlock()
 		return false
 	}
-	c.resp.Events = append(c.resp.Events, m)
+	c.resp.Events = append(c.resp.Events, slices.Clone(m))
 	el := m.Get("EventList")
 	done := strings.EqualFold(el, "Complete") || strings.EqualFold(el, "Cancelled")
 	if done {

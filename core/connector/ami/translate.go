@@ -68,6 +68,17 @@ var translatorByName = func() map[string]translator {
 	return m
 }()
 
+// translatorFor finds the translator of an event name: as Asterisk spells
+// it without folding (no allocation: this runs for every event), in any
+// other case with.
+func translatorFor(name string) (translator, bool) {
+	if tr, ok := translators[name]; ok {
+		return tr, true
+	}
+	tr, ok := translatorByName[strings.ToLower(name)]
+	return tr, ok
+}
+
 // spySignal translates ChanSpyStart/ChanSpyStop: the Spyer block is the
 // supervisor's leg, the Spyee block the leg listened in on.
 func spySignal(kind signal.Kind) translator {
@@ -85,7 +96,7 @@ func spySignal(kind signal.Kind) translator {
 // timestampevents=yes), else recv; it is expressed in loc.
 func translate(m Message, recv time.Time, loc *time.Location) (signal.Signal, error) {
 	name := m.Get("Event")
-	tr, ok := translatorByName[strings.ToLower(name)]
+	tr, ok := translatorFor(name)
 	if !ok {
 		return signal.Signal{}, errSkip
 	}
@@ -385,13 +396,12 @@ func wanted(p rawPacket) bool {
 	if ev == nil || p.get("ActionID") != nil {
 		return true
 	}
-	name := strings.ToLower(string(ev))
-	switch name {
-	case "varset":
+	switch {
+	case bytes.EqualFold(ev, []byte("VarSet")):
 		return bytes.EqualFold(p.get("Variable"), []byte(mixFileVar))
-	case "newexten":
-		return contains(newextenApps, strings.ToLower(string(p.get("Application"))))
+	case bytes.EqualFold(ev, []byte("Newexten")):
+		return contains(newextenApps, string(p.get("Application")))
 	}
-	_, ok := translatorByName[name]
+	_, ok := translatorFor(string(ev))
 	return ok
 }

@@ -29,13 +29,18 @@ var ErrFull = errors.New("signal backlog full")
 // fixed blocks the waiting ones are never copied to a bigger array.
 const blockLen = 256
 
+// spareBlocks is how many emptied blocks a Queue keeps for reuse: a
+// reader ahead of its handler swings the queue by a few blocks at a time,
+// and each new block is a large zeroed allocation.
+const spareBlocks = 4
+
 // Queue is a session's signals not yet handled, oldest first.
 type Queue struct {
 	mu     sync.Mutex
 	blocks [][]signal.Signal // each block cap blockLen; the first is read from head
 	head   int               // read position in blocks[0]
 	n      int
-	spare  []signal.Signal // one emptied block kept for reuse
+	spare  [][]signal.Signal // emptied blocks kept for reuse, at most spareBlocks
 	notify chan struct{}   // cap 1: the queue grew
 }
 
@@ -57,9 +62,11 @@ func (q *Queue) Push(ss ...signal.Signal) error {
 	for len(ss) > 0 {
 		last := len(q.blocks) - 1
 		if last < 0 || len(q.blocks[last]) == blockLen {
-			b := q.spare
-			q.spare = nil
-			if b == nil {
+			var b []signal.Signal
+			if k := len(q.spare); k > 0 {
+				b, q.spare[k-1] = q.spare[k-1], nil
+				q.spare = q.spare[:k-1]
+			} else {
 				b = make([]signal.Signal, 0, blockLen)
 			}
 			q.blocks = append(q.blocks, b)
@@ -95,7 +102,9 @@ func (q *Queue) Pop(buf []signal.Signal, n int) []signal.Signal {
 			q.blocks[0] = nil
 			q.blocks = q.blocks[1:]
 			q.head = 0
-			q.spare = b[:0]
+			if len(q.spare) < spareBlocks && cap(b) == blockLen {
+				q.spare = append(q.spare, b[:0])
+			}
 		}
 	}
 	if q.n == 0 && len(q.blocks) == 0 {

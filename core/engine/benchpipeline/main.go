@@ -419,7 +419,7 @@ func feed(ctx context.Context, src *crashtest.Source, rcv *receiver, batches [][
 		if err := rcv.reach(ctx, sent-feedAhead); err != nil {
 			return err
 		}
-		if err := src.Send(1, b); err != nil {
+		if err := src.SendFiltered(1, b); err != nil {
 			return err
 		}
 		sent += hooks(i)
