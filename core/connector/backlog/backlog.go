@@ -41,7 +41,7 @@ type Queue struct {
 	head   int               // read position in blocks[0]
 	n      int
 	spare  [][]signal.Signal // emptied blocks kept for reuse, at most spareBlocks
-	notify chan struct{}   // cap 1: the queue grew
+	notify chan struct{}     // cap 1: the queue grew
 }
 
 // New returns an empty queue.
