@@ -7,8 +7,9 @@
 // requests the engine sent, to the same receiver, is the baseline. It
 // reports webhooks per second and their ratio, the engine's CPU time per
 // webhook, event→receiver latency at a steady 1,000 AMI events/s, and the
-// engine's resident memory with 10,000 calls in flight, and says which
-// targets are met (make bench-pipeline).
+// engine's resident memory with 10,000 calls in flight, and how long
+// `callhook conformance` takes, and says which targets are met (make
+// bench-pipeline).
 package main
 
 import (
@@ -59,11 +60,13 @@ const (
 
 // Targets on 2 cores (issue "The whole pipeline at the speed of its parts").
 const (
-	targetRatio   = 0.5
-	targetPerSec  = 20000
-	targetP99     = 20 * time.Millisecond
-	targetRSSMB   = 100
-	webhooksPerCl = 3 // ringing, hangupincoming, incoming
+	targetRatio  = 0.5
+	targetPerSec = 20000
+	targetP99    = 20 * time.Millisecond
+	targetRSSMB  = 100
+	// every scenario × dialect, `callhook conformance`
+	targetConformance = 60 * time.Second
+	webhooksPerCl     = 3 // ringing, hangupincoming, incoming
 )
 
 func main() {
@@ -180,6 +183,10 @@ func run() error {
 		return err
 	}
 
+	// 5. Every scenario × dialect on the simulator, as `callhook
+	// conformance` plays them.
+	confTook, confErr := conformance(ctx, exe)
+
 	ratio := enginePerSec / basePerSec
 	fmt.Printf("\nwhole pipeline (AMI over TCP → callhook serve → 3cx webhooks, durable outbox), %d calls, %d webhooks, event filters %s\n",
 		*calls, n, yesNo(*filter))
@@ -191,6 +198,11 @@ func run() error {
 	fmt.Printf("latency event→receiver at %d AMI events/s: p50 %s, p99 %s\n", *rate, ms(p50), ms(p99))
 	fmt.Printf("memory: %d calls in flight (half ringing, half answered): RSS %.1f MB (idle %.1f MB), %.1f kB per call; peak while they came in %.1f MB\n",
 		*inflight, mb(rss), mb(idle), float64(rss-idle)/float64(*inflight)/1024, mb(peak))
+	if confErr != nil {
+		fmt.Printf("callhook conformance: %v\n", confErr)
+	} else {
+		fmt.Printf("callhook conformance (every scenario × dialect on the simulator): %.1f s\n", confTook.Seconds())
+	}
 	fmt.Println()
 	verdict := func(ok bool, what string) {
 		mark := "met    "
@@ -203,7 +215,21 @@ func run() error {
 	verdict(enginePerSec >= targetPerSec, fmt.Sprintf("≥ %d webhooks/s (%.0f)", targetPerSec, enginePerSec))
 	verdict(p99 < targetP99, fmt.Sprintf("p99 < %s at %d events/s (%s)", targetP99, *rate, ms(p99)))
 	verdict(mb(rss) < targetRSSMB, fmt.Sprintf("RSS < %d MB with %d calls in flight (%.1f MB)", targetRSSMB, *inflight, mb(rss)))
+	verdict(confErr == nil && confTook < targetConformance, fmt.Sprintf("callhook conformance < %s (%.1f s)", targetConformance, confTook.Seconds()))
 	return nil
+}
+
+// conformance runs `callhook conformance` and returns how long it took;
+// a failed scenario is an error, with the runner's last lines.
+func conformance(ctx context.Context, exe string) (time.Duration, error) {
+	began := time.Now()
+	out, err := exec.CommandContext(ctx, exe, "conformance").CombinedOutput()
+	took := time.Since(began)
+	if err != nil {
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		return took, fmt.Errorf("failed after %.1f s: %w\n%s", took.Seconds(), err, strings.Join(lines[max(0, len(lines)-10):], "\n"))
+	}
+	return took, nil
 }
 
 // engine is a running `callhook serve`.
