@@ -2,6 +2,7 @@ package callmodel
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/callhook/callhook/core/signal"
@@ -175,7 +176,15 @@ type CallID struct {
 
 // Chain is the part shared by every link of the call chain.
 func (id CallID) Chain() string {
-	return fmt.Sprintf("%d_%d", id.Start.Unix(), id.Number)
+	var b [48]byte
+	return string(id.appendChain(b[:0]))
+}
+
+// appendChain appends Chain to b: ids are built for every webhook.
+func (id CallID) appendChain(b []byte) []byte {
+	b = strconv.AppendInt(b, id.Start.Unix(), 10)
+	b = append(b, '_')
+	return strconv.AppendInt(b, int64(id.Number), 10)
 }
 
 // Format writes the id as the 3CX document defines it, with the start in
@@ -185,7 +194,12 @@ func (id CallID) Format(loc *time.Location) string {
 	if loc == nil {
 		loc = time.Local
 	}
-	return fmt.Sprintf("%s_%d-%d", id.Start.In(loc).Format("060102150405"), id.Number, id.Link)
+	var b [48]byte
+	out := id.Start.In(loc).AppendFormat(b[:0], "060102150405")
+	out = append(out, '_')
+	out = strconv.AppendInt(out, int64(id.Number), 10)
+	out = append(out, '-')
+	return string(strconv.AppendInt(out, int64(id.Link), 10))
 }
 
 // Event is a vendor-neutral call event.
@@ -305,7 +319,14 @@ func (ev Event) Key() string {
 	if ev.Kind.IsStatus() {
 		return fmt.Sprintf("status-%s-%s-%d-%d", ev.Kind, ev.User, ev.Time.UnixNano(), ev.N)
 	}
-	return fmt.Sprintf("%s-%s-%d-%d", ev.ID.Chain(), ev.Kind, ev.ID.Link, ev.N)
+	var b [96]byte
+	out := ev.ID.appendChain(b[:0])
+	out = append(out, '-')
+	out = append(out, ev.Kind.String()...)
+	out = append(out, '-')
+	out = strconv.AppendInt(out, int64(ev.ID.Link), 10)
+	out = append(out, '-')
+	return string(strconv.AppendInt(out, int64(ev.N), 10))
 }
 
 // OrderKey is what the event is ordered by among a receiver's webhooks:
