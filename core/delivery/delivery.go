@@ -2,8 +2,10 @@
 //
 // The layers, from the wire up:
 //
-//   - Sender makes one attempt (Send) over one reused http.Client, with a
-//     connect timeout and a total timeout per attempt; a 2xx answer is success.
+//   - Sender makes one attempt (Send) over kept-alive connections, with a
+//     connect timeout and a total timeout per attempt; a 2xx answer is
+//     success. Plain HTTP/1.1 goes over its own client on the caller's
+//     goroutine (wire.go), the rest over net/http.
 //   - SendWithRetry repeats attempts with exponential backoff and jitter,
 //     honouring Retry-After on 429 and 503.
 //   - Dispatcher keeps order per call and receiver (event k+1 of a call goes

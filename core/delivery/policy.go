@@ -265,6 +265,7 @@ func (rs *Receivers) attempt(ctx context.Context, r Request, p Policy, n int) Re
 	if p.Username != "" {
 		h.Set("Authorization", BasicAuth(p.Username, p.Password))
 	}
+	rs.sender.setUserAgent(h) // h is ours: Send need not copy it to add this
 	out := r
 	out.Header = h
 	out.AllowPrivate = p.AllowPrivate
