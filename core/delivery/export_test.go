@@ -1,6 +1,9 @@
 package delivery
 
-import "crypto/tls"
+import (
+	"crypto/tls"
+	"time"
+)
 
 // WithSenderWireTLS gives the Sender's own HTTP/1.1 client a TLS
 // configuration (a test server's roots); there is no such option outside
@@ -22,4 +25,9 @@ func (s *Sender) UsesWire(url string) bool {
 	}
 	_, ok := s.wire.target(url, false)
 	return ok
+}
+
+// WithReceiversClock sets the clock the breaker reads.
+func WithReceiversClock(now func() time.Time) ReceiversOption {
+	return func(rs *Receivers) { rs.now = now }
 }

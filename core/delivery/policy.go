@@ -218,7 +218,9 @@ func (rs *Receivers) record(name string, res Result) {
 // delivered, given up after the retry schedule, rejected (a non-retryable
 // status), refused because the receiver is disabled, or cut short by ctx.
 func (rs *Receivers) Send(ctx context.Context, r Request) Result {
-	p, _, _ := rs.admit(r.Receiver)
+	// The schedule only: admitting here would take the half-open probe
+	// and never report it, leaving the circuit open for good.
+	p := rs.Policy(r.Receiver)
 	res, cut := retryLoop(ctx, p.Retry, rs.now, func(n int) (Result, bool, time.Duration) {
 		p, refuse, openFor := rs.admit(r.Receiver)
 		if refuse != nil {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -196,5 +197,39 @@ func TestReceiversBreakerFailsFast(t *testing.T) {
 	res := rs.Send(ctx, delivery.Request{ID: "2", Receiver: "dead", URL: srv.URL})
 	if !errors.Is(res.Err, delivery.ErrCircuitOpen) || hits.Load() != 3 {
 		t.Fatalf("err %v, hits %d: want circuit open after 3 hits", res.Err, hits.Load())
+	}
+}
+
+// A webhook sent once the cooldown is over is the half-open probe: when
+// the receiver is back it goes out, and the circuit closes.
+func TestReceiversBreakerProbeCloses(t *testing.T) {
+	var up atomic.Bool
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if !up.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	var mu sync.Mutex
+	now := time.Unix(1_700_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	rs := delivery.NewReceivers(delivery.NewSender(), map[string]delivery.Policy{
+		"crm": {AllowPrivate: true, Retry: delivery.RetryPolicy{Attempts: 3, Min: time.Millisecond, Max: time.Millisecond}},
+	}, delivery.WithReceiversBreaker(delivery.Breaker{Failures: 3, Cooldown: time.Minute}), delivery.WithReceiversClock(clock))
+	ctx := context.Background()
+	if res := rs.Send(ctx, delivery.Request{ID: "1", Receiver: "crm", URL: srv.URL}); res.OK() || hits.Load() != 3 {
+		t.Fatalf("first webhook: %v after %d hits, want a failure after 3", res.Err, hits.Load())
+	}
+	up.Store(true)
+	mu.Lock()
+	now = now.Add(2 * time.Minute) // past the cooldown
+	mu.Unlock()
+	if res := rs.Send(ctx, delivery.Request{ID: "2", Receiver: "crm", URL: srv.URL}); !res.OK() {
+		t.Fatalf("webhook after the cooldown: %v (hits %d), want it delivered as the probe", res.Err, hits.Load())
+	}
+	if res := rs.Send(ctx, delivery.Request{ID: "3", Receiver: "crm", URL: srv.URL}); !res.OK() || res.Attempts != 1 {
+		t.Fatalf("webhook after the probe: %v in %d attempts, want it delivered at once (circuit closed)", res.Err, res.Attempts)
 	}
 }
