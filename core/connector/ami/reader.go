@@ -227,6 +227,85 @@ func (r *packetReader) ReadPacket() (Message, error) { return r.read(false) }
 func (r *packetReader) readShared() (Message, error) { return r.read(true) }
 
 func (r *packetReader) read(shared bool) (Message, error) {
+	for {
+		m, ok := r.readBuffered(shared)
+		if m != nil {
+			return m, nil
+		}
+		if !ok {
+			break
+		}
+	}
+	return r.readLines(shared)
+}
+
+// readBuffered is the common case of read: a whole ordinary packet is
+// already in the reader's buffer. It is framed where it lies and becomes
+// one string without being gathered line by line first (the lines of a
+// busy PBX's stream are most of what the connector reads). It returns the
+// packet; or nil and true when it dropped one (keep) and may be called
+// again; or nil and false, having consumed nothing but blank lines, when
+// readLines must read: the packet is not all there, or it is not ordinary
+// (a malformed line, legacy "Response: Follows" output).
+func (r *packetReader) readBuffered(shared bool) (Message, bool) {
+	buf, _ := r.br.Peek(r.br.Buffered())
+	r.spans = r.spans[:0]
+	start, end := 0, -1 // the packet's first byte; the end of its last field line
+	for i := 0; i < len(buf); {
+		nl := bytes.IndexByte(buf[i:], '\n')
+		if nl < 0 {
+			break
+		}
+		line := bytes.TrimSuffix(buf[i:i+nl], []byte{'\r'})
+		at := i
+		i += nl + 1
+		if blank(line) {
+			if len(r.spans) == 0 {
+				start = i // blank lines between packets
+				continue
+			}
+			end = i
+			break
+		}
+		ks, ke, vs, ok := splitField(line)
+		if !ok {
+			break
+		}
+		if len(r.spans) == 0 && bytes.EqualFold(line[ks:ke], []byte("Response")) && bytes.EqualFold(line[vs:], []byte("Follows")) {
+			break
+		}
+		r.spans = append(r.spans, span{at - start + ks, at - start + ke, at - start + vs, at - start + len(line)})
+	}
+	if end < 0 {
+		_, _ = r.br.Discard(start)
+		r.spans = r.spans[:0]
+		return nil, false
+	}
+	pkt := buf[start:end]
+	if r.keep != nil && !r.keep(rawPacket{pkt, r.spans}) {
+		_, _ = r.br.Discard(end)
+		r.spans = r.spans[:0]
+		return nil, true
+	}
+	text := string(pkt[:r.spans[len(r.spans)-1].ve])
+	var m Message
+	if shared {
+		m = slices.Grow(r.fields[:0], len(r.spans))[:len(r.spans)]
+		r.fields = m
+	} else {
+		m = make(Message, len(r.spans))
+	}
+	for i, sp := range r.spans {
+		m[i] = Field{Key: text[sp.ks:sp.ke], Value: text[sp.vs:sp.ve]}
+	}
+	_, _ = r.br.Discard(end)
+	r.spans = r.spans[:0]
+	return m, false
+}
+
+// readLines reads a packet line by line, whatever it holds and however it
+// arrives.
+func (r *packetReader) readLines(shared bool) (Message, error) {
 	var (
 		size      int
 		malformed *MalformedError
