@@ -240,25 +240,87 @@ func hangupSignal(m Message) (signal.Signal, error) {
 // channel is one half of the pair Asterisk dials through on its own
 // behalf: a loopback leg. The dialplan's start extension "s" is no number.
 func legOf(m Message, prefix string) signal.Leg {
-	name := m.Get(prefix + "Channel")
-	linked := m.Get(prefix + "Linkedid")
-	exten := m.Get(prefix + "Exten")
+	// One pass over the fields for the ten a leg needs, rather than a
+	// scan of the whole packet for each: Asterisk writes them in one case.
+	var v [nLegFields]string
+	var seen [nLegFields]bool
+	for _, f := range m {
+		rest, ok := strings.CutPrefix(f.Key, prefix)
+		if !ok {
+			continue
+		}
+		if i := legField(rest); i >= 0 && !seen[i] {
+			v[i], seen[i] = f.Value, true
+		}
+	}
+	for i, ok := range seen {
+		if !ok {
+			// Absent, or spelt in another case: as Get finds it.
+			v[i] = m.Get(prefix + legFieldNames[i])
+		}
+	}
+	name, linked, exten := v[fChannel], v[fLinkedid], v[fExten]
 	if exten == "s" {
 		exten = ""
 	}
 	return signal.Leg{
-		ID:            m.Get(prefix + "Uniqueid"),
+		ID:            v[fUniqueid],
 		Call:          linked,
 		CallSeq:       callSeq(linked),
 		Endpoint:      endpointOf(name),
 		Loopback:      strings.HasPrefix(name, "Local/"),
-		CallerNum:     known(m.Get(prefix + "CallerIDNum")),
-		CallerName:    known(m.Get(prefix + "CallerIDName")),
-		ConnectedNum:  known(m.Get(prefix + "ConnectedLineNum")),
-		ConnectedName: known(m.Get(prefix + "ConnectedLineName")),
+		CallerNum:     known(v[fCallerIDNum]),
+		CallerName:    known(v[fCallerIDName]),
+		ConnectedNum:  known(v[fConnectedLineNum]),
+		ConnectedName: known(v[fConnectedLineName]),
 		Number:        exten,
-		State:         stateOf(m.Get(prefix+"ChannelState"), m.Get(prefix+"ChannelStateDesc")),
+		State:         stateOf(v[fChannelState], v[fChannelStateDesc]),
 	}
+}
+
+// The fields of a channel block that legOf reads, after its prefix.
+const (
+	fChannel = iota
+	fLinkedid
+	fExten
+	fUniqueid
+	fCallerIDNum
+	fCallerIDName
+	fConnectedLineNum
+	fConnectedLineName
+	fChannelState
+	fChannelStateDesc
+	nLegFields
+)
+
+var legFieldNames = [nLegFields]string{"Channel", "Linkedid", "Exten", "Uniqueid", "CallerIDNum", "CallerIDName",
+	"ConnectedLineNum", "ConnectedLineName", "ChannelState", "ChannelStateDesc"}
+
+// legField is the index of a channel block's field name, -1 for others.
+func legField(name string) int {
+	switch name {
+	case "Channel":
+		return fChannel
+	case "Linkedid":
+		return fLinkedid
+	case "Exten":
+		return fExten
+	case "Uniqueid":
+		return fUniqueid
+	case "CallerIDNum":
+		return fCallerIDNum
+	case "CallerIDName":
+		return fCallerIDName
+	case "ConnectedLineNum":
+		return fConnectedLineNum
+	case "ConnectedLineName":
+		return fConnectedLineName
+	case "ChannelState":
+		return fChannelState
+	case "ChannelStateDesc":
+		return fChannelStateDesc
+	}
+	return -1
 }
 
 // callSeq is the sequence part of a Uniqueid or Linkedid,
