@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -45,6 +46,7 @@ var (
 	memory   = flag.Bool("memory", false, "the engine keeps its outbox in memory (no durability), to see what durability costs")
 	profile  = flag.String("cpuprofile", "", "write the engine's CPU profile of the throughput run to `FILE`")
 	heap     = flag.String("memprofile", "", "write the engine's heap profile with the calls in flight to `FILE`")
+	conf     = flag.Bool("conformance", true, "also time `callhook conformance` (every scenario × dialect)")
 	filter   = flag.Bool("event-filter", true, "the engine asks the AMI source to filter its events ([pbx] event_filter); the source filters as Asterisk would")
 )
 
@@ -185,7 +187,11 @@ func run() error {
 
 	// 5. Every scenario × dialect on the simulator, as `callhook
 	// conformance` plays them.
-	confTook, confErr := conformance(ctx, exe)
+	var confTook time.Duration
+	confErr := errors.New("not run (-conformance=false)")
+	if *conf {
+		confTook, confErr = conformance(ctx, exe)
+	}
 
 	ratio := enginePerSec / basePerSec
 	fmt.Printf("\nwhole pipeline (AMI over TCP → callhook serve → 3cx webhooks, durable outbox), %d calls, %d webhooks, event filters %s\n",
