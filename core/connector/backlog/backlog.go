@@ -19,7 +19,11 @@ import (
 const Max = 1 << 16
 
 // MaxBatch bounds the signals a signal.BatchHandler gets in one call.
-const MaxBatch = 64
+// A real call is about 25 signals (with event filters) and three
+// webhooks; the engine stores a batch's webhooks as one message per
+// outbox partition, so a batch of several calls shares messages, while a
+// PBX that is not ahead of the engine still gets batches of one or two.
+const MaxBatch = 256
 
 // ErrFull: Push found Max signals waiting.
 var ErrFull = errors.New("signal backlog full")
