@@ -180,6 +180,12 @@ func (id CallID) Chain() string {
 	return string(id.appendChain(b[:0]))
 }
 
+// SameChain says whether id and other have the same Chain, without
+// building either.
+func (id CallID) SameChain(other CallID) bool {
+	return id.Start.Unix() == other.Start.Unix() && id.Number == other.Number
+}
+
 // appendChain appends Chain to b: ids are built for every webhook.
 func (id CallID) appendChain(b []byte) []byte {
 	b = strconv.AppendInt(b, id.Start.Unix(), 10)

@@ -42,3 +42,16 @@ func TestCallIDChainAndKey(t *testing.T) {
 		t.Errorf("Key() = %q, want %q", got, want)
 	}
 }
+
+// SameChain agrees with comparing Chains.
+func TestCallIDSameChain(t *testing.T) {
+	a := callmodel.CallID{Start: time.Unix(1625147809, 0), Number: 698, Link: 2}
+	for _, b := range []callmodel.CallID{
+		a, {Start: a.Start, Number: 698, Link: 0}, {Start: a.Start.Add(500 * time.Millisecond), Number: 698},
+		{Start: a.Start, Number: 69}, {Start: time.Unix(162514780, 0), Number: 9698}, {Start: a.Start.Add(time.Second), Number: 698},
+	} {
+		if got, want := a.SameChain(b), a.Chain() == b.Chain(); got != want {
+			t.Errorf("%v.SameChain(%v) = %v; chains %q and %q", a, b, got, a.Chain(), b.Chain())
+		}
+	}
+}

@@ -86,7 +86,7 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 		// at once may publish the record before the leg is gone (a fax
 		// line that gave up at once did), and then the chain's end gave
 		// the record first.
-		at := slices.IndexFunc(evs, func(e Event) bool { return e.Kind == Record && e.ID.Chain() == ev.ID.Chain() })
+		at := slices.IndexFunc(evs, func(e Event) bool { return e.Kind == Record && e.ID.SameChain(ev.ID) })
 		if at < 0 {
 			at = len(evs)
 		}
@@ -101,8 +101,12 @@ func (m *Model) handleFlow(s signal.Signal) []Event {
 	}
 	fc := &c.flow
 	out := m.flowSignal(c, fc, s)
+	if len(evs) == 0 {
+		return out
+	}
+	out = slices.Grow(out, len(evs))
 	for _, ev := range evs {
-		if ev.Kind.IsStatus() || ev.ID.Chain() != c.id.Chain() {
+		if ev.Kind.IsStatus() || !ev.ID.SameChain(c.id) {
 			out = append(out, ev)
 			continue
 		}
