@@ -21,19 +21,25 @@ func cmdConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	speed := fs.Float64("speed", 10, "play scenarios `X` times faster")
 	only := fs.String("dialect", "", "check only this `dialect` (default: every dialect)")
+	parallel := fs.Int("plays", harness.PlaysLimit(), "play `N` scenarios at once (1: one after another; default from "+harness.PlaysEnv+")")
 	var reports reportFlag
 	fs.Var(&reports, "report", "write a test report, `FORMAT:FILE` with FORMAT junit or json (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: callhook conformance [--dialect D] [--speed X] [--report junit:FILE] [SCENARIO...]\n\n"+
+		fmt.Fprintf(stderr, "Usage: callhook conformance [--dialect D] [--speed X] [--plays N] [--report junit:FILE] [SCENARIO...]\n\n"+
 			"Plays every built-in scenario (or those named) through simulator + engine for\n"+
 			"each dialect (Bulutfon in each of its encodings and profiles) and checks\n"+
-			"every webhook against the vendor's documented rules. --report writes one\n"+
-			"test case per scenario and dialect variant (JUnit XML or JSON) for CI.\n\n")
+			"every webhook against the vendor's documented rules. Scenarios play a few at\n"+
+			"once (--plays), each on its own simulator and engine; results are listed in\n"+
+			"order. --report writes one test case per scenario and dialect variant (JUnit\n"+
+			"XML or JSON) for CI.\n\n")
 		fs.PrintDefaults()
 	}
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
+	}
+	if *parallel < 1 {
+		return fmt.Errorf("%w: --plays %d (want 1 or more)", errUsage, *parallel)
 	}
 	if len(names) == 0 {
 		names = scenarios.Names()
@@ -55,6 +61,20 @@ func cmdConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		scs = append(scs, sc)
 	}
+	// Each scenario plays on a simulator and engine of its own, so they
+	// play concurrently; a play mostly waits on the simulator's clock.
+	type captured = map[string][]check.Request
+	plays := harness.NewPlays[captured](*parallel, 0)
+	defer plays.Close()
+	played := map[string]*harness.Play[captured]{}
+	for _, sc := range scs {
+		if _, dup := played[sc.Name]; sc.Pending == "" && !dup {
+			played[sc.Name] = plays.Add(sc.Name, func(ctx context.Context) (captured, error) {
+				return captureScenario(ctx, sc, dialects, *speed)
+			})
+		}
+	}
+	plays.Start()
 	for _, sc := range scs {
 		name := sc.Name
 		if sc.Pending != "" {
@@ -68,9 +88,9 @@ func cmdConformance(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		// One play feeds every dialect's webhooks at once: a receiver's
 		// requests do not depend on the others configured beside it.
-		start := time.Now()
-		got, err := captureScenario(ctx, sc, dialects, *speed)
-		elapsed := time.Since(start)
+		pl := played[name]
+		got, err := pl.Wait(ctx)
+		elapsed := pl.Took()
 		for _, d := range dialects {
 			for _, v := range d.Variants {
 				label := variantLabel(d, v)

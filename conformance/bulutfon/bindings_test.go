@@ -2,6 +2,7 @@ package bulutfon_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -10,6 +11,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/callhook/callhook/conformance/check"
+	"github.com/callhook/callhook/conformance/suite"
 	"github.com/callhook/callhook/core/delivery"
 	"github.com/callhook/callhook/pbxsim/phone"
 	"github.com/callhook/callhook/scenarios"
@@ -26,21 +28,41 @@ func eventTypes(h *hook, rules *check.Bulutfon) []string {
 	return out
 }
 
+// bindings plays three scenarios in a row to one engine with three
+// webhooks: one bound to a DID, one to a queue's number, one to a subset
+// of the events.
+var bindings = plays.Add("bindings: inbound-answered, queue-ringall-answered, inbound-missed",
+	func(ctx context.Context) (*played, error) {
+		b := &played{hooks: []*hook{
+			{name: "direct", number: "2125550100", user: "crm", pass: "s3cret"},
+			{name: "queue", number: "2125550800"},
+			{name: "subset", events: []string{"call_init", "missing_call"}},
+		}}
+		w, err := startWorld(ctx, false, b.hooks...)
+		if err != nil {
+			return nil, err
+		}
+		defer w.close()
+		for _, name := range []string{"inbound-answered", "queue-ringall-answered", "inbound-missed"} {
+			sc, err := scenarios.Load(name)
+			if err != nil {
+				return nil, err
+			}
+			if err := w.played(ctx, sc); err != nil {
+				return nil, err
+			}
+		}
+		return b, nil
+	})
+
 var _ = Describe("Bulutfon webhook bindings", Ordered, func() {
 	var direct, queue, subset *hook
 	rules, _ := check.NewBulutfon("current", false)
 
 	BeforeAll(func(ctx SpecContext) {
-		direct = &hook{name: "direct", number: "2125550100", user: "crm", pass: "s3cret"}
-		queue = &hook{name: "queue", number: "2125550800"}
-		subset = &hook{name: "subset", events: []string{"call_init", "missing_call"}}
-		w := start(ctx, false, direct, queue, subset)
-		for _, name := range []string{"inbound-answered", "queue-ringall-answered", "inbound-missed"} {
-			sc, err := scenarios.Load(name)
-			Expect(err).NotTo(HaveOccurred())
-			w.play(ctx, sc)
-		}
-	}, NodeTimeout(2*time.Minute))
+		b := suite.Played(ctx, bindings)
+		direct, queue, subset = b.hooks[0], b.hooks[1], b.hooks[2]
+	}, NodeTimeout(3*time.Minute))
 
 	It("sends a webhook bound to a DID only that DID's calls", func() {
 		for _, r := range direct.recv.Requests() {
@@ -75,38 +97,48 @@ var _ = Describe("Bulutfon webhook bindings", Ordered, func() {
 	})
 })
 
+// autodial asks the engine's autodial API for a call, lets the carrier
+// answer it, hangs up, and waits for the call's webhooks.
+var autodial = plays.Add("autodial", suite.InPlay(func(ctx context.Context, g Gomega) *played {
+	a := &played{hooks: []*hook{{name: "crm"}, {name: "unused-callback-receiver"}}}
+	crm, callback := a.hooks[0], a.hooks[1]
+	w, err := startWorld(ctx, true, crm, callback)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer w.close()
+	w.sim.Carrier().SetPolicy(phone.Policy{Mode: phone.AnswerAfter, Delay: 100 * time.Millisecond})
+
+	body, _ := json.Marshal(map[string]any{
+		"caller": "101", "callee": "12125550199", "additional_data": "order-42",
+		"callback_url": callback.recv.URL() + "/cb",
+	})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+w.svc.API.Addr()+"/v1/autodial", bytes.NewReader(body))
+	g.Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Authorization", "Bearer autodial-token-0123456789")
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	g.Expect(err).NotTo(HaveOccurred())
+	defer res.Body.Close()
+	g.Expect(res.StatusCode).To(Equal(http.StatusAccepted))
+	g.Expect(json.NewDecoder(res.Body).Decode(&a.answer)).To(Succeed())
+
+	var call *phone.Call
+	g.Eventually(w.sim.Carrier().Incoming()).Should(Receive(&call))
+	g.Eventually(call.Answered()).Should(BeClosed())
+	g.Expect(call.Hangup(ctx)).To(Succeed())
+	g.Eventually(call.Done()).Should(BeClosed())
+	g.Expect(w.settled(ctx)).To(Succeed())
+	return a
+}))
+
 var _ = Describe("Bulutfon autodial", Ordered, func() {
 	var crm, callback *hook
 	var answer map[string]string
 	rules, _ := check.NewBulutfon("current", false)
 
 	BeforeAll(func(ctx SpecContext) {
-		crm = &hook{name: "crm"}
-		callback = &hook{name: "unused-callback-receiver"}
-		w := start(ctx, true, crm, callback)
-		w.sim.Carrier().SetPolicy(phone.Policy{Mode: phone.AnswerAfter, Delay: 100 * time.Millisecond})
-
-		body, _ := json.Marshal(map[string]any{
-			"caller": "101", "callee": "12125550199", "additional_data": "order-42",
-			"callback_url": callback.recv.URL() + "/cb",
-		})
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+w.svc.API.Addr()+"/v1/autodial", bytes.NewReader(body))
-		Expect(err).NotTo(HaveOccurred())
-		req.Header.Set("Authorization", "Bearer autodial-token-0123456789")
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		Expect(err).NotTo(HaveOccurred())
-		defer res.Body.Close()
-		Expect(res.StatusCode).To(Equal(http.StatusAccepted))
-		Expect(json.NewDecoder(res.Body).Decode(&answer)).To(Succeed())
-
-		var call *phone.Call
-		Eventually(w.sim.Carrier().Incoming()).Should(Receive(&call))
-		Eventually(call.Answered()).Should(BeClosed())
-		Expect(call.Hangup(ctx)).To(Succeed())
-		Eventually(call.Done()).Should(BeClosed())
-		w.settle(ctx)
-	}, NodeTimeout(time.Minute))
+		a := suite.Played(ctx, autodial)
+		crm, callback, answer = a.hooks[0], a.hooks[1], a.answer
+	}, NodeTimeout(2*time.Minute))
 
 	It("answers the request with the call's id", func() {
 		Expect(answer["id"]).To(MatchRegexp(`^[0-9a-f-]{36}$`))

@@ -1,12 +1,16 @@
 package bulutfon_test
 
 import (
+	"context"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/callhook/callhook/conformance/check"
+	"github.com/callhook/callhook/conformance/harness"
+	"github.com/callhook/callhook/conformance/suite"
+	"github.com/callhook/callhook/pbxsim/scenario"
 	"github.com/callhook/callhook/scenarios"
 )
 
@@ -15,6 +19,42 @@ import (
 var variants = []struct{ format, profile string }{
 	{"json", "current"}, {"form", "current"}, {"json", "legacy"}, {"form", "legacy"},
 }
+
+// playVariants plays sc to one webhook per variant at once and returns
+// the hooks, their receivers holding what each got. It runs on a
+// goroutine of plays, so it returns errors rather than failing the spec.
+func playVariants(ctx context.Context, sc *scenario.Scenario) (*played, error) {
+	hooks := make([]*hook, len(variants))
+	for i, v := range variants {
+		p := ""
+		if v.profile == "legacy" {
+			p = "legacy"
+		}
+		hooks[i] = &hook{name: v.format + "-" + v.profile, format: v.format, profile: p}
+	}
+	w, err := startWorld(ctx, false, hooks...)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	if err := w.played(ctx, sc); err != nil {
+		return nil, err
+	}
+	return &played{hooks: hooks}, nil
+}
+
+// played is what one play gave: its hooks, whose receivers hold what each
+// got, and the autodial API's answer.
+type played struct {
+	hooks  []*hook
+	answer map[string]string
+}
+
+// plays are the suite's plays, run a few at once from BeforeSuite
+// (harness.Plays): one per scenario, the bindings' and the autodial's.
+var plays = harness.NewPlays[*played](0, 2*time.Minute)
+
+var _ = BeforeSuite(func() { suite.Start(plays) })
 
 var _ = Describe("Bulutfon web hooks, end to end", func() {
 	for _, name := range scenarios.Names() {
@@ -28,19 +68,15 @@ var _ = Describe("Bulutfon web hooks, end to end", func() {
 			decorators = append(decorators, Pending)
 			note = " (pending: " + sc.Pending + ")"
 		}
+		var play *harness.Play[*played]
+		if sc.Pending == "" {
+			play = plays.Add(name, func(ctx context.Context) (*played, error) { return playVariants(ctx, sc) })
+		}
 		Context(name+note, decorators, func() {
-			hooks := make([]*hook, len(variants))
+			var hooks []*hook
 			BeforeAll(func(ctx SpecContext) {
-				for i, v := range variants {
-					p := ""
-					if v.profile == "legacy" {
-						p = "legacy"
-					}
-					hooks[i] = &hook{name: v.format + "-" + v.profile, format: v.format, profile: p}
-				}
-				w := start(ctx, false, hooks...)
-				w.play(ctx, sc)
-			}, NodeTimeout(2*time.Minute))
+				hooks = suite.Played(ctx, play).hooks
+			}, NodeTimeout(3*time.Minute))
 
 			for i, v := range variants {
 				Context("as "+v.format+", "+v.profile+" profile", func() {

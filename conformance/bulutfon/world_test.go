@@ -2,12 +2,10 @@ package bulutfon_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
-
-	. "github.com/onsi/ginkgo/v2"
-	. "github.com/onsi/gomega"
 
 	"github.com/callhook/callhook/conformance/check"
 	"github.com/callhook/callhook/core/config"
@@ -28,8 +26,11 @@ const tolerance = time.Second
 // world is the simulator with an engine connected over AMI, built from a
 // configuration as `callhook serve` builds it.
 type world struct {
-	sim *sim.Sim
-	svc *service.Service
+	sim    *sim.Sim
+	svc    *service.Service
+	recvs  []*webhooktest.Server
+	cancel context.CancelFunc
+	done   chan error
 }
 
 // hook is one [webhook.NAME] of the world's configuration.
@@ -39,10 +40,21 @@ type hook struct {
 	recv                                      *webhooktest.Server
 }
 
-func start(ctx context.Context, api bool, hooks ...*hook) *world {
+// startWorld starts the simulator, each hook's receiver and an engine
+// with one webhook per hook, and returns once the engine is connected.
+// It returns errors rather than failing a spec: plays call it from
+// goroutines of their own.
+func startWorld(ctx context.Context, api bool, hooks ...*hook) (w *world, err error) {
 	s, err := sim.Start(ctx, sim.Config{Speed: speed})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(s.Close)
+	if err != nil {
+		return nil, err
+	}
+	w = &world{sim: s}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
 	cfg := &config.Config{
 		File:     "bulutfon-suite",
 		PBX:      config.NewPBX("pbxsim", map[string]string{"address": s.AMIAddr(), "username": s.AMIUser(), "secret": s.AMISecret()}),
@@ -54,9 +66,11 @@ func start(ctx context.Context, api bool, hooks ...*hook) *world {
 	}
 	for _, h := range hooks {
 		h.recv = webhooktest.NewServer()
-		DeferCleanup(h.recv.Close)
+		w.recvs = append(w.recvs, h.recv)
 		u, err := url.Parse(h.recv.URL() + "/hook")
-		Expect(err).NotTo(HaveOccurred())
+		if err != nil {
+			return nil, err
+		}
 		cfg.Webhooks = append(cfg.Webhooks, config.Webhook{
 			Name: h.name, URL: u, Dialect: "bulutfon", Options: map[string]string{
 				"format": h.format, "profile": h.profile, "pbx_number": h.number, "events": strings.Join(h.events, ","),
@@ -68,29 +82,61 @@ func start(ctx context.Context, api bool, hooks ...*hook) *world {
 		})
 	}
 	svc, err := service.New(cfg, service.Options{Retry: delivery.RetryPolicy{Attempts: 3, Min: 200 * time.Millisecond, Max: time.Second}})
-	Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		return nil, err
+	}
+	w.svc = svc
 	ectx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ectx) }()
-	DeferCleanup(func() {
-		cancel()
-		<-done
-		svc.Close()
-	})
-	Eventually(svc.Connected()).Should(BeClosed())
-	return &world{sim: s, svc: svc}
+	w.cancel, w.done = cancel, make(chan error, 1)
+	go func() { w.done <- svc.Run(ectx) }()
+	select {
+	case <-svc.Connected():
+		return w, nil
+	case err := <-w.done:
+		w.done <- err
+		return nil, fmt.Errorf("engine stopped before it reached the simulator: %w", err)
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for the engine to reach the simulator's AMI at %s: %w", s.AMIAddr(), ctx.Err())
+	}
 }
 
-// settle waits until every webhook of what the PBX did so far is delivered.
-func (w *world) settle(ctx context.Context) {
+// close stops the engine, the receivers and the simulator.
+func (w *world) close() {
+	if w.cancel != nil {
+		w.cancel()
+		<-w.done
+	}
+	if w.svc != nil {
+		w.svc.Close()
+	}
+	for _, r := range w.recvs {
+		r.Close()
+	}
+	w.sim.Close()
+}
+
+// settled waits until every webhook of what the PBX did so far is
+// delivered.
+func (w *world) settled(ctx context.Context) error {
 	token, err := w.sim.Sync(ctx)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(w.svc.WaitSync(ctx, token)).To(Succeed())
+	if err != nil {
+		return err
+	}
+	if err := w.svc.WaitSync(ctx, token); err != nil {
+		return fmt.Errorf("webhooks not delivered: %w", err)
+	}
+	return nil
 }
 
-func (w *world) play(ctx context.Context, sc *scenario.Scenario) {
-	Expect(w.sim.Play(ctx, sc)).To(Succeed())
-	w.settle(ctx)
+// played plays sc and waits until its webhooks are delivered.
+func (w *world) played(ctx context.Context, sc *scenario.Scenario) error {
+	if err := w.sim.Play(ctx, sc); err != nil {
+		return fmt.Errorf("play %s: %w", sc.Name, err)
+	}
+	if err := w.settled(ctx); err != nil {
+		return fmt.Errorf("%s: %w", sc.Name, err)
+	}
+	return nil
 }
 
 // requests returns what h's receiver got.

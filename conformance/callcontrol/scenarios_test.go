@@ -2,8 +2,10 @@ package callcontrol_test
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -13,6 +15,8 @@ import (
 
 	"github.com/callhook/callhook/conformance/callcontrol"
 	"github.com/callhook/callhook/conformance/check"
+	"github.com/callhook/callhook/conformance/harness"
+	"github.com/callhook/callhook/conformance/suite"
 	"github.com/callhook/callhook/core/callmodel"
 	"github.com/callhook/callhook/core/delivery"
 	"github.com/callhook/callhook/scenarios"
@@ -22,11 +26,17 @@ import (
 // the engine times them as it hears them.
 const tolerance = time.Second
 
-// parallel plays run at once: each plays in real time (see
-// callcontrol.Config.Speed) on its own simulator and engine, mostly
-// waiting, so running them together keeps the suite near the longest
-// scenario's length times the batches.
-const parallel = 6
+// realTimePlays is how many plays run at once unless CALLHOOK_PLAYS says:
+// each plays in real time (see callcontrol.Config.Speed) on its own
+// simulator and engine, mostly waiting, and a second of scheduling jitter
+// is a second of the checks' tolerance, not ten; so more run at once than
+// in the suites at speed 10, keeping the suite near its longest plays.
+func realTimePlays() int {
+	if os.Getenv(harness.PlaysEnv) != "" {
+		return harness.PlaysLimit()
+	}
+	return 16
+}
 
 // play is one scenario played through 3CX, optionally with the event
 // stream dropped at a moment of the call.
@@ -38,16 +48,19 @@ type play struct {
 }
 
 // played is what one play gave: each receiver's requests, how many
-// WebSocket sessions the engine opened, or why it failed.
+// WebSocket sessions the engine opened, and the autodial API's answer.
 type played struct {
 	reqs     map[string][]check.Request
 	sessions int
-	err      error
+	answer   map[string]string
 }
 
 var (
 	receivers = callcontrol.Receivers()
-	results   = map[string]*played{}
+	// plays are the suite's plays, by key: every scenario, and the
+	// reconnect plays, run a few at once from BeforeSuite.
+	plays = harness.NewPlays[*played](realTimePlays(), 3*time.Minute)
+	byKey = map[string]*harness.Play[*played]{}
 	// drops are the reconnect plays: the PBX drops the connection while
 	// a phone rings, during a conversation and while a transfer goes on.
 	drops = map[string]play{
@@ -76,86 +89,71 @@ func names() []string {
 	return scenarios.Names()
 }
 
-func (p play) run(ctx context.Context) *played {
-	res := &played{reqs: map[string][]check.Request{}}
-	res.err = func() error {
-		sc, err := scenarios.Load(p.scenario)
-		if err != nil {
-			return err
-		}
-		pctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-		defer cancel()
-		var (
-			mu      sync.Mutex
-			run     *callcontrol.Run
-			dropped bool
-		)
-		cfg := callcontrol.Config{Receivers: receivers}
-		if p.drop != nil {
-			cfg.OnEvent = func(ev callmodel.Event) {
-				mu.Lock()
-				defer mu.Unlock()
-				if !dropped && run != nil && p.drop(ev) {
-					dropped = true
-					run.Sim.DropThreeCX()
-				}
+func (p play) run(ctx context.Context) (*played, error) {
+	sc, err := scenarios.Load(p.scenario)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		mu      sync.Mutex
+		run     *callcontrol.Run
+		dropped bool
+	)
+	cfg := callcontrol.Config{Receivers: receivers}
+	if p.drop != nil {
+		cfg.OnEvent = func(ev callmodel.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !dropped && run != nil && p.drop(ev) {
+				dropped = true
+				run.Sim.DropThreeCX()
 			}
 		}
-		r, err := callcontrol.Start(pctx, cfg)
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		mu.Lock()
-		run = r
-		mu.Unlock()
-		if err := r.Play(pctx, sc); err != nil {
-			return err
-		}
-		for _, rc := range receivers {
-			res.reqs[rc.Name] = r.Requests(rc.Name)
-		}
-		res.sessions = r.Sim.ThreeCX().Accepted()
-		return nil
-	}()
-	return res
+	}
+	r, err := callcontrol.Start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	mu.Lock()
+	run = r
+	mu.Unlock()
+	if err := r.Play(ctx, sc); err != nil {
+		return nil, err
+	}
+	res := &played{reqs: map[string][]check.Request{}}
+	for _, rc := range receivers {
+		res.reqs[rc.Name] = r.Requests(rc.Name)
+	}
+	res.sessions = r.Sim.ThreeCX().Accepted()
+	return res, nil
 }
 
-var _ = BeforeSuite(func(ctx SpecContext) {
-	plays := map[string]play{}
+// add registers the play under key.
+func add(key string, p play) {
+	byKey[key] = plays.Add(key, p.run)
+}
+
+func init() {
 	for _, name := range names() {
-		plays[name] = play{scenario: name}
+		add(name, play{scenario: name})
 	}
 	if os.Getenv("CALLHOOK_3CX_SCENARIOS") == "" {
-		for k, p := range drops {
-			plays[k] = p
+		for _, key := range slices.Sorted(maps.Keys(drops)) {
+			add(key, drops[key])
 		}
 	}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, parallel)
-	for key, p := range plays {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer GinkgoRecover()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			res := p.run(ctx)
-			mu.Lock()
-			results[key] = res
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-}, NodeTimeout(15*time.Minute))
+}
+
+var _ = BeforeSuite(func() { suite.Start(plays) })
 
 // checkPlay holds a play's requests to every dialect's rules, with the
 // scenario's expectations less the ones 3CX cannot meet.
-func checkPlay(key, scenario string) {
-	res := results[key]
-	Expect(res).NotTo(BeNil(), "%s was not played", key)
-	Expect(res.err).NotTo(HaveOccurred())
+func checkPlay(ctx context.Context, key, scenario string) *played {
+	GinkgoHelper()
+	pl := byKey[key]
+	Expect(pl).NotTo(BeNil(), "%s was not played", key)
+	res := suite.Played(ctx, pl)
 	sc, err := scenarios.Load(scenario)
 	Expect(err).NotTo(HaveOccurred())
 	sc = callcontrol.Adapt(sc)
@@ -172,6 +170,7 @@ func checkPlay(key, scenario string) {
 		}
 	}
 	Expect(total).To(BeNumerically(">", 0), "the scenario gave no webhook at all")
+	return res
 }
 
 // Every built-in scenario, played once through pbxsim's 3CX Call Control
@@ -181,10 +180,10 @@ func checkPlay(key, scenario string) {
 var _ = Describe("Webhooks of a 3CX PBX", func() {
 	var entries []TableEntry
 	for _, name := range names() {
-		entries = append(entries, Entry(name, name))
+		entries = append(entries, Entry(name, name, SpecTimeout(4*time.Minute)))
 	}
 	DescribeTable("meet every dialect's vendor rules",
-		func(name string) { checkPlay(name, name) },
+		func(ctx SpecContext, name string) { checkPlay(ctx, name, name) },
 		entries,
 	)
 })
@@ -196,15 +195,15 @@ var _ = Describe("Webhooks of a 3CX PBX", func() {
 var _ = Describe("A dropped 3CX connection", func() {
 	var entries []TableEntry
 	for key, p := range drops {
-		entries = append(entries, Entry(key, key, p.scenario))
+		entries = append(entries, Entry(key, key, p.scenario, SpecTimeout(4*time.Minute)))
 	}
 	DescribeTable("costs no webhook and repeats none",
-		func(key, scenario string) {
+		func(ctx SpecContext, key, scenario string) {
 			if os.Getenv("CALLHOOK_3CX_SCENARIOS") != "" {
 				Skip("CALLHOOK_3CX_SCENARIOS plays only the scenarios it names")
 			}
-			checkPlay(key, scenario)
-			Expect(results[key].sessions).To(BeNumerically(">=", 2), "the connection was never dropped")
+			res := checkPlay(ctx, key, scenario)
+			Expect(res.sessions).To(BeNumerically(">=", 2), "the connection was never dropped")
 		},
 		entries,
 	)

@@ -16,8 +16,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/callhook/callhook/conformance/check"
 	"github.com/callhook/callhook/conformance/harness"
+	"github.com/callhook/callhook/conformance/suite"
 	"github.com/callhook/callhook/core/webhooktest"
+	"github.com/callhook/callhook/pbxsim/scenario"
 	"github.com/callhook/callhook/scenarios"
 )
 
@@ -28,10 +31,12 @@ type observer struct {
 	events []map[string]string
 }
 
-func observe(ctx context.Context, addr, password string) *observer {
+// observe connects to the event socket at addr until ctx ends; g is the
+// play's Gomega.
+func observe(ctx context.Context, g Gomega, addr, password string) *observer {
 	conn, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(conn.Close)
+	g.Expect(err).NotTo(HaveOccurred())
+	context.AfterFunc(ctx, func() { conn.Close() })
 	o := &observer{}
 	r := bufio.NewReader(conn)
 	frame := func() (map[string]string, string, error) {
@@ -56,12 +61,12 @@ func observe(ctx context.Context, addr, password string) *observer {
 		return h, string(body), err
 	}
 	_, _, err = frame()
-	Expect(err).NotTo(HaveOccurred())
+	g.Expect(err).NotTo(HaveOccurred())
 	fmt.Fprintf(conn, "auth %s\n\nevent plain CHANNEL_CREATE CHANNEL_HANGUP_COMPLETE\n\n", password)
 	for range 2 {
 		h, _, err := frame()
-		Expect(err).NotTo(HaveOccurred())
-		Expect(h["Reply-Text"]).To(HavePrefix("+OK"))
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(h["Reply-Text"]).To(HavePrefix("+OK"))
 	}
 	go func() {
 		for {
@@ -102,43 +107,65 @@ func (o *observer) first(name string) map[string]string {
 	return nil
 }
 
+// switchFields plays the scenario to a Bulutfon webhook over the event
+// socket, with an observer beside the engine.
+func switchFields(ctx context.Context, g Gomega, sc *scenario.Scenario) *played {
+	recv := webhooktest.NewServer()
+	defer recv.Close()
+	u, err := url.Parse(recv.URL() + "/hook")
+	g.Expect(err).NotTo(HaveOccurred())
+	h, err := harness.Start(ctx, harness.Config{Interface: "esl", Speed: speed,
+		Receivers: []harness.Receiver{{Name: "bf", Dialect: "bulutfon", URL: u}}})
+	g.Expect(err).NotTo(HaveOccurred())
+	defer h.Close()
+	octx, stop := context.WithCancel(ctx)
+	defer stop()
+	o := observe(octx, g, h.Sim.ESLAddr(), h.Sim.ESLPassword())
+	g.Expect(h.Play(ctx, sc)).To(Succeed())
+	g.Eventually(func() map[string]string { return o.first("CHANNEL_HANGUP_COMPLETE") }).ShouldNot(BeNil(),
+		"FreeSWITCH's CHANNEL_HANGUP_COMPLETE for the call's first channel")
+	p := &played{reqs: map[string][]check.Request{}, created: o.first("CHANNEL_CREATE"), hungUp: o.first("CHANNEL_HANGUP_COMPLETE")}
+	for _, c := range recv.Requests() {
+		p.reqs["bf"] = append(p.reqs["bf"], check.Request{Method: c.Method, Path: c.Path, Body: c.Body})
+	}
+	return p
+}
+
 // Bulutfon runs on FreeSWITCH: connected to one, its uuid is the call's
 // own (the first channel's Unique-ID, which names the call), hangup_cause
 // FreeSWITCH's Hangup-Cause, hangup_detail the caller's
 // sip_hangup_disposition in the document's words.
 var _ = Describe("Bulutfon's FreeSWITCH fields", func() {
+	entry := func(desc, name, detail string) TableEntry {
+		sc, err := scenarios.Load(name)
+		if err != nil {
+			panic(err)
+		}
+		play := plays.Add("FreeSWITCH fields of "+name, suite.InPlay(func(ctx context.Context, g Gomega) *played {
+			return switchFields(ctx, g, sc)
+		}))
+		return Entry(desc, play, detail, SpecTimeout(3*time.Minute))
+	}
 	DescribeTable("come from the switch",
-		func(ctx SpecContext, name, detail string) {
-			sc, err := scenarios.Load(name)
-			Expect(err).NotTo(HaveOccurred())
-			recv := webhooktest.NewServer()
-			DeferCleanup(recv.Close)
-			u, err := url.Parse(recv.URL() + "/hook")
-			Expect(err).NotTo(HaveOccurred())
-			h, err := harness.Start(ctx, harness.Config{Interface: "esl", Speed: speed,
-				Receivers: []harness.Receiver{{Name: "bf", Dialect: "bulutfon", URL: u}}})
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(h.Close)
-			o := observe(ctx, h.Sim.ESLAddr(), h.Sim.ESLPassword())
-			Expect(h.Play(ctx, sc)).To(Succeed())
-			Eventually(func() map[string]string { return o.first("CHANNEL_HANGUP_COMPLETE") }).ShouldNot(BeNil())
-			created, hung := o.first("CHANNEL_CREATE"), o.first("CHANNEL_HANGUP_COMPLETE")
+		func(ctx SpecContext, play *harness.Play[*played], detail string) {
+			p := suite.Played(ctx, play)
+			created, hung := p.created, p.hungUp
 			var hangup map[string]any
-			for _, c := range recv.Requests() {
-				var p map[string]any
-				Expect(json.Unmarshal(c.Body, &p)).To(Succeed())
-				Expect(p["uuid"]).To(Equal(created["Unique-ID"]), "every event carries the call's FreeSWITCH uuid")
-				if p["event_type"] == "call_hangup" {
-					hangup = p
+			for _, c := range p.reqs["bf"] {
+				var b map[string]any
+				Expect(json.Unmarshal(c.Body, &b)).To(Succeed())
+				Expect(b["uuid"]).To(Equal(created["Unique-ID"]), "every event carries the call's FreeSWITCH uuid")
+				if b["event_type"] == "call_hangup" {
+					hangup = b
 				}
 			}
 			Expect(hangup).NotTo(BeNil())
 			Expect(hangup["hangup_cause"]).To(Equal(hung["Hangup-Cause"]))
 			Expect(hangup["hangup_detail"]).To(Equal(detail), "the caller's sip_hangup_disposition %s", hung["variable_sip_hangup_disposition"])
 		},
-		Entry("answered, the caller hangs up: NORMAL_CLEARING, recv_bye", "inbound-answered", "recv_bye", SpecTimeout(time.Minute)),
-		Entry("the caller gives up: ORIGINATOR_CANCEL, recv_cancel as recv_bye", "inbound-caller-cancels", "recv_bye", SpecTimeout(time.Minute)),
-		Entry("nobody answers: NO_ANSWER, send_refuse", "inbound-missed", "send_refuse", SpecTimeout(time.Minute)),
-		Entry("the number is busy: USER_BUSY, send_refuse", "outbound-busy", "send_refuse", SpecTimeout(time.Minute)),
+		entry("answered, the caller hangs up: NORMAL_CLEARING, recv_bye", "inbound-answered", "recv_bye"),
+		entry("the caller gives up: ORIGINATOR_CANCEL, recv_cancel as recv_bye", "inbound-caller-cancels", "recv_bye"),
+		entry("nobody answers: NO_ANSWER, send_refuse", "inbound-missed", "send_refuse"),
+		entry("the number is busy: USER_BUSY, send_refuse", "outbound-busy", "send_refuse"),
 	)
 })

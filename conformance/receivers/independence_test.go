@@ -12,8 +12,10 @@ import (
 
 	"github.com/callhook/callhook/conformance/check"
 	"github.com/callhook/callhook/conformance/harness"
+	"github.com/callhook/callhook/conformance/suite"
 	"github.com/callhook/callhook/core/connector/ami/amitest"
 	"github.com/callhook/callhook/core/delivery"
+	"github.com/callhook/callhook/pbxsim/scenario"
 	"github.com/callhook/callhook/pbxsim/sim"
 	"github.com/callhook/callhook/scenarios"
 )
@@ -52,20 +54,28 @@ func receivers() []receiver {
 // record plays the scenario on the simulator and returns the AMI stream
 // an engine would have read, up to and including the sync event after the
 // scenario's last call.
-func record(ctx context.Context, name string) []byte {
-	sc, err := scenarios.Load(name)
-	Expect(err).NotTo(HaveOccurred())
+func record(ctx context.Context, sc *scenario.Scenario) ([]byte, error) {
 	s, err := sim.Start(ctx, sim.Config{Speed: speed})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(s.Close)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
 	rec, err := amitest.Record(ctx, s.AMIAddr(), s.AMIUser(), s.AMISecret())
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(rec.Close)
-	Expect(s.Play(ctx, sc)).To(Succeed())
+	if err != nil {
+		return nil, err
+	}
+	defer rec.Close()
+	if err := s.Play(ctx, sc); err != nil {
+		return nil, fmt.Errorf("play %s: %w", sc.Name, err)
+	}
 	token, err := s.Sync(ctx)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(rec.WaitFor(ctx, "Token", token)).To(Succeed())
-	return rec.Stream()
+	if err != nil {
+		return nil, err
+	}
+	if err := rec.WaitFor(ctx, "Token", token); err != nil {
+		return nil, fmt.Errorf("waiting for the sync event %s on the AMI: %w", token, err)
+	}
+	return rec.Stream(), nil
 }
 
 // delivered is what one receiver got.
@@ -76,13 +86,15 @@ type delivered struct {
 
 // deliver runs an engine, configured with the given receivers, on stream
 // and returns what each receiver got, by name.
-func deliver(ctx context.Context, stream []byte, rs ...receiver) map[string]delivered {
+func deliver(ctx context.Context, stream []byte, rs ...receiver) (map[string]delivered, error) {
 	var recvs []harness.Receiver
 	for _, r := range rs {
 		recvs = append(recvs, harness.Receiver{Name: r.name, Dialect: r.dialect, Options: r.options})
 	}
 	got, err := harness.Replay(ctx, stream, recvs, nil)
-	Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]delivered{}
 	for name, cs := range got {
 		var d delivered
@@ -93,8 +105,43 @@ func deliver(ctx context.Context, stream []byte, rs ...receiver) map[string]deli
 		slices.Sort(d.lines)
 		out[name] = d
 	}
-	return out
+	return out, nil
 }
+
+// compared is what one play gave: what each receiver got beside every
+// other dialect, and alone.
+type compared struct {
+	together, alone map[string]delivered
+}
+
+// compare records sc's AMI stream and feeds it to an engine with every
+// receiver, then to one engine per receiver alone. It runs on a goroutine
+// of plays, so it returns errors rather than failing the spec.
+func compare(ctx context.Context, sc *scenario.Scenario) (*compared, error) {
+	stream, err := record(ctx, sc)
+	if err != nil {
+		return nil, err
+	}
+	rs := receivers()
+	c := &compared{alone: map[string]delivered{}}
+	if c.together, err = deliver(ctx, stream, rs...); err != nil {
+		return nil, fmt.Errorf("every receiver together: %w", err)
+	}
+	for _, r := range rs {
+		got, err := deliver(ctx, stream, r)
+		if err != nil {
+			return nil, fmt.Errorf("%s alone: %w", r.name, err)
+		}
+		c.alone[r.name] = got[r.name]
+	}
+	return c, nil
+}
+
+// plays are the suite's plays, one per scenario, run a few at once from
+// BeforeSuite (harness.Plays).
+var plays = harness.NewPlays[*compared](0, 3*time.Minute)
+
+var _ = BeforeSuite(func() { suite.Start(plays) })
 
 // One recorded call flow, fed to an engine with every dialect's receivers
 // at once: each receiver's requests meet its vendor's documented rules
@@ -104,26 +151,28 @@ func deliver(ctx context.Context, stream []byte, rs ...receiver) map[string]deli
 var _ = Describe("A receiver's webhooks", func() {
 	entries := []TableEntry{}
 	for _, name := range scenarios.Names() {
-		entries = append(entries, Entry(name, name, SpecTimeout(3*time.Minute)))
+		sc, err := scenarios.Load(name)
+		if err != nil {
+			panic(err)
+		}
+		play := plays.Add(name, func(ctx context.Context) (*compared, error) { return compare(ctx, sc) })
+		entries = append(entries, Entry(name, sc, play, SpecTimeout(4*time.Minute)))
 	}
 	DescribeTable("meet the vendor's rules beside every other dialect, and are the same alone",
-		func(ctx SpecContext, name string) {
-			sc, err := scenarios.Load(name)
-			Expect(err).NotTo(HaveOccurred())
-			stream := record(ctx, name)
+		func(ctx SpecContext, sc *scenario.Scenario, play *harness.Play[*compared]) {
+			c := suite.Played(ctx, play)
 			rs := receivers()
-			together := deliver(ctx, stream, rs...)
 			for _, r := range rs {
-				Expect(check.Failures(r.check.Check(sc, together[r.name].reqs, tolerance))).To(Succeed(),
+				Expect(check.Failures(r.check.Check(sc, c.together[r.name].reqs, tolerance))).To(Succeed(),
 					"%s (%s) beside every other dialect", r.name, r.dialect)
 			}
 			total := 0
 			for _, r := range rs {
-				alone := deliver(ctx, stream, r)
-				Expect(together[r.name].lines).To(Equal(alone[r.name].lines),
+				together, alone := c.together[r.name], c.alone[r.name]
+				Expect(together.lines).To(Equal(alone.lines),
 					"%s (%s) alone got:\n%s\nbeside the others:\n%s", r.name, r.dialect,
-					strings.Join(alone[r.name].lines, "\n"), strings.Join(together[r.name].lines, "\n"))
-				total += len(alone[r.name].lines)
+					strings.Join(alone.lines, "\n"), strings.Join(together.lines, "\n"))
+				total += len(alone.lines)
 			}
 			Expect(total).To(BeNumerically(">", 0), "the scenario gave no webhook at all")
 		},

@@ -2,6 +2,7 @@ package threecx_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/callhook/callhook/conformance/check"
 	"github.com/callhook/callhook/conformance/harness"
+	"github.com/callhook/callhook/conformance/suite"
 	"github.com/callhook/callhook/core/webhooktest"
 	"github.com/callhook/callhook/pbxsim/scenario"
 	"github.com/callhook/callhook/scenarios"
@@ -23,23 +25,38 @@ const speed = 10
 const tolerance = time.Second
 
 // played plays sc through simulator → AMI → engine → HTTP and returns what
-// the receiver got.
-func played(ctx context.Context, sc *scenario.Scenario, transport string) []check.Request {
+// the receiver got. It runs on a goroutine of plays, so it returns errors
+// rather than failing the spec.
+func played(ctx context.Context, sc *scenario.Scenario, transport string) ([]check.Request, error) {
 	recv := webhooktest.NewServer()
-	DeferCleanup(recv.Close)
+	defer recv.Close()
 	target, err := url.Parse(recv.URL() + "/hook")
-	Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		return nil, err
+	}
 	h, err := harness.Start(ctx, harness.Config{Dialect: "3cx", Target: target, Speed: speed, Transport: transport})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(h.Close)
-	Expect(h.Play(ctx, sc)).To(Succeed())
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	if err := h.Play(ctx, sc); err != nil {
+		return nil, err
+	}
 	var out []check.Request
 	for _, c := range recv.Requests() {
-		Expect(c.Path).To(Equal("/hook"))
+		if c.Path != "/hook" {
+			return nil, fmt.Errorf("request to %s, want /hook", c.Path)
+		}
 		out = append(out, check.Request{Method: c.Method, Path: c.Path, RawQuery: c.RawQuery, Body: c.Body})
 	}
-	return out
+	return out, nil
 }
+
+// plays are the suite's plays, each scenario over each transport, run a
+// few at once from BeforeSuite (harness.Plays).
+var plays = harness.NewPlays[[]check.Request](0, 2*time.Minute)
+
+var _ = BeforeSuite(func() { suite.Start(plays) })
 
 func pendingNote(sc *scenario.Scenario) string {
 	if sc.Pending == "" {
@@ -64,11 +81,17 @@ var _ = Describe("3CX webhooks module, end to end", func() {
 			decorators = append(decorators, Pending)
 		}
 		for _, transport := range []string{"udp", "tcp"} {
+			var play *harness.Play[[]check.Request]
+			if sc.Pending == "" {
+				play = plays.Add(name+" over SIP/"+transport, func(ctx context.Context) ([]check.Request, error) {
+					return played(ctx, sc, transport)
+				})
+			}
 			Context(name+" over SIP/"+transport+pendingNote(sc), decorators, func() {
 				var reqs []check.Request
 				BeforeAll(func(ctx SpecContext) {
-					reqs = played(ctx, sc, transport)
-				}, NodeTimeout(2*time.Minute))
+					reqs = suite.Played(ctx, play)
+				}, NodeTimeout(3*time.Minute))
 
 				It("sends the scenario's events in order with the documented values", func() {
 					Expect(rules.Expected(sc, reqs, tolerance)).To(Succeed())

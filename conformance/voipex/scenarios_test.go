@@ -2,8 +2,10 @@ package voipex_test
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/callhook/callhook/conformance/check"
 	"github.com/callhook/callhook/conformance/harness"
+	"github.com/callhook/callhook/conformance/suite"
 	"github.com/callhook/callhook/core/config"
 	"github.com/callhook/callhook/core/webhooktest"
 	"github.com/callhook/callhook/pbxsim/scenario"
@@ -37,26 +40,42 @@ var directory = map[string]config.Extension{
 const login, password = "crm-hook", "s3cret:with colon"
 
 // played plays sc through simulator → AMI → engine → HTTP and returns what
-// the receiver got.
-func played(ctx context.Context, sc *scenario.Scenario) []check.Request {
+// the receiver got. It runs on a goroutine of plays, so it returns errors
+// rather than failing the spec.
+func played(ctx context.Context, sc *scenario.Scenario) ([]check.Request, error) {
 	recv := webhooktest.NewServer()
-	DeferCleanup(recv.Close)
+	defer recv.Close()
 	target, err := url.Parse(recv.URL() + "/voipex")
-	Expect(err).NotTo(HaveOccurred())
+	if err != nil {
+		return nil, err
+	}
 	h, err := harness.Start(ctx, harness.Config{Dialect: "voipex", Target: target, Speed: speed,
 		Extensions: directory, Username: login, Password: password})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(h.Close)
-	Expect(h.Play(ctx, sc)).To(Succeed())
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	if err := h.Play(ctx, sc); err != nil {
+		return nil, err
+	}
 	var out []check.Request
 	for _, c := range recv.Requests() {
-		Expect(c.Path).To(Equal("/voipex"))
-		Expect(c.Header.Get("Content-Type")).To(HavePrefix("application/json"))
-		GinkgoWriter.Printf("%s %s\n", sc.Name, c.Body)
+		if c.Path != "/voipex" {
+			return nil, fmt.Errorf("request to %s, want /voipex", c.Path)
+		}
+		if ct := c.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			return nil, fmt.Errorf("request with Content-Type %q, want application/json", ct)
+		}
 		out = append(out, check.Request{Method: c.Method, Path: c.Path, RawQuery: c.RawQuery, Header: c.Header, Body: c.Body})
 	}
-	return out
+	return out, nil
 }
+
+// plays are the suite's plays, one per scenario, run a few at once from
+// BeforeSuite (harness.Plays).
+var plays = harness.NewPlays[[]check.Request](0, 2*time.Minute)
+
+var _ = BeforeSuite(func() { suite.Start(plays) })
 
 // notForVOIPEX names scenarios whose moments VOIPEX has no event for.
 var notForVOIPEX = map[string]string{}
@@ -89,7 +108,7 @@ var _ = Describe("VOIPEX webhooks, end to end", func() {
 			panic(err)
 		}
 		decorators := []any{Ordered}
-		note := ""
+		note, pending := "", false
 		wants := check.VOIPEXExpect(sc)
 		lacks := simulatorLacks[name]
 		switch {
@@ -101,15 +120,24 @@ var _ = Describe("VOIPEX webhooks, end to end", func() {
 			// Listed, not run: the engine does not yet report this flow.
 			decorators = append(decorators, Pending)
 			note = " (pending: " + sc.Pending + ")"
+			pending = true
 		case notForVOIPEX[name] != "":
 			decorators = append(decorators, Pending)
 			note = " (pending: " + notForVOIPEX[name] + ")"
+			pending = true
+		}
+		var play *harness.Play[[]check.Request]
+		if !pending {
+			play = plays.Add(name, func(ctx context.Context) ([]check.Request, error) { return played(ctx, sc) })
 		}
 		Context(name+note, decorators, func() {
 			var reqs []check.Request
 			BeforeAll(func(ctx SpecContext) {
-				reqs = played(ctx, sc)
-			}, NodeTimeout(2*time.Minute))
+				reqs = suite.Played(ctx, play)
+				for _, r := range reqs {
+					GinkgoWriter.Printf("%s %s\n", sc.Name, r.Body)
+				}
+			}, NodeTimeout(3*time.Minute))
 
 			It("sends NewCall, the call's moments and its CDR in order with the documented values", func() {
 				Expect(rules.ExpectedWants(name, wants, reqs, tolerance)).To(Succeed())

@@ -249,10 +249,10 @@ func testReconnect(t *testing.T, c reconnectCase) {
 	}
 	t.Parallel()
 	const speed = 2
+	// The same call without a drop plays beside it, on a simulator of its
+	// own.
 	base := watch(t, speed)
-	base.play(t, c.scenario)()
-	base.synced(t)
-	want, wantHooks := base.moments(), base.webhooks(t)
+	baseWait := base.play(t, c.scenario)
 
 	w := watch(t, speed)
 	wait := w.play(t, c.scenario)
@@ -265,6 +265,9 @@ func testReconnect(t *testing.T, c reconnectCase) {
 	isEnd := func(ev callmodel.Event) bool { return ev.Kind == callmodel.Ended && !ev.Transferred }
 	waitfor.True(t, within, "the call's end, reported after the resync", func() bool { return w.has(isEnd) })
 	w.synced(t)
+	baseWait()
+	base.synced(t)
+	want, wantHooks := base.moments(), base.webhooks(t)
 
 	got, gotHooks := w.moments(), w.webhooks(t)
 	check := func(what string, got, want []string) {

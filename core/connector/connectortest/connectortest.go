@@ -42,9 +42,10 @@ type Target struct {
 var Within = 60 * time.Second
 
 // Run runs the suite; newTarget makes a fresh PBX and connector for each
-// subtest.
+// subtest, so the subtests run in parallel (they mostly wait on the PBX).
 func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 	t.Run("the session is announced first", func(t *testing.T) {
+		t.Parallel()
 		tg := newTarget(t)
 		w := watch(t, tg)
 		first := w.next(t, "the first signal")
@@ -54,11 +55,13 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 	})
 	for _, name := range []string{"inbound-answered", "inbound-missed", "outbound-answered", "blind-transfer", "queue-ringall-answered"} {
 		t.Run("legs of "+name, func(t *testing.T) {
+			t.Parallel()
 			sigs := played(t, newTarget(t), name)
 			checkLegs(t, sigs)
 		})
 	}
 	t.Run("the model makes the call's moments from the signals", func(t *testing.T) {
+		t.Parallel()
 		sigs := played(t, newTarget(t), "inbound-answered")
 		m := callmodel.New()
 		var kinds []string
@@ -80,6 +83,7 @@ func Run(t *testing.T, newTarget func(t *testing.T) Target) {
 		}
 	})
 	t.Run("a lost session is announced and re-established", func(t *testing.T) {
+		t.Parallel()
 		tg := newTarget(t)
 		w := watch(t, tg)
 		w.until(t, "Connected", func(s signal.Signal) bool { return s.Kind == signal.Connected })

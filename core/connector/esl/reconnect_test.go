@@ -169,11 +169,12 @@ func testReconnect(t *testing.T, scenario string, trigger func(callmodel.Event) 
 	if testing.Short() {
 		t.Skip("plays call flows on the simulator; run without -short")
 	}
+	t.Parallel()
 	const speed = 2
+	// The same call without a drop plays beside it, on a simulator of its
+	// own.
 	base := watch(t, speed)
-	base.play(t, scenario)()
-	base.synced(t)
-	want := base.moments()
+	baseWait := base.play(t, scenario)
 
 	w := watch(t, speed)
 	wait := w.play(t, scenario)
@@ -186,6 +187,9 @@ func testReconnect(t *testing.T, scenario string, trigger func(callmodel.Event) 
 	isEnd := func(ev callmodel.Event) bool { return ev.Kind == callmodel.Ended && !ev.Transferred }
 	waitfor.True(t, within, "the call's end, reported after the resync", func() bool { return w.has(isEnd) })
 	w.synced(t)
+	baseWait()
+	base.synced(t)
+	want := base.moments()
 
 	got := w.moments()
 	seen := map[string]bool{}
@@ -231,12 +235,17 @@ func TestJSONEvents(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays call flows on the simulator; run without -short")
 	}
+	t.Parallel()
+	// Each flow plays on two simulators at once, one per format; the
+	// moments carry no times.
 	for _, name := range []string{"queue-ringall-answered", "attended-transfer"} {
 		plain := watch(t, 10)
-		plain.play(t, name)()
-		plain.synced(t)
+		plainWait := plain.play(t, name)
 		js := watchFormat(t, 10, "json")
-		js.play(t, name)()
+		jsWait := js.play(t, name)
+		plainWait()
+		plain.synced(t)
+		jsWait()
 		js.synced(t)
 		if p, j := plain.moments(), js.moments(); !slices.Equal(p, j) {
 			t.Errorf("%s: json events make\n%v\nplain ones\n%v", name, j, p)
