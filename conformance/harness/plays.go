@@ -16,16 +16,18 @@ import (
 const PlaysEnv = "CALLHOOK_PLAYS"
 
 // PlaysLimit is how many plays a suite runs at once: CALLHOOK_PLAYS when
-// it is a positive number, else two per core. A play mostly waits on the
+// it is a positive number, else one per core. A play mostly waits on the
 // simulator's clock, but what it does it must do on time: a sped-up
 // clock magnifies scheduling delay (10 ms late at speed 10 is 0.1 s in
 // the webhooks), so on a busy machine more plays at once cost the checks
-// their tolerance before they cost CPU.
+// their tolerance before they cost CPU. Two per core, with the suites'
+// packages also running side by side and a busy loop on one core, made a
+// talk time 2 s late.
 func PlaysLimit() int {
 	if n, err := strconv.Atoi(os.Getenv(PlaysEnv)); err == nil && n > 0 {
 		return n
 	}
-	return 2 * runtime.GOMAXPROCS(0)
+	return runtime.GOMAXPROCS(0)
 }
 
 // Plays runs a suite's plays (each on its own simulator and engine, so
