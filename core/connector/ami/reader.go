@@ -197,7 +197,13 @@ func (r *packetReader) add(key, value []byte) {
 // packet, every field a slice of it. A shared Message's list is r.fields,
 // valid until the next read; its strings are the caller's.
 func (r *packetReader) packet(shared bool) Message {
-	s := string(r.buf)
+	m := r.fieldsOf(string(r.buf), shared)
+	r.buf, r.spans = r.buf[:0], r.spans[:0]
+	return m
+}
+
+// fieldsOf makes the fields r.spans locate in text (shared: in r.fields).
+func (r *packetReader) fieldsOf(text string, shared bool) Message {
 	var m Message
 	if shared {
 		m = slices.Grow(r.fields[:0], len(r.spans))[:len(r.spans)]
@@ -206,9 +212,8 @@ func (r *packetReader) packet(shared bool) Message {
 		m = make(Message, len(r.spans))
 	}
 	for i, sp := range r.spans {
-		m[i] = Field{Key: s[sp.ks:sp.ke], Value: s[sp.vs:sp.ve]}
+		m[i] = Field{Key: text[sp.ks:sp.ke], Value: text[sp.vs:sp.ve]}
 	}
-	r.buf, r.spans = r.buf[:0], r.spans[:0]
 	return m
 }
 
@@ -287,17 +292,7 @@ func (r *packetReader) readBuffered(shared bool) (Message, bool) {
 		r.spans = r.spans[:0]
 		return nil, true
 	}
-	text := string(pkt[:r.spans[len(r.spans)-1].ve])
-	var m Message
-	if shared {
-		m = slices.Grow(r.fields[:0], len(r.spans))[:len(r.spans)]
-		r.fields = m
-	} else {
-		m = make(Message, len(r.spans))
-	}
-	for i, sp := range r.spans {
-		m[i] = Field{Key: text[sp.ks:sp.ke], Value: text[sp.vs:sp.ve]}
-	}
+	m := r.fieldsOf(string(pkt[:r.spans[len(r.spans)-1].ve]), shared)
 	_, _ = r.br.Discard(end)
 	r.spans = r.spans[:0]
 	return m, false
