@@ -428,7 +428,7 @@ for (const c of cases) {
 func runSnippet(t *testing.T, cases []byte, interpreter, ext, program string) {
 	path, err := exec.LookPath(interpreter)
 	if err != nil {
-		t.Skipf("%s not installed", interpreter)
+		t.Skipf("%s not installed: install it (Debian package of that name) to check the signature with a receiver's own verification code", interpreter)
 	}
 	file := t.TempDir() + "/verify" + ext
 	if err := os.WriteFile(file, []byte(program), 0o600); err != nil {
