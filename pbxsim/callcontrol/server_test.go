@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -209,5 +210,26 @@ func TestMakeCall(t *testing.T) {
 	}
 	if err := s.PBX().WaitIdle(t.Context()); err != nil {
 		t.Fatal(err)
+	}
+	// An outbound call: the call log names the line and the number called
+	// (Pbx.CallLogData DestinationDn, DestinationCallerId).
+	if code, r := post("/callcontrol/101/makecall", `{"destination":"912125550199"}`); code != http.StatusOK || r.FinalStatus != 1 {
+		t.Fatalf("makecall out: %d %+v", code, r)
+	}
+	if err := s.PBX().WaitIdle(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var log struct {
+		Value []callcontrol.CallLogData `json:"value"`
+	}
+	if code := get(t, cc, tok.AccessToken, "/xapi/v1/ReportCallLogData/Pbx.GetCallLogData(periodFrom=x)", &log); code != http.StatusOK {
+		t.Fatalf("call log: %d", code)
+	}
+	var dest []string
+	for _, row := range log.Value {
+		dest = append(dest, row.SourceDn+">"+row.DestinationDn+" "+row.DestinationCaller)
+	}
+	if want := []string{"101>102 102", "101>" + callcontrol.DefaultTrunkDN + " 12125550199"}; !slices.Equal(dest, want) {
+		t.Errorf("call log rows (source>destination number) %q, want %q", dest, want)
 	}
 }

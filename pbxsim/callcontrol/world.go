@@ -90,7 +90,7 @@ type consultation struct {
 type callInfo struct {
 	start            time.Time
 	from, fromCaller string
-	to               string
+	to, toCaller     string // the DN dialled first and its number (an external line's: the number called)
 	answered         time.Time
 	inbound          bool
 }
@@ -263,7 +263,7 @@ func (w *world) writeLog(call int) {
 	}
 	delete(w.callInfo, call)
 	row := CallLogData{CallID: call, SegmentID: 1, StartTime: ci.start.UTC().Format(time.RFC3339Nano), SourceDn: ci.from,
-		SourceCallerID: ci.fromCaller, DestinationDn: ci.to, Status: "Unanswered", Direction: "Internal"}
+		SourceCallerID: ci.fromCaller, DestinationDn: ci.to, DestinationCaller: ci.toCaller, Status: "Unanswered", Direction: "Internal"}
 	if ci.inbound {
 		row.Direction = "Inbound"
 	} else if w.typeOf(ci.to) == TypeExternalLine {
@@ -541,7 +541,10 @@ func (w *world) dialBegin(caller *pbx.Channel, dest pbx.Channel, dialString stri
 	}
 	delete(w.onBehalf, dest.Uniqueid)
 	if ci := w.callInfo[p.CallID]; ci != nil && ci.to == "" {
-		ci.to = dn
+		ci.to, ci.toCaller = dn, dn
+		if w.typeOf(dn) == TypeExternalLine {
+			ci.toCaller = p.PartyCallerID
+		}
 	}
 	w.add(p)
 	if ref != nil && ref.hungUp {

@@ -222,29 +222,46 @@ func (s *session) work(ctx context.Context) {
 	tick := time.NewTicker(c.cfg.StatusInterval)
 	defer tick.Stop()
 	last := 0
+	event := func(b []byte) error {
+		seq, err := s.handle(ctx, b)
+		if err != nil || seq <= 0 {
+			return err
+		}
+		if last > 0 && seq != last+1 {
+			// Events were lost on the way: learn what they said.
+			c.log.Warn("3cx event stream skipped", "after", last, "got", seq)
+			if err := s.resync(ctx); err != nil {
+				return err
+			}
+		}
+		last = seq
+		return nil
+	}
 	for {
 		select {
 		case b, ok := <-s.raw:
 			if !ok {
 				return
 			}
-			seq, err := s.handle(ctx, b)
-			if err != nil {
+			if err := event(b); err != nil {
 				s.fail(err)
 				return
 			}
-			if seq > 0 {
-				if last > 0 && seq != last+1 {
-					// Events were lost on the way: learn what they said.
-					c.log.Warn("3cx event stream skipped", "after", last, "got", seq)
-					if err := s.resync(ctx); err != nil {
-						s.fail(err)
-						return
-					}
-				}
-				last = seq
-			}
 		case <-tick.C:
+			// The events already read go first: each names a participant
+			// whose state is read only when it is handled, and a poll
+			// ahead of them (several reads of XAPI) is time in which a
+			// short-lived participant can come and go unseen.
+			for n := len(s.raw); n > 0; n-- {
+				b, ok := <-s.raw
+				if !ok {
+					return
+				}
+				if err := event(b); err != nil {
+					s.fail(err)
+					return
+				}
+			}
 			s.pollStatus(ctx)
 		case <-ctx.Done():
 			return
@@ -268,17 +285,17 @@ func (s *session) resync(ctx context.Context) error {
 	}
 	// Calls that ended while away: whether anyone answered is the call
 	// log's to say.
-	answeredBy := map[int]string{}
+	answers := map[int]logAnswer{}
 	if !c.noXAPI {
 		for _, id := range c.tr.goneCalls(dns) {
-			if dn, err := answeredDN(ctx, c.cl, id, c.now()); err != nil {
+			if a, err := answeredBy(ctx, c.cl, id, c.now()); err != nil {
 				c.log.Warn("3cx call log", "call", id, "err", err)
-			} else if dn != "" {
-				answeredBy[id] = dn
+			} else if a.DN != "" {
+				answers[id] = a
 			}
 		}
 	}
-	sigs, ended := c.tr.resync(c.now(), dns, answeredBy)
+	sigs, ended := c.tr.resync(c.now(), dns, answers)
 	s.push(sigs...)
 	for _, call := range ended {
 		s.records(ctx, call)
@@ -436,10 +453,10 @@ func (s *session) removed(ctx context.Context, now time.Time, e entity) {
 	if call := s.c.tr.ending(e.dn, e.id); call != nil && !s.c.noXAPI {
 		// The call ends without an answer the connector saw: it may have
 		// been answered while the connector was away. The call log knows.
-		if dn, err := answeredDN(ctx, s.c.cl, call.id, now); err != nil {
+		if a, err := answeredBy(ctx, s.c.cl, call.id, now); err != nil {
 			s.c.log.Warn("3cx call log", "call", call.id, "err", err)
 		} else {
-			s.push(s.c.tr.answerUnseen(now, call, dn)...)
+			s.push(s.c.tr.answerUnseen(now, call, a)...)
 		}
 	}
 	sigs, ended := s.c.tr.remove(now, e.dn, e.id)

@@ -220,17 +220,24 @@ func readRecords(ctx context.Context, c *client, call *tcall, now time.Time) ([]
 	return out, nil
 }
 
-// answeredDN is the DN that answered a call, as the call log says; "" when
-// the log says nobody did, or has no row for it.
-func answeredDN(ctx context.Context, c *client, call int, now time.Time) (string, error) {
+// logAnswer is who answered a call, as the call log says: the DN, and
+// the number it stands for (an external line's is the outside number the
+// call reached, which no participant may have shown).
+type logAnswer struct {
+	DN, Number string
+}
+
+// answeredBy is who answered a call, as the call log says; zero when the
+// log says nobody did, or has no row for it.
+func answeredBy(ctx context.Context, c *client, call int, now time.Time) (logAnswer, error) {
 	var rows odataCollection[xapiCallLog]
 	if err := c.get(ctx, callLogPath(call, now), &rows); err != nil {
-		return "", fmt.Errorf("read call log of call %d: %w", call, err)
+		return logAnswer{}, fmt.Errorf("read call log of call %d: %w", call, err)
 	}
 	for _, r := range rows.Value {
 		if r.CallID == call && r.Answered && r.DestinationDn != "" {
-			return r.DestinationDn, nil
+			return logAnswer{DN: r.DestinationDn, Number: r.DestinationCallerID}, nil
 		}
 	}
-	return "", nil
+	return logAnswer{}, nil
 }

@@ -498,10 +498,12 @@ func (t *translator) goneCalls(snapshot []DNInfo) []int {
 	return out
 }
 
-// answerUnseen reports call c answered by dn, as the PBX's call log says,
-// when the translator saw no answer (it was away): dn's leg, known or
-// met only now, answers. It does nothing when c was seen answered.
-func (t *translator) answerUnseen(now time.Time, c *tcall, dn string) []signal.Signal {
+// answerUnseen reports call c answered as the call log says (a), when
+// the translator saw no answer (it was away, or its reads of the
+// participants came too late to see them): a's leg, known or met only
+// now, answers. It does nothing when c was seen answered.
+func (t *translator) answerUnseen(now time.Time, c *tcall, a logAnswer) []signal.Signal {
+	dn := a.DN
 	if c == nil || dn == "" || c.answered || c.first == nil || t.kindOf(dn) != kindLeg {
 		// A fax extension that took the call is no leg's answer.
 		return nil
@@ -516,6 +518,15 @@ func (t *translator) answerUnseen(now time.Time, c *tcall, dn string) []signal.S
 	// The leg that answered came and went unseen: it is the call log's,
 	// dialled by the call's first leg.
 	p := Participant{ID: math.MaxInt32 - len(t.parts), DN: dn, Status: statusConnected, CallID: c.id, PartyDN: c.first.p.DN}
+	if t.typeOf(dn) == typeExternalLine {
+		// An external line's participant shows the outside number it
+		// reached: the log's, else the one the first leg last showed
+		// as its party on that line.
+		p.PartyCallerID = a.Number
+		if first := c.first.p; p.PartyCallerID == "" && first.PartyDN == dn {
+			p.PartyCallerID = first.PartyCallerID
+		}
+	}
 	out := t.appear(now, p)
 	gone, _ := t.remove(now, p.DN, p.ID)
 	return append(out, gone...)
@@ -534,12 +545,12 @@ func (t *translator) ending(dn string, id int) *tcall {
 // participants: the known ones move on to their present state, a leg that
 // went meanwhile and must have answered does, the new ones appear
 // (oldest first), calls that ended meanwhile are answered as the call
-// log says (answeredBy: the DN that answered each, for the calls
+// log says (answeredBy: who answered each, for the calls
 // goneCalls names; 3CX shows only the present, so without it such a call
 // would look unanswered), and the ones gone meanwhile go (queues and
 // menus first, then the newest legs). Nothing the translator already
 // reported is reported again, and nothing that did not happen is.
-func (t *translator) resync(now time.Time, snapshot []DNInfo, answeredBy map[int]string) (out []signal.Signal, ended []*tcall) {
+func (t *translator) resync(now time.Time, snapshot []DNInfo, answeredBy map[int]logAnswer) (out []signal.Signal, ended []*tcall) {
 	var known, fresh []Participant
 	seen := map[string]bool{}
 	for _, d := range snapshot {

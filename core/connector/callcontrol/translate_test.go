@@ -106,7 +106,7 @@ func replay(t *testing.T, name string) []signal.Signal {
 
 // applyLogged runs one step as the session does: a removal that ends a
 // call nobody was seen to answer asks the call log (log) first.
-func applyLogged(t *testing.T, tr *translator, now time.Time, s step, log map[int]string) []signal.Signal {
+func applyLogged(t *testing.T, tr *translator, now time.Time, s step, log map[int]logAnswer) []signal.Signal {
 	t.Helper()
 	var m wsMessage
 	_ = json.Unmarshal(s.Message, &m)
@@ -359,7 +359,7 @@ func TestResyncAfterLoss(t *testing.T) {
 				for _, s := range flow[:from] {
 					sigs = append(sigs, apply(t, tr, clk.next(), s)...)
 				}
-				answeredBy := map[int]string{}
+				answeredBy := map[int]logAnswer{}
 				for _, id := range tr.goneCalls(snapshotAt(t, flow, to)) {
 					answeredBy[id] = log[id]
 				}
@@ -384,10 +384,10 @@ func TestResyncAfterLoss(t *testing.T) {
 
 // answeredIn is what pbxsim's call log says of a flow's calls: the DN
 // that answered each, its first participant other than the call's first
-// to be connected, queues and menus left out.
-func answeredIn(t *testing.T, flow []step) map[int]string {
+// to be connected, queues and menus left out, with its number.
+func answeredIn(t *testing.T, flow []step) map[int]logAnswer {
 	types := loadTypes(t)
-	first, out := map[int]string{}, map[int]string{}
+	first, out := map[int]string{}, map[int]logAnswer{}
 	for _, s := range flow {
 		p := s.Get
 		if p == nil || (types[p.DN] != typeExtension && types[p.DN] != typeExternalLine) {
@@ -398,7 +398,11 @@ func answeredIn(t *testing.T, flow []step) map[int]string {
 			first[p.CallID] = key
 		}
 		if _, done := out[p.CallID]; !done && p.Status == statusConnected && first[p.CallID] != key {
-			out[p.CallID] = p.DN
+			a := logAnswer{DN: p.DN, Number: p.DN}
+			if types[p.DN] == typeExternalLine {
+				a.Number = p.PartyCallerID
+			}
+			out[p.CallID] = a
 		}
 	}
 	return out
@@ -428,6 +432,66 @@ func notIn(got, full []string) []string {
 		count[k]--
 	}
 	return extra
+}
+
+// An outbound call whose external line participant the connector never
+// read (every GET of it came after it was gone, as under load): the call
+// log's answer stands in for it, and the model still learns the number
+// the call went to, from the log or else from the extension's party.
+func TestAnswerUnseenOutbound(t *testing.T) {
+	// 101 dialling out on line 10000, as GET answered it (the party is the
+	// number dialled).
+	dialling := Participant{ID: 1, Status: statusDialing, DN: "101", PartyDN: "10000", PartyCallerID: "12125550199",
+		PartyDNType: typeExternalLine, CallID: 1}
+	for _, tc := range []struct {
+		name  string
+		first Participant
+		log   logAnswer
+		want  string
+	}{
+		{"the log's number", dialling, logAnswer{DN: "10000", Number: "12125550199"}, "12125550199"},
+		{"no number in the log: the extension's party", dialling, logAnswer{DN: "10000"}, "12125550199"},
+		{"the log's number over what the extension dialled", Participant{ID: 1, Status: statusDialing, DN: "101",
+			PartyCallerID: "912125550199", CallID: 1}, logAnswer{DN: "10000", Number: "12125550199"}, "12125550199"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := newTestTranslator(t)
+			clk := &clock{t: time.Unix(1796230000, 0)}
+			sigs := tr.upsert(clk.next(), tc.first)
+			// The line's participant: upserted, removed, its GET a 404.
+			gone, _ := tr.remove(clk.next(), "10000", 2)
+			sigs = append(sigs, gone...)
+			c := tr.ending("101", 1)
+			if c == nil {
+				t.Fatalf("removing 101's participant does not end an unanswered call")
+			}
+			sigs = append(sigs, tr.answerUnseen(clk.next(), c, tc.log)...)
+			gone, _ = tr.remove(clk.next(), "101", 1)
+			sigs = append(sigs, gone...)
+
+			var dialled []string
+			for _, s := range sigs {
+				if s.Kind == signal.Dialling {
+					dialled = append(dialled, s.Leg.Endpoint+">"+s.Peer.Endpoint+" "+s.Number)
+				}
+			}
+			if want := []string{"101>line-10000 " + tc.want}; !slices.Equal(dialled, want) {
+				t.Errorf("Dialling signals %q, want %q (all: %v)", dialled, want, compact(sigs))
+			}
+			m := callmodel.New()
+			var got []string
+			for _, s := range sigs {
+				for _, ev := range m.Handle(s) {
+					got = append(got, fmt.Sprintf("%s:%s:%s:%s", ev.Kind, ev.Direction, ev.User, ev.External))
+				}
+			}
+			want := []string{"initiated:outbound:101:" + tc.want, "dialing:outbound:101:" + tc.want,
+				"answered:outbound:101:" + tc.want, "ended:outbound:101:" + tc.want}
+			if !slices.Equal(got, want) {
+				t.Errorf("model events\n %q, want\n %q", got, want)
+			}
+		})
+	}
 }
 
 func TestParseEntity(t *testing.T) {

@@ -221,8 +221,11 @@ type xapiQueue struct {
 type xapiCallLog struct {
 	CallID        int    `json:"CallId"`
 	DestinationDn string `json:"DestinationDn"`
-	Answered      bool   `json:"Answered"`
-	Status        string `json:"Status"`
-	Reason        string `json:"Reason"`
-	RecordingURL  string `json:"RecordingUrl"`
+	// DestinationCallerID is the destination's number: an external
+	// line's is the outside number called.
+	DestinationCallerID string `json:"DestinationCallerId"`
+	Answered            bool   `json:"Answered"`
+	Status              string `json:"Status"`
+	Reason              string `json:"Reason"`
+	RecordingURL        string `json:"RecordingUrl"`
 }
