@@ -4,9 +4,6 @@ PKGS      ?= ./...
 BIN       := bin/callhook
 # Race detector on by default in tests; `make test RACE=` turns it off.
 RACE      ?= -race
-# Test packages run two per core: most suites wait on their scenarios'
-# timing rather than compute.
-TEST_P    ?= $(shell echo $$(( 2 * $$(nproc 2>/dev/null || echo 1) )))
 
 .PHONY: all build demo inspect test test-loaded unit conformance deps vet bench fuzz clean help soak bench-delivery \
 	gotest image image-deps docker-deps docker-up docker-down realpbx parity bench-sim bench-pipeline \
@@ -187,7 +184,7 @@ test-loaded:
 		$(MAKE) --no-print-directory test || exit 1; done
 
 gotest:
-	$(DOCKER_ENV) CALLHOOK_REQUIRE_DOCKER=1 CALLHOOK_REQUIRE_BROWSER=1 $(GO) test $(RACE) -p $(TEST_P) -count=1 -timeout 15m $(PKGS)
+	$(DOCKER_ENV) CALLHOOK_REQUIRE_DOCKER=1 CALLHOOK_REQUIRE_BROWSER=1 $(GO) test $(RACE) -count=1 -timeout 15m $(PKGS)
 
 unit:
 	$(GO) test $(RACE) -count=1 $$($(GO) list ./... | grep -v /conformance/)
