@@ -44,6 +44,7 @@ var (
 	capture  = flag.String("capture", "fixtures/ami/asterisk22/01_inbound_answered.log", "the call every generated call is shaped like")
 	keep     = flag.Bool("keep", false, "keep the engine's folder (logs, outbox)")
 	memory   = flag.Bool("memory", false, "the engine keeps its outbox in memory (no durability), to see what durability costs")
+	parts    = flag.Int("partitions", 0, "the engine's outbox partitions ([delivery] partitions; 0: the default)")
 	profile  = flag.String("cpuprofile", "", "write the engine's CPU profile of the throughput run to `FILE`")
 	heap     = flag.String("memprofile", "", "write the engine's heap profile with the calls in flight to `FILE`")
 	conf     = flag.Bool("conformance", true, "also time `callhook conformance` (every scenario × dialect)")
@@ -263,7 +264,10 @@ func start(ctx context.Context, exe, dir, name, url, profile, heap string) (*eng
 	}
 	extraDelivery := ""
 	if *memory {
-		extraDelivery = "memory = true"
+		extraDelivery = "memory = true\n"
+	}
+	if *parts > 0 {
+		extraDelivery += fmt.Sprintf("partitions = %d\n", *parts)
 	}
 	work := filepath.Join(dir, name)
 	if err := os.MkdirAll(work, 0o755); err != nil {
