@@ -59,11 +59,24 @@ func read() reading {
 
 // excess says whether a quiet process holds enough beyond its live heap
 // to be worth a collection: quiet since the last look, and holding more
-// than a quarter beyond the live bytes and slackBytes besides.
-func excess(prev, now reading) bool {
-	quiet := now.allocs-prev.allocs < quietBytes
-	return quiet && now.retained > now.live+now.live/4+slackBytes
+// than a quarter beyond the live bytes and slackBytes besides. At the
+// first quiet look after a busy one (burstEnded) slackBytes beyond the
+// live bytes are enough: the live bytes are those of the last collection,
+// which ran during the burst and counted what the burst still held, so a
+// quarter on top of them can hide most of what it left.
+func excess(prev, now reading, burstEnded bool) bool {
+	if now.allocs-prev.allocs >= quietBytes {
+		return false
+	}
+	if burstEnded {
+		return now.retained > now.live+slackBytes
+	}
+	return now.retained > now.live+now.live/4+slackBytes
 }
+
+// busy says whether the process allocated a quiet look's worth or more
+// between two looks.
+func busy(prev, now reading) bool { return now.allocs-prev.allocs >= quietBytes }
 
 // Release looks at the heap every every (DefaultEvery when zero) until
 // ctx ends, and when the process has been quiet since the last look and
@@ -80,6 +93,7 @@ func Release(ctx context.Context, every time.Duration, log *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	prev := read()
+	wasBusy := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -87,12 +101,13 @@ func Release(ctx context.Context, every time.Duration, log *slog.Logger) {
 		case <-t.C:
 		}
 		now := read()
-		if excess(prev, now) {
+		if excess(prev, now, wasBusy) {
 			began := time.Now()
 			debug.FreeOSMemory()
 			now = read()
 			log.Debug("returned the heap of the last burst", "live_bytes", now.live, "took", time.Since(began))
 		}
+		wasBusy = busy(prev, now)
 		prev = now
 	}
 }

@@ -12,19 +12,27 @@ import (
 func TestExcess(t *testing.T) {
 	const mb = 1 << 20
 	tests := []struct {
-		name      string
-		prev, now reading
-		want      bool
+		name       string
+		prev, now  reading
+		burstEnded bool
+		want       bool
 	}{
-		{"quiet, three times the live heap", reading{allocs: 500 * mb}, reading{allocs: 500*mb + 10, live: 40 * mb, retained: 120 * mb}, true},
-		{"busy, three times the live heap", reading{allocs: 500 * mb}, reading{allocs: 520 * mb, live: 40 * mb, retained: 120 * mb}, false},
-		{"quiet, near the live heap", reading{allocs: 500 * mb}, reading{allocs: 500 * mb, live: 40 * mb, retained: 60 * mb}, false},
-		{"quiet, small heap: a collection is not worth it", reading{allocs: 5 * mb}, reading{allocs: 5 * mb, live: 2 * mb, retained: 12 * mb}, false},
+		{"quiet, three times the live heap", reading{allocs: 500 * mb}, reading{allocs: 500*mb + 10, live: 40 * mb, retained: 120 * mb}, false, true},
+		{"busy, three times the live heap", reading{allocs: 500 * mb}, reading{allocs: 520 * mb, live: 40 * mb, retained: 120 * mb}, false, false},
+		{"busy, just after another busy look", reading{allocs: 500 * mb}, reading{allocs: 520 * mb, live: 40 * mb, retained: 120 * mb}, true, false},
+		{"quiet, near the live heap", reading{allocs: 500 * mb}, reading{allocs: 500 * mb, live: 40 * mb, retained: 60 * mb}, false, false},
+		{"quiet, small heap: a collection is not worth it", reading{allocs: 5 * mb}, reading{allocs: 5 * mb, live: 2 * mb, retained: 12 * mb}, false, false},
+		// The collection the burst ended with counted 80 MB live while
+		// 45 MB stay live: 110 MB retained is within a quarter of 80 MB
+		// plus the slack, yet most of the burst's garbage.
+		{"first quiet look after a burst, live counted during it", reading{allocs: 900 * mb}, reading{allocs: 900 * mb, live: 80 * mb, retained: 110 * mb}, true, true},
+		{"a later quiet look, live counted during the burst", reading{allocs: 900 * mb}, reading{allocs: 900 * mb, live: 80 * mb, retained: 110 * mb}, false, false},
+		{"first quiet look after a small burst", reading{allocs: 900 * mb}, reading{allocs: 900 * mb, live: 45 * mb, retained: 55 * mb}, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := excess(tt.prev, tt.now); got != tt.want {
-				t.Errorf("excess(%+v, %+v) = %v, want %v", tt.prev, tt.now, got, tt.want)
+			if got := excess(tt.prev, tt.now, tt.burstEnded); got != tt.want {
+				t.Errorf("excess(%+v, %+v, burst ended %v) = %v, want %v", tt.prev, tt.now, tt.burstEnded, got, tt.want)
 			}
 		})
 	}
