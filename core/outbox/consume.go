@@ -240,12 +240,12 @@ func (o *Outbox) take(m jetstream.Msg, floor *partFloor) {
 			continue
 		}
 		if o.met != nil {
-			o.met.depth.WithLabelValues(r.Receiver).Inc()
+			o.met.of(r.Receiver).depth.Inc()
 		}
 		if err := o.disp.EnqueueDone(*r, done); err != nil {
 			// Shutting down: the message stays in the stream for the next start.
 			if o.met != nil {
-				o.met.depth.WithLabelValues(r.Receiver).Dec()
+				o.met.of(r.Receiver).depth.Dec()
 			}
 			t.cut.Store(true)
 			t.finished(o, len(rs)-i)
@@ -288,7 +288,7 @@ func (t *taken) finished(o *Outbox, n int) {
 func (o *Outbox) finish(res delivery.Result) bool {
 	r := &res.Request
 	if o.met != nil {
-		o.met.depth.WithLabelValues(r.Receiver).Dec()
+		o.met.of(r.Receiver).depth.Dec()
 	}
 	if !res.Final() {
 		return false

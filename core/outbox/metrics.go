@@ -2,7 +2,8 @@ package outbox
 
 import (
 	"context"
-	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,45 @@ type Metrics struct {
 	latency   *prometheus.HistogramVec
 	delivered *prometheus.CounterVec
 	dead      *prometheus.CounterVec
+	// byReceiver holds each receiver's series (*receiverMetrics): they are
+	// touched about six times a webhook, and a vector's label lookup
+	// (hash, lock, map) each time showed in the pipeline's profile.
+	byReceiver sync.Map
+}
+
+// outcomes are the attempts counter's outcome labels, by attempt kind
+// (see outcome).
+var outcomes = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx", "error", "refused"}
+
+const (
+	outcomeError   = 5
+	outcomeRefused = 6
+)
+
+// receiverMetrics are one receiver's series.
+type receiverMetrics struct {
+	enqueued, delivered, dead prometheus.Counter
+	depth                     prometheus.Gauge
+	latency                   prometheus.Observer
+	// attempts by outcome, each made at its first attempt, so /metrics
+	// shows the outcomes a receiver had.
+	attempts [len(outcomes)]atomic.Pointer[prometheus.Counter]
+}
+
+// of returns receiver's series, made at its first use.
+func (m *Metrics) of(receiver string) *receiverMetrics {
+	if rm, ok := m.byReceiver.Load(receiver); ok {
+		return rm.(*receiverMetrics)
+	}
+	rm := &receiverMetrics{
+		enqueued:  m.enqueued.WithLabelValues(receiver),
+		delivered: m.delivered.WithLabelValues(receiver),
+		dead:      m.dead.WithLabelValues(receiver),
+		depth:     m.depth.WithLabelValues(receiver),
+		latency:   m.latency.WithLabelValues(receiver),
+	}
+	got, _ := m.byReceiver.LoadOrStore(receiver, rm)
+	return got.(*receiverMetrics)
 }
 
 // NewMetrics registers the metrics with reg. pending, if not nil, reports
@@ -67,23 +107,37 @@ func (o *Outbox) PendingFunc() func() float64 {
 }
 
 func (m *Metrics) attempt(a delivery.Attempt) {
-	outcome := "error"
-	switch {
-	case a.Status != 0:
-		outcome = strconv.Itoa(a.Status/100) + "xx"
-	case a.Latency == 0:
-		outcome = "refused"
+	rm, i := m.of(a.Receiver), outcome(a)
+	c := rm.attempts[i].Load()
+	if c == nil {
+		made := prometheus.Counter(m.attempts.WithLabelValues(a.Receiver, outcomes[i]))
+		c = &made
+		rm.attempts[i].Store(c)
 	}
-	m.attempts.WithLabelValues(a.Receiver, outcome).Inc()
+	(*c).Inc()
 	if a.Latency > 0 {
-		m.latency.WithLabelValues(a.Receiver).Observe(a.Latency.Seconds())
+		rm.latency.Observe(a.Latency.Seconds())
 	}
+}
+
+// outcome is an attempt's index in outcomes: its status class, or an
+// error (no response), or refused (never sent: Latency 0).
+func outcome(a delivery.Attempt) int {
+	switch {
+	case a.Status >= 100 && a.Status < 600:
+		return a.Status/100 - 1
+	case a.Status != 0:
+		return outcomeError
+	case a.Latency == 0:
+		return outcomeRefused
+	}
+	return outcomeError
 }
 
 func (m *Metrics) result(res delivery.Result) {
 	if res.OK() {
-		m.delivered.WithLabelValues(res.Request.Receiver).Inc()
+		m.of(res.Request.Receiver).delivered.Inc()
 	} else {
-		m.dead.WithLabelValues(res.Request.Receiver).Inc()
+		m.of(res.Request.Receiver).dead.Inc()
 	}
 }

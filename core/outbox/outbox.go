@@ -401,8 +401,15 @@ func (o *Outbox) EnqueueBatch(ctx context.Context, rs []delivery.Request) error 
 	}
 	o.noteSeq(top)
 	if o.met != nil {
-		for i := range rs {
-			o.met.enqueued.WithLabelValues(rs[i].Receiver).Inc()
+		// Runs of one receiver's requests (usually the whole batch) count
+		// at once.
+		for i := 0; i < len(rs); {
+			j := i + 1
+			for j < len(rs) && rs[j].Receiver == rs[i].Receiver {
+				j++
+			}
+			o.met.of(rs[i].Receiver).enqueued.Add(float64(j - i))
+			i = j
 		}
 	}
 	return nil
@@ -463,7 +470,7 @@ func (o *Outbox) publish(ctx context.Context, r delivery.Request, msgID string) 
 	}
 	o.noteSeq(ack.Sequence)
 	if o.met != nil {
-		o.met.enqueued.WithLabelValues(r.Receiver).Inc()
+		o.met.of(r.Receiver).enqueued.Inc()
 	}
 	return nil
 }
