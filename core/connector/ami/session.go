@@ -71,6 +71,9 @@ type call struct {
 func (s *session) readPacket() (Message, error) {
 	for {
 		m, err := s.pr.ReadPacket()
+		if err == nil {
+			return m, nil
+		}
 		var me *MalformedError
 		if errors.As(err, &me) {
 			s.log.Warn("ami skipped malformed packet", "err", err)
@@ -85,6 +88,10 @@ func (s *session) readPacket() (Message, error) {
 func (s *session) readShared() (Message, error) {
 	for {
 		m, err := s.pr.readShared()
+		if err == nil {
+			// Before errors.As: its target escapes, one allocation a packet.
+			return m, nil
+		}
 		var me *MalformedError
 		if errors.As(err, &me) {
 			s.log.Warn("ami skipped malformed packet", "err", err)

@@ -75,7 +75,23 @@ func translatorFor(name string) (translator, bool) {
 	if tr, ok := translators[name]; ok {
 		return tr, true
 	}
-	tr, ok := translatorByName[strings.ToLower(name)]
+	// Lowered into a stack buffer: a map index by string(bytes) does
+	// not copy, and the events translated by other means (Newexten,
+	// VarSet) come this way every time.
+	var buf [64]byte
+	if len(name) > len(buf) {
+		tr, ok := translatorByName[strings.ToLower(name)]
+		return tr, ok
+	}
+	lower := buf[:len(name)]
+	for i := range len(name) {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	tr, ok := translatorByName[string(lower)]
 	return tr, ok
 }
 
@@ -441,7 +457,14 @@ func parseTimestamp(v string) (time.Time, error) {
 		if !isDigits(frac) {
 			return time.Time{}, fmt.Errorf("parse timestamp %q: bad fraction", v)
 		}
-		ns, _ = strconv.ParseInt(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
+		// Digits to nanoseconds in place: every event has a Timestamp,
+		// and padding the fraction to nine digits took two strings each.
+		for i := range 9 {
+			ns *= 10
+			if i < len(frac) {
+				ns += int64(frac[i] - '0')
+			}
+		}
 	}
 	return time.Unix(s, ns), nil
 }
