@@ -64,6 +64,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if r.OK() {
 				// One line per webhook would cost more than the webhook
 				// itself at full load; -v shows them, metrics count them.
+				// Asked first: the arguments alone cost allocations.
+				if !log.Enabled(context.Background(), slog.LevelDebug) {
+					return
+				}
 				log.Debug("webhook delivered", "receiver", r.Request.Receiver, "id", r.Request.ID,
 					"status", r.Status, "attempts", r.Attempts, "latency", r.Latency.Round(time.Microsecond))
 				return

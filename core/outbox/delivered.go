@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,9 +58,7 @@ func (d *deliveredSet) skip(r *delivery.Request) bool {
 }
 
 func contentHash(r *delivery.Request) uint64 {
-	h := fnv.New64a()
-	hashRequest(h, r)
-	return h.Sum64()
+	return uint64(hashRequest(fnvOffset64, r))
 }
 
 // loadDelivered reads what the log shows delivered in the last

@@ -24,8 +24,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/fnv"
 	"log/slog"
 	"os"
 	"slices"
@@ -316,14 +314,11 @@ func (o *Outbox) ensureStreams(ctx context.Context) error {
 // Partition is the outbox partition of a receiver's call: every request
 // of one call to one receiver lands in the same one, in order.
 func (o *Outbox) Partition(receiver, callKey string) int {
-	h := fnv.New32a()
-	h.Write([]byte(receiver))
-	h.Write([]byte{0})
-	h.Write([]byte(callKey))
 	if callKey == "" {
 		return 0
 	}
-	return int(h.Sum32() % uint32(o.cfg.Partitions))
+	h := fnv32(fnvOffset32).str(receiver).byte(0).str(callKey)
+	return int(uint32(h) % uint32(o.cfg.Partitions))
 }
 
 // Enqueue writes r to the outbox and returns once the stream acknowledged
@@ -418,30 +413,22 @@ func (o *Outbox) EnqueueBatch(ctx context.Context, rs []delivery.Request) error 
 // dedupID is the stream's message id for r: the webhook id plus a hash of
 // what is sent, so only a true repeat is dropped.
 func dedupID(r *delivery.Request) string {
-	h := fnv.New64a()
-	hashRequest(h, r)
-	return r.ID + "/" + strconv.FormatUint(h.Sum64(), 36)
+	return r.ID + "/" + strconv.FormatUint(uint64(hashRequest(fnvOffset64, r)), 36)
 }
 
 // bundleID is dedupID for a bundle: the first webhook id, the count, and a
 // hash of every request in it.
 func bundleID(rs []*delivery.Request) string {
-	h := fnv.New64a()
+	h := fnv64(fnvOffset64)
 	for _, r := range rs {
-		h.Write([]byte(r.ID))
-		h.Write([]byte{0})
-		hashRequest(h, r)
-		h.Write([]byte{0})
+		h = hashRequest(h.str(r.ID).byte(0), r).byte(0)
 	}
-	return rs[0].ID + "/" + strconv.Itoa(len(rs)) + "/" + strconv.FormatUint(h.Sum64(), 36)
+	return rs[0].ID + "/" + strconv.Itoa(len(rs)) + "/" + strconv.FormatUint(uint64(h), 36)
 }
 
-func hashRequest(h hash.Hash64, r *delivery.Request) {
-	h.Write([]byte(r.Method))
-	h.Write([]byte{0})
-	h.Write([]byte(r.URL))
-	h.Write([]byte{0})
-	h.Write(r.Body)
+// hashRequest adds what r sends to h: method, URL and body.
+func hashRequest(h fnv64, r *delivery.Request) fnv64 {
+	return h.str(r.Method).byte(0).str(r.URL).byte(0).bytes(r.Body)
 }
 
 // partSubject is the subject of a message of n requests (1, or a bundle)
