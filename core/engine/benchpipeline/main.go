@@ -19,6 +19,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -50,6 +51,7 @@ var (
 	heap     = flag.String("memprofile", "", "write the engine's heap profile with the calls in flight to `FILE`")
 	conf     = flag.Bool("conformance", true, "also time `callhook conformance` (every scenario × dialect)")
 	filter   = flag.Bool("event-filter", true, "the engine asks the AMI source to filter its events ([pbx] event_filter); the source filters as Asterisk would")
+	rcvKind  = flag.String("receiver", "minimal", "the receiver both the engine and the baseline send to: minimal (a bare HTTP/1.1 loop, the least CPU a receiver can take) or net/http (a net/http server, as most receivers are written)")
 )
 
 // The generator feeds batches of feedBatch calls and keeps at most
@@ -102,7 +104,7 @@ func run() error {
 			return fmt.Errorf("build callhook: %w\n%s", err, out)
 		}
 	}
-	rcv, err := newReceiver()
+	rcv, err := newReceiver(*rcvKind)
 	if err != nil {
 		return err
 	}
@@ -199,8 +201,8 @@ func run() error {
 	}
 
 	ratio := enginePerSec / basePerSec
-	fmt.Printf("\nwhole pipeline (AMI over TCP → callhook serve → 3cx webhooks, durable outbox), %d calls, %d webhooks, event filters %s\n",
-		*calls, n, yesNo(*filter))
+	fmt.Printf("\nwhole pipeline (AMI over TCP → callhook serve → 3cx webhooks, durable outbox), %d calls, %d webhooks, event filters %s, %s receiver\n",
+		*calls, n, yesNo(*filter), *rcvKind)
 	fmt.Printf("  engine    %8.0f webhooks/s   engine CPU %s per webhook\n", enginePerSec, us(cpuPer))
 	fmt.Printf("            the engine had read the AMI stream (%.0f MB of %.0f MB before filters) after %.1f s of %.1f s\n",
 		mb(int64(stream)), mb(int64(raw)), fed.Seconds(), took.Seconds())
@@ -573,13 +575,22 @@ type receiver struct {
 	doneOnce *sync.Once
 }
 
-func newReceiver() (*receiver, error) {
+// newReceiver starts a receiver of kind "minimal" or "net/http".
+func newReceiver(kind string) (*receiver, error) {
+	if kind != "minimal" && kind != "net/http" {
+		return nil, fmt.Errorf("-receiver %q: want minimal or net/http", kind)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	r := &receiver{ln: ln, base: "http://" + ln.Addr().String(), progress: make(chan struct{}, 1)}
 	r.url = r.base + "/hook"
+	if kind == "net/http" {
+		srv := &http.Server{Handler: http.HandlerFunc(r.handle), ReadHeaderTimeout: time.Minute}
+		go func() { _ = srv.Serve(ln) }()
+		return r, nil
+	}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -590,6 +601,16 @@ func newReceiver() (*receiver, error) {
 		}
 	}()
 	return r, nil
+}
+
+// handle is the net/http receiver's handler: the body read, 200.
+func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(req.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.note(req.Method, req.RequestURI, body, time.Now())
 }
 
 func (r *receiver) close() { r.ln.Close() }
@@ -698,27 +719,33 @@ func (r *receiver) serve(c net.Conn) {
 		if _, err := c.Write(okResponse); err != nil {
 			return
 		}
-		r.mu.Lock()
-		r.got++
-		select {
-		case r.progress <- struct{}{}:
-		default:
-		}
-		if r.keep {
-			r.reqs = append(r.reqs, recorded{method: method, target: target, body: body})
-		}
-		if len(r.sentAt) > 0 {
-			if m := callNumber.FindStringSubmatch(target); m != nil {
-				if n, _ := strconv.Atoi(m[1]); !r.sentAt[n].IsZero() {
-					r.lat = append(r.lat, now.Sub(r.sentAt[n]))
-				}
+		r.note(method, target, body, now)
+	}
+}
+
+// note counts a request, keeps it when asked to, and times it against
+// its call's sending time.
+func (r *receiver) note(method, target string, body []byte, now time.Time) {
+	r.mu.Lock()
+	r.got++
+	select {
+	case r.progress <- struct{}{}:
+	default:
+	}
+	if r.keep {
+		r.reqs = append(r.reqs, recorded{method: method, target: target, body: body})
+	}
+	if len(r.sentAt) > 0 {
+		if m := callNumber.FindStringSubmatch(target); m != nil {
+			if n, _ := strconv.Atoi(m[1]); !r.sentAt[n].IsZero() {
+				r.lat = append(r.lat, now.Sub(r.sentAt[n]))
 			}
 		}
-		if r.got >= r.want && r.doneOnce != nil {
-			r.doneOnce.Do(func() { close(r.doneCh) })
-		}
-		r.mu.Unlock()
 	}
+	if r.got >= r.want && r.doneOnce != nil {
+		r.doneOnce.Do(func() { close(r.doneCh) })
+	}
+	r.mu.Unlock()
 }
 
 func ioReadFull(br *bufio.Reader, b []byte) (int, error) {
