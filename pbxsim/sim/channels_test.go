@@ -12,18 +12,18 @@ import (
 // TestCoreShowChannels: a client resynchronising mid-call gets the call's
 // two channels, bridged together.
 func TestCoreShowChannels(t *testing.T) {
-	ctx, s := startSim(t, 0, 10*time.Second)
+	ctx, s := startSim(t, 0, time.Minute)
 	alice, _ := s.Phone("101")
 	alice.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
 	out := callIn(t, ctx, s, "2125550100")
 	await(t, ctx, out.Answered(), "not answered")
-	conn, r := manager(t, s, false, 5*time.Second)
+	conn, r := manager(t, s, false, time.Minute)
 	fmt.Fprintf(conn, "Action: CoreShowChannels\r\nActionID: c\r\n\r\n")
 	var chans []ami.Message
 	for {
 		m, err := ami.ReadMessage(r)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("read CoreShowChannels' events up to CoreShowChannelsComplete, %d channels so far: %v", len(chans), err)
 		}
 		if m.Get("Event") == "CoreShowChannel" {
 			chans = append(chans, m)
@@ -43,7 +43,7 @@ func TestCoreShowChannels(t *testing.T) {
 		t.Errorf("applications %v", apps)
 	}
 	if err := out.Hangup(ctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("hang up the answered call: %v", err)
 	}
 }
 
@@ -51,7 +51,7 @@ func TestCoreShowChannels(t *testing.T) {
 // ends the call, both phones getting the PBX's BYE; an unknown channel or
 // none is an error.
 func TestHangupAction(t *testing.T) {
-	ctx, s := startSim(t, 0, 10*time.Second)
+	ctx, s := startSim(t, 0, time.Minute)
 	alice, _ := s.Phone("101")
 	alice.SetPolicy(phone.Policy{Mode: phone.AnswerAfter})
 	out := callIn(t, ctx, s, "2125550100")
@@ -62,13 +62,13 @@ func TestHangupAction(t *testing.T) {
 		t.Fatal("no call at 101")
 	}
 	await(t, ctx, out.Answered(), "not answered")
-	conn, r := manager(t, s, false, 5*time.Second)
+	conn, r := manager(t, s, false, time.Minute)
 	ask := func(action string) ami.Message {
 		t.Helper()
 		fmt.Fprintf(conn, "%s\r\n", action)
 		m, err := ami.ReadMessage(r)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("read the response to %q: %v", action, err)
 		}
 		return m
 	}
@@ -86,7 +86,7 @@ func TestHangupAction(t *testing.T) {
 	for {
 		m, err := ami.ReadMessage(r)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("read CoreShowChannels' events up to CoreShowChannelsComplete: %v", err)
 		}
 		if m.Get("Event") == "CoreShowChannel" && m.Get("Application") == "AppDial" {
 			callee = m.Get("Channel")

@@ -39,7 +39,7 @@ func manager(t *testing.T, s *sim.Sim, events bool, deadline time.Duration) (con
 	_ = conn.SetDeadline(time.Now().Add(deadline))
 	r = bufio.NewReader(conn)
 	if _, err := r.ReadString('\n'); err != nil {
-		t.Fatal(err)
+		t.Fatalf("read the AMI banner: %v", err)
 	}
 	ev := "on"
 	if !events {
@@ -62,7 +62,7 @@ func callIn(t *testing.T, ctx context.Context, s *sim.Sim, did string) *phone.Ca
 	t.Cleanup(func() { caller.Close() })
 	out, err := caller.Dial(ctx, did)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("dial %s from the trunk: %v", did, err)
 	}
 	return out
 }
@@ -73,6 +73,6 @@ func await(t *testing.T, ctx context.Context, ch <-chan struct{}, what string) {
 	select {
 	case <-ch:
 	case <-ctx.Done():
-		t.Fatal(what)
+		t.Fatalf("%s (gave up waiting: %v)", what, ctx.Err())
 	}
 }

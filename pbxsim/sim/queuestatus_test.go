@@ -17,7 +17,7 @@ import (
 // its device state, the waiting caller, and a completion event counting
 // them; a Member filter lists that member alone, without the parameters.
 func TestQueueStatus(t *testing.T) {
-	ctx, s := startSim(t, 0, 10*time.Second)
+	ctx, s := startSim(t, 0, time.Minute)
 	var agents []*phone.Phone
 	for _, ext := range []string{"101", "102"} {
 		a, _ := s.Phone(ext)
@@ -33,19 +33,19 @@ func TestQueueStatus(t *testing.T) {
 			t.Fatal("agents not rung")
 		}
 	}
-	conn, r := manager(t, s, false, 5*time.Second)
+	conn, r := manager(t, s, false, time.Minute)
 	list := func(action string) (ami.Message, []ami.Message, ami.Message) {
 		t.Helper()
 		fmt.Fprintf(conn, "Action: QueueStatus\r\nActionID: qs\r\n%s\r\n", action)
 		head, err := ami.ReadMessage(r)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("read the response to QueueStatus %q: %v", action, err)
 		}
 		var evs []ami.Message
 		for {
 			m, err := ami.ReadMessage(r)
 			if err != nil {
-				t.Fatal(err)
+				t.Fatalf("read QueueStatus %q's events up to QueueStatusComplete, %d so far: %v", action, len(evs), err)
 			}
 			if m.Get("ActionID") != "qs" {
 				t.Errorf("%s without the request's ActionID", m.Get("Event"))
@@ -108,7 +108,7 @@ func TestQueueStatus(t *testing.T) {
 	}
 
 	if err := out.Hangup(ctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("hang up the caller waiting in queue 800: %v", err)
 	}
 	// The abandoned call is counted and leaves the queue (app_queue counts
 	// it first, then takes the caller out: wait for both).

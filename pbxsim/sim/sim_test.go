@@ -13,16 +13,16 @@ import (
 // TestQueueMemberActions drives QueueAdd, QueuePause and QueueRemove over
 // the simulator's AMI and reads Asterisk's responses and member events.
 func TestQueueMemberActions(t *testing.T) {
-	_, s := startSim(t, 0, 10*time.Second)
+	_, s := startSim(t, 0, time.Minute)
 	conn, err := net.Dial("tcp", s.AMIAddr())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(time.Minute))
 	r := bufio.NewReader(conn)
 	if _, err := r.ReadString('\n'); err != nil {
-		t.Fatal(err)
+		t.Fatalf("read the AMI banner: %v", err)
 	}
 	send := func(lines string) {
 		if _, err := fmt.Fprintf(conn, "%s\r\n", lines); err != nil {

@@ -14,23 +14,23 @@ import (
 // the run, up to the simulator's sync event.
 func played(t *testing.T, name string, speed float64) []ami.Message {
 	t.Helper()
-	ctx, s := startSim(t, speed, 20*time.Second)
-	_, r := manager(t, s, true, 15*time.Second)
+	ctx, s := startSim(t, speed, time.Minute)
+	_, r := manager(t, s, true, time.Minute)
 	sc, err := scenarios.Load(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Play(ctx, sc); err != nil {
-		t.Fatal(err)
+		t.Fatalf("play %s at speed %v: %v", name, speed, err)
 	}
 	if _, err := s.Sync(ctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("sync after %s: %v", name, err)
 	}
 	var out []ami.Message
 	for {
 		m, err := ami.ReadMessage(r)
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("read %s's events up to the sync event, %d so far: %v", name, len(out), err)
 		}
 		if m.Get("UserEvent") == "CallhookSync" {
 			return out
