@@ -14,7 +14,7 @@ all: build
 help:
 	@echo "make demo         run the simulator + engine + receiver on the built-in scenarios"
 	@echo "make inspect      the same, shown live in the web inspector (http://127.0.0.1:8089/)"
-	@echo "make test         install test tools, vet, and run every unit and conformance test"
+	@echo "make test         install test tools, vet, and run every unit and conformance test (TEST_P=4 test binaries at once)"
 	@echo "make test-loaded  make test twice in a row with a CPU hog on one core"
 	@echo "make conformance  the conformance suites only"
 	@echo "make bench        benchmarks"
