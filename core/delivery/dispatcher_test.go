@@ -151,10 +151,10 @@ func TestDispatcherReportsEveryRequest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := d.Wait(ctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("wait for the dispatcher to finish every request: %v", err)
 	}
 	close(results)
 	var ok, notFound int

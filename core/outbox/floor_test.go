@@ -90,10 +90,10 @@ func TestFinishedLeaveWhileEarlierWaits(t *testing.T) {
 		defer mu.Unlock()
 		return got["late-2"] > 0, fmt.Sprintf("late-0 delivered %d times, late-1 %d, late-2 %d", got["late-0"], got["late-1"], got["late-2"])
 	})
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := ob.Shutdown(sctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("shut the outbox down: %v", err)
 	}
 	ob = openOne()
 	defer ob.Close()

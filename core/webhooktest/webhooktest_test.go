@@ -103,7 +103,7 @@ func TestWait(t *testing.T) {
 	for range 5 {
 		wg.Go(func() { post(t, s.URL(), "x") })
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	got, err := s.Wait(ctx, 5)
 	if err != nil || len(got) != 5 {

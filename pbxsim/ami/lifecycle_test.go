@@ -61,7 +61,7 @@ func TestShutdownSendsShutdownAndDrains(t *testing.T) {
 		s.PBXEvent(testEvent("DeviceStateChange", i))
 	}
 	s.clock.Set(time.Unix(1795482099, 123456000))
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	shut := make(chan error, 1)
 	go func() { shut <- s.Shutdown(ctx) }()

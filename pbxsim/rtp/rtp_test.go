@@ -57,14 +57,14 @@ func TestSessionsExchangeRTP(t *testing.T) {
 	defer b.Close()
 	a.SetRemote(b.LocalAddr())
 	b.SetRemote(a.LocalAddr())
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a.Send(ctx, NewTone(400))
 	b.Send(ctx, Silence{})
 	for a.Received() < 3 || b.Received() < 3 {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("received a=%d b=%d", a.Received(), b.Received())
+			t.Fatalf("waited 30 s for 3 RTP packets each way: received a=%d b=%d", a.Received(), b.Received())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
