@@ -165,6 +165,7 @@ realpbx-record: asterisk-install
 # Vetted with the tests' build flags, so the tests reuse what vet compiled.
 vet:
 	$(GO) vet $(RACE) $(PKGS)
+	$(GO) vet -tags benchnostore ./core/service/
 
 # The tests run with a private dockerd (for the image suite, label "docker")
 # that is started before and stopped after, even when a test fails.

@@ -162,7 +162,12 @@ func New(cfg *config.Config, opts Options) (*Service, error) {
 	for _, st := range opts.Stages {
 		engineOpts = append(engineOpts, engine.WithStage(st))
 	}
-	svc.Engine = engine.New(conn, receivers, ob, engineOpts...)
+	var deliverer engine.Deliverer = ob
+	if d := noStore(policies); d != nil {
+		log.Warn("built with -tags benchnostore: webhooks go straight to the dispatcher, with no outbox and no durability")
+		deliverer = d
+	}
+	svc.Engine = engine.New(conn, receivers, deliverer, engineOpts...)
 	if svc.Recorder != nil {
 		svc.Recorder.publish = svc.Engine.Publish
 	}

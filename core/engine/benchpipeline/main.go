@@ -46,6 +46,7 @@ var (
 	capture  = flag.String("capture", "fixtures/ami/asterisk22/01_inbound_answered.log", "the call every generated call is shaped like")
 	keep     = flag.Bool("keep", false, "keep the engine's folder (logs, outbox)")
 	memory   = flag.Bool("memory", false, "the engine keeps its outbox in memory (no durability), to see what durability costs")
+	noStore  = flag.Bool("no-store", false, "build callhook with -tags benchnostore: no outbox at all, each request goes straight to the dispatcher (no durability), to see what the rest of the pipeline costs")
 	parts    = flag.Int("partitions", 0, "the engine's outbox partitions ([delivery] partitions; 0: the default)")
 	profile  = flag.String("cpuprofile", "", "write the engine's CPU profile of the throughput run to `FILE`")
 	heap     = flag.String("memprofile", "", "write the engine's heap profile with the calls in flight to `FILE`")
@@ -96,10 +97,17 @@ func run() error {
 		defer os.RemoveAll(dir)
 	}
 	exe := *bin
+	if *noStore && exe != "" {
+		return fmt.Errorf("-no-store builds its own callhook (with -tags benchnostore): leave -bin out")
+	}
 	if exe == "" {
 		exe = filepath.Join(dir, "callhook")
+		args := []string{"build", "-o", exe}
+		if *noStore {
+			args = append(args, "-tags", "benchnostore")
+		}
 		fmt.Println("building callhook …")
-		out, err := exec.Command("go", "build", "-o", exe, "github.com/callhook/callhook/cmd/callhook").CombinedOutput()
+		out, err := exec.Command("go", append(args, "github.com/callhook/callhook/cmd/callhook")...).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("build callhook: %w\n%s", err, out)
 		}
@@ -201,8 +209,15 @@ func run() error {
 	}
 
 	ratio := enginePerSec / basePerSec
-	fmt.Printf("\nwhole pipeline (AMI over TCP → callhook serve → 3cx webhooks, durable outbox), %d calls, %d webhooks, event filters %s, %s receiver\n",
-		*calls, n, yesNo(*filter), *rcvKind)
+	store := "durable outbox"
+	switch {
+	case *noStore:
+		store = "NO outbox, no durability (-no-store)"
+	case *memory:
+		store = "outbox in memory, no durability (-memory)"
+	}
+	fmt.Printf("\nwhole pipeline (AMI over TCP → callhook serve → 3cx webhooks, %s), %d calls, %d webhooks, event filters %s, %s receiver\n",
+		store, *calls, n, yesNo(*filter), *rcvKind)
 	fmt.Printf("  engine    %8.0f webhooks/s   engine CPU %s per webhook\n", enginePerSec, us(cpuPer))
 	fmt.Printf("            the engine had read the AMI stream (%.0f MB of %.0f MB before filters) after %.1f s of %.1f s\n",
 		mb(int64(stream)), mb(int64(raw)), fed.Seconds(), took.Seconds())
